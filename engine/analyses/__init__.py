@@ -1,0 +1,31 @@
+"""Registry of analyses by name.  Listing them imports no heavy module."""
+
+from __future__ import annotations
+
+import importlib
+
+from engine.analyses.base import Analysis, ParamError, Step, StepContext
+
+# name -> module defining ANALYSIS; the module must be cheap to import.
+_MODULES = {
+    "demo": "engine.analyses.demo",
+}
+
+
+def register(name: str, module: str) -> None:
+    _MODULES[name] = module
+
+
+def names() -> list[str]:
+    return list(_MODULES)
+
+
+def get(name: str) -> Analysis:
+    try:
+        module = _MODULES[name]
+    except KeyError:
+        raise ParamError(f"unknown analysis {name!r} (known: {', '.join(_MODULES)})") from None
+    return importlib.import_module(module).ANALYSIS
+
+
+__all__ = ["Analysis", "ParamError", "Step", "StepContext", "get", "names", "register"]
