@@ -1,0 +1,1 @@
+"""Detached worker processes, their event log, cancel and resume."""

@@ -1,0 +1,27 @@
+"""Entry point of a detached job process: ``python -m engine.jobs.worker SESSION_DIR JOB_ID``."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+from engine.jobs.runner import run_job
+from engine.session import Session
+
+
+def main(argv: list[str] | None = None) -> int:
+    session_dir, job_id = (argv or sys.argv[1:])[:2]
+    cancel = threading.Event()
+    # SIGTERM = cancel at the next safe point; a hang-up must not end the job
+    signal.signal(signal.SIGTERM, lambda *_: cancel.set())
+    signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    session = Session(session_dir, create=False)
+    job = run_job(session, job_id, cancel=cancel)
+    session.close()
+    return 0 if job.state == "finished" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,460 @@
+"""The session store: ``sessions/<name>/session.sqlite`` (WAL) plus ``artifacts/``.
+
+A session is the unit of resumption.  It holds parameters, job records, the
+events jobs write (progress, metrics, logs, artifacts, end states), metric
+tables, equations and the TUI's state, so that reopening it redraws the same
+screen.  Large arrays and checkpoints live in ``artifacts/``, written through
+:mod:`engine.atomic` (temp file + rename).
+
+Concurrency: SQLite in WAL mode lets one writer and many readers work at once;
+every process (TUI, each job worker, a headless run) opens its own connection
+with a busy timeout, and each write is one short transaction.  The TUI also
+takes an advisory lock (``tui.lock``): a second TUI on the same session opens it
+read-only and follows the first one's updates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from engine.atomic import _json_default
+
+SCHEMA_VERSION = 2
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+BUSY_TIMEOUT_MS = 10_000
+
+# Each entry upgrades the schema by one version; index i takes version i to i+1.
+# Never edit an entry once released: append a new one.
+MIGRATIONS: list[str] = [
+    # 0 -> 1: the first schema
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE params (analysis TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+                         PRIMARY KEY (analysis, key));
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY, analysis TEXT NOT NULL, steps TEXT NOT NULL, params TEXT NOT NULL,
+        state TEXT NOT NULL, pid INTEGER, host TEXT, device TEXT,
+        created REAL NOT NULL, started REAL, ended REAL, heartbeat REAL,
+        current_step TEXT, error TEXT, result TEXT);
+    CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL,
+                         ts REAL NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL);
+    CREATE INDEX events_by_job ON events (job_id, id);
+    CREATE TABLE tables (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,
+                         job_id TEXT, created REAL NOT NULL, data TEXT NOT NULL);
+    CREATE TABLE equations (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,
+                            job_id TEXT, created REAL NOT NULL, data TEXT NOT NULL);
+    CREATE TABLE ui_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+    # 1 -> 2: resumed jobs point at the job they continue; seen-flag for "finished while away"
+    """
+    ALTER TABLE jobs ADD COLUMN resume_of TEXT;
+    ALTER TABLE jobs ADD COLUMN seen INTEGER NOT NULL DEFAULT 0;
+    """,
+]
+assert len(MIGRATIONS) == SCHEMA_VERSION
+
+ACTIVE_STATES = ("queued", "running")
+END_STATES = ("finished", "failed", "cancelled", "interrupted")
+
+
+class SessionError(Exception):
+    """A session cannot be opened or written; the message says why and what to do."""
+
+
+@dataclass
+class Job:
+    id: str
+    analysis: str
+    steps: list[str]
+    params: dict[str, Any]
+    state: str
+    pid: int | None
+    host: str | None
+    device: str | None
+    created: float
+    started: float | None
+    ended: float | None
+    heartbeat: float | None
+    current_step: str | None
+    error: str | None
+    result: dict[str, Any] | None
+    resume_of: str | None = None
+    seen: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+
+@dataclass
+class Event:
+    id: int
+    job_id: str
+    ts: float
+    kind: str
+    payload: dict[str, Any]
+
+
+def default_root() -> Path:
+    """Where sessions live: $WORKBENCH_SESSIONS, else the project's ``sessions/`` folder
+    (an editable install), else the platform's user data folder."""
+    env = os.environ.get("WORKBENCH_SESSIONS")
+    if env:
+        return Path(env).expanduser()
+    project = Path(__file__).resolve().parents[1] / "sessions"
+    if project.is_dir() and os.access(project, os.W_OK):
+        return project
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("neuro-workbench")) / "sessions"
+
+
+def check_name(name: str) -> str:
+    if not _NAME_RE.match(name or ""):
+        raise SessionError(
+            f"invalid session name {name!r}: use letters, digits, '.', '_' or '-' (at most 64)"
+        )
+    return name
+
+
+def list_sessions(root: Path | None = None) -> list[str]:
+    root = root or default_root()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "session.sqlite").is_file())
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, default=_json_default, allow_nan=True)
+
+
+class Session:
+    """One session folder.  Cheap to open; one SQLite connection per instance and thread.
+
+    Parameters
+    ----------
+    path : folder of the session (``root/name``).
+    create : create it if missing (else a missing session is an error).
+    readonly : never write (a second TUI, or a viewer of a finished session).
+    """
+
+    def __init__(self, path: Path | str, *, create: bool = True, readonly: bool = False):
+        self.path = Path(path)
+        self.name = self.path.name
+        self.readonly = readonly
+        self.db_path = self.path / "session.sqlite"
+        self.artifacts = self.path / "artifacts"
+        self._lock_fh = None
+        if not self.db_path.exists():
+            if not create or readonly:
+                raise SessionError(f"no session {self.name!r} at {self.path}")
+            check_name(self.name)
+            self.artifacts.mkdir(parents=True, exist_ok=True)
+        self._conn = self._connect()
+        if not readonly:
+            self._migrate()
+        else:
+            self._check_version()
+
+    # -- opening -----------------------------------------------------------------
+    @classmethod
+    def open(cls, name: str, root: Path | None = None, **kw: Any) -> "Session":
+        root = root or default_root()
+        return cls(root / check_name(name), **kw)
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            if self.readonly:
+                conn = sqlite3.connect(
+                    f"file:{self.db_path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                    check_same_thread=False, isolation_level=None,
+                )
+            else:
+                conn = sqlite3.connect(
+                    self.db_path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False,
+                    isolation_level=None,
+                )
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise SessionError(self._explain(exc)) from None
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def _explain(self, exc: sqlite3.Error) -> str:
+        msg = str(exc)
+        if "locked" in msg or "busy" in msg:
+            return (f"session {self.name!r} is locked by another process for more than "
+                    f"{BUSY_TIMEOUT_MS // 1000} s; try again, or open it read-only")
+        if "not a database" in msg or "malformed" in msg or "disk image" in msg:
+            return (f"session file {self.db_path} is corrupted ({msg}); move it aside and "
+                    "start a new session — artifacts/ is untouched")
+        if "readonly" in msg or "unable to open" in msg:
+            return f"cannot open session file {self.db_path}: {msg}"
+        return f"session {self.name!r}: {msg}"
+
+    def _migrate(self) -> None:
+        try:
+            with self._write():
+                version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise SessionError(
+                        f"session {self.name!r} has schema version {version}, newer than this "
+                        f"workbench ({SCHEMA_VERSION}); upgrade the workbench to open it"
+                    )
+                for v in range(version, SCHEMA_VERSION):
+                    # statement by statement: executescript would commit our transaction
+                    for stmt in filter(str.strip, MIGRATIONS[v].split(";")):
+                        self._conn.execute(stmt)
+                    self._conn.execute(f"PRAGMA user_version={v + 1}")
+                if version == 0:
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO meta VALUES ('created', ?)", (str(time.time()),))
+        except sqlite3.DatabaseError as exc:
+            raise SessionError(self._explain(exc)) from None
+
+    def _check_version(self) -> None:
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            raise SessionError(
+                f"session {self.name!r} has schema version {version} (this workbench: "
+                f"{SCHEMA_VERSION}); open it once read-write to migrate it"
+            )
+
+    @property
+    def schema_version(self) -> int:
+        return self._conn.execute("PRAGMA user_version").fetchone()[0]
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        if self.readonly:
+            raise SessionError(f"session {self.name!r} is open read-only")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            raise SessionError(self._explain(exc)) from None
+
+    def _read(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+        try:
+            return self._conn.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise SessionError(self._explain(exc)) from None
+
+    def close(self) -> None:
+        self.release_ui_lock()
+        with contextlib.suppress(Exception):
+            self._conn.close()
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- the TUI's advisory lock -------------------------------------------------
+    def acquire_ui_lock(self) -> bool:
+        """Take the one-TUI-writes lock; False if another live process holds it."""
+        fh = open(self.path / "tui.lock", "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            return False
+        self._lock_fh = fh
+        return True
+
+    def release_ui_lock(self) -> None:
+        if self._lock_fh is not None:
+            with contextlib.suppress(Exception):
+                fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
+                self._lock_fh.close()
+            self._lock_fh = None
+
+    # -- parameters --------------------------------------------------------------
+    def set_params(self, analysis: str, params: dict[str, Any]) -> None:
+        with self._write() as c:
+            c.executemany(
+                "INSERT OR REPLACE INTO params VALUES (?, ?, ?)",
+                [(analysis, k, _dumps(v)) for k, v in params.items()],
+            )
+
+    def params(self, analysis: str) -> dict[str, Any]:
+        rows = self._read("SELECT key, value FROM params WHERE analysis=?", (analysis,))
+        return {r["key"]: json.loads(r["value"]) for r in rows}
+
+    # -- jobs --------------------------------------------------------------------
+    def create_job(self, analysis: str, steps: list[str], params: dict[str, Any],
+                   resume_of: str | None = None) -> str:
+        job_id = f"{self.name}-{time.strftime('%m%d-%H%M%S')}-{os.urandom(2).hex()}"
+        with self._write() as c:
+            c.execute(
+                "INSERT INTO jobs (id, analysis, steps, params, state, created, host, resume_of)"
+                " VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)",
+                (job_id, analysis, _dumps(steps), _dumps(params), time.time(), os.uname().nodename,
+                 resume_of),
+            )
+        return job_id
+
+    def update_job(self, job_id: str, **fields: Any) -> None:
+        allowed = {"state", "pid", "host", "device", "started", "ended", "heartbeat",
+                   "current_step", "error", "result", "seen"}
+        bad = set(fields) - allowed
+        if bad:
+            raise ValueError(f"unknown job fields {sorted(bad)}")
+        if "result" in fields and fields["result"] is not None:
+            fields["result"] = _dumps(fields["result"])
+        cols = ", ".join(f"{k}=?" for k in fields)
+        with self._write() as c:
+            c.execute(f"UPDATE jobs SET {cols} WHERE id=?", (*fields.values(), job_id))
+
+    def finish_job(self, job_id: str, state: str, *, error: str | None = None,
+                   result: dict | None = None) -> None:
+        """End a job and record the matching event in one transaction."""
+        assert state in END_STATES, state
+        now = time.time()
+        with self._write() as c:
+            c.execute(
+                "UPDATE jobs SET state=?, ended=?, error=?, result=? WHERE id=?",
+                (state, now, error, _dumps(result) if result is not None else None, job_id),
+            )
+            c.execute(
+                "INSERT INTO events (job_id, ts, kind, payload) VALUES (?, ?, ?, ?)",
+                (job_id, now, state, _dumps({"error": error} if error else {})),
+            )
+
+    def job(self, job_id: str) -> Job:
+        rows = self._read("SELECT * FROM jobs WHERE id=?", (job_id,))
+        if not rows:
+            raise SessionError(f"no job {job_id!r} in session {self.name!r}")
+        return self._job(rows[0])
+
+    def jobs(self, states: tuple[str, ...] | None = None) -> list[Job]:
+        if states:
+            marks = ",".join("?" * len(states))
+            rows = self._read(f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY created", states)
+        else:
+            rows = self._read("SELECT * FROM jobs ORDER BY created")
+        return [self._job(r) for r in rows]
+
+    @staticmethod
+    def _job(r: sqlite3.Row) -> Job:
+        return Job(
+            id=r["id"], analysis=r["analysis"], steps=json.loads(r["steps"]),
+            params=json.loads(r["params"]), state=r["state"], pid=r["pid"], host=r["host"],
+            device=r["device"], created=r["created"], started=r["started"], ended=r["ended"],
+            heartbeat=r["heartbeat"], current_step=r["current_step"], error=r["error"],
+            result=json.loads(r["result"]) if r["result"] else None,
+            resume_of=r["resume_of"], seen=bool(r["seen"]),
+        )
+
+    def delete_job(self, job_id: str) -> None:
+        job = self.job(job_id)
+        if job.active:
+            raise SessionError(f"job {job_id} is {job.state}; cancel it first")
+        with self._write() as c:
+            c.execute("DELETE FROM events WHERE job_id=?", (job_id,))
+            c.execute("DELETE FROM jobs WHERE id=?", (job_id,))
+
+    # -- events ------------------------------------------------------------------
+    def add_event(self, job_id: str, kind: str, payload: dict[str, Any] | None = None) -> None:
+        self.add_events(job_id, [(kind, payload or {})])
+
+    def add_events(self, job_id: str, items: list[tuple[str, dict[str, Any]]]) -> None:
+        now = time.time()
+        with self._write() as c:
+            c.executemany(
+                "INSERT INTO events (job_id, ts, kind, payload) VALUES (?, ?, ?, ?)",
+                [(job_id, now, kind, _dumps(p)) for kind, p in items],
+            )
+
+    def events(self, job_id: str | None = None, *, after: int = 0,
+               kinds: tuple[str, ...] | None = None, limit: int | None = None) -> list[Event]:
+        sql, args = "SELECT * FROM events WHERE id>?", [after]
+        if job_id is not None:
+            sql += " AND job_id=?"
+            args.append(job_id)
+        if kinds:
+            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+            args.extend(kinds)
+        sql += " ORDER BY id"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [Event(r["id"], r["job_id"], r["ts"], r["kind"], json.loads(r["payload"]))
+                for r in self._read(sql, tuple(args))]
+
+    def last_event_id(self) -> int:
+        return self._read("SELECT coalesce(max(id), 0) FROM events")[0][0]
+
+    def latest_progress(self, job_id: str) -> dict[str, Any] | None:
+        rows = self._read(
+            "SELECT payload FROM events WHERE job_id=? AND kind='progress' ORDER BY id DESC LIMIT 1",
+            (job_id,),
+        )
+        return json.loads(rows[0]["payload"]) if rows else None
+
+    # -- tables and equations ----------------------------------------------------
+    def save_table(self, name: str, table: Any, job_id: str | None = None) -> None:
+        data = table.to_json(orient="split", double_precision=15)
+        with self._write() as c:
+            c.execute("INSERT INTO tables (name, job_id, created, data) VALUES (?, ?, ?, ?)",
+                      (name, job_id, time.time(), data))
+
+    def tables(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Every stored table (oldest first) as dicts with a pandas ``frame``."""
+        import io
+
+        import pandas as pd
+
+        sql = "SELECT * FROM tables" + (" WHERE name=?" if name else "") + " ORDER BY id"
+        out = []
+        for r in self._read(sql, (name,) if name else ()):
+            frame = pd.read_json(io.StringIO(r["data"]), orient="split")
+            out.append({"id": r["id"], "name": r["name"], "job_id": r["job_id"],
+                        "created": r["created"], "frame": frame})
+        return out
+
+    def table_names(self) -> list[str]:
+        return [r[0] for r in self._read("SELECT DISTINCT name FROM tables ORDER BY name")]
+
+    def save_equations(self, name: str, payload: dict[str, Any], job_id: str | None = None) -> None:
+        with self._write() as c:
+            c.execute("INSERT INTO equations (name, job_id, created, data) VALUES (?, ?, ?, ?)",
+                      (name, job_id, time.time(), _dumps(payload)))
+
+    def equations(self, name: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM equations" + (" WHERE name=?" if name else "") + " ORDER BY id"
+        return [{"id": r["id"], "name": r["name"], "job_id": r["job_id"], "created": r["created"],
+                 "data": json.loads(r["data"])} for r in self._read(sql, (name,) if name else ())]
+
+    # -- UI state ----------------------------------------------------------------
+    def set_ui(self, **values: Any) -> None:
+        with self._write() as c:
+            c.executemany("INSERT OR REPLACE INTO ui_state VALUES (?, ?)",
+                          [(k, _dumps(v)) for k, v in values.items()])
+
+    def ui(self) -> dict[str, Any]:
+        return {r["key"]: json.loads(r["value"]) for r in self._read("SELECT * FROM ui_state")}
+
+    # -- artifacts ---------------------------------------------------------------
+    def artifact_dir(self, analysis: str) -> Path:
+        d = self.artifacts / analysis
+        if not self.readonly:
+            d.mkdir(parents=True, exist_ok=True)
+        return d

@@ -1,0 +1,319 @@
+"""The ``workbench`` command.
+
+    workbench [--session NAME]                open the TUI (default session: demo)
+    workbench resume NAME                     the same, for a named session
+    workbench run ANALYSIS [--step S] [--session NAME] [--set k=v ...] [--detach] [--headless] [--json]
+    workbench sessions [show NAME]
+    workbench jobs [--session NAME] [--resume JOB_ID] [--delete JOB_ID]
+    workbench cancel JOB_ID
+    workbench data gen retina PATH [--cells 9] [--frames 30000] [--seed 0]
+    workbench data tree PATH
+
+Errors a user can cause (bad names, bad files, bad values) print one line on
+stderr and exit with status 2; they never print a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """Printed as one line on stderr, exit status 2."""
+
+
+def _root(args: argparse.Namespace) -> Path:
+    from engine.session import default_root
+
+    return Path(args.root).expanduser() if args.root else default_root()
+
+
+def _open_session(args: argparse.Namespace, name: str | None = None, create: bool = True):
+    from engine.session import Session
+
+    return Session.open(name or args.session, _root(args), create=create)
+
+
+# -- run ------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    from engine import analyses
+    from engine.analyses.base import parse_sets
+    from engine.jobs import runner
+
+    spec = analyses.get(args.analysis)
+    steps = _split_steps(args.step)
+    for s in steps or []:
+        spec.step(s)
+    overrides = parse_sets(args.set or [], spec.defaults())
+    session = _open_session(args)
+    runner.reconcile(session)
+    job_id = runner.submit(session, args.analysis, steps, overrides)
+    if args.detach:
+        runner.launch(session, job_id)
+        print(job_id)
+        return 0
+
+    printer = _ProgressPrinter(quiet=args.json)
+    import signal
+    import threading
+
+    cancel = threading.Event()
+    # Ctrl-C / SIGTERM: stop at the next safe point, checkpoint, record "cancelled"
+    signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    signal.signal(signal.SIGTERM, lambda *_: cancel.set())
+    job = runner.run_job(session, job_id, echo=printer, cancel=cancel)
+    printer.close()
+    if args.json:
+        out = {"job": job.id, "session": session.name, "state": job.state, **(job.result or {})}
+        if job.error:
+            out["error"] = job.error
+        print(json.dumps(out, default=str))
+    else:
+        print(f"{job.id}: {job.state}" + (f" — {job.error}" if job.error else ""), file=sys.stderr)
+    return 0 if job.state == "finished" else 1
+
+
+def _split_steps(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [s.strip() for v in values for s in v.split(",") if s.strip()]
+
+
+class _ProgressPrinter:
+    """One updating progress line on a terminal, plain lines otherwise; all on stderr."""
+
+    def __init__(self, quiet: bool = False):
+        self.tty = sys.stderr.isatty()
+        self.quiet = quiet
+        self.step = ""
+        self._open_line = False
+
+    def __call__(self, kind: str, payload: dict[str, Any]) -> None:
+        if kind == "step":
+            self.step = payload["step"]
+            self._line(f"[{self.step}] started", final=True)
+        elif kind == "progress":
+            done, total = payload["done"], payload["total"]
+            pct = f"{100 * done / total:5.1f}%" if total else ""
+            eta = payload.get("eta_s")
+            eta_s = f" ETA {_fmt_s(eta)}" if eta is not None else ""
+            msg = payload.get("message") or ""
+            self._line(f"[{self.step}] {done}/{total} {pct}{eta_s} {msg}".rstrip(),
+                       final=not self.tty)
+        elif kind == "log":
+            self._line(f"[{self.step}] {payload['message']}", final=True)
+        elif kind == "metric" and not self.tty and not self.quiet:
+            pass  # metrics go to the session; the progress message carries the headline
+
+    def _line(self, text: str, final: bool) -> None:
+        if self.tty:
+            sys.stderr.write("\r\033[K" + text + ("\n" if final else ""))
+            self._open_line = not final
+        elif final or not self.quiet:
+            sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self._open_line:
+            sys.stderr.write("\n")
+
+
+def _fmt_s(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+# -- sessions and jobs ----------------------------------------------------------
+def cmd_sessions(args: argparse.Namespace) -> int:
+    from engine.session import list_sessions
+
+    root = _root(args)
+    if args.action == "show":
+        if not args.name:
+            raise UserError("usage: workbench sessions show NAME")
+        s = _open_session(args, args.name, create=False)
+        jobs = s.jobs()
+        print(f"session {s.name}  ({s.path})  schema v{s.schema_version}")
+        print(f"jobs: {len(jobs)}  tables: {', '.join(s.table_names()) or '-'}  "
+              f"equations: {len(s.equations())}")
+        _print_jobs(jobs)
+        return 0
+    names = list_sessions(root)
+    if not names:
+        print(f"no sessions under {root}")
+    for name in names:
+        print(name)
+    return 0
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from engine.jobs import runner
+
+    s = _open_session(args, create=False)
+    runner.reconcile(s)
+    if args.resume:
+        print(runner.resume(s, args.resume))
+        return 0
+    if args.delete:
+        s.delete_job(args.delete)
+        print(f"deleted {args.delete}")
+        return 0
+    _print_jobs(s.jobs(), s)
+    return 0
+
+
+def _print_jobs(jobs: list, session: Any = None) -> None:
+    if not jobs:
+        print("no jobs")
+        return
+    print(f"{'JOB':<32} {'ANALYSIS':<10} {'STATE':<11} {'STEP':<10} {'PROGRESS':<14} {'DEVICE':<8} ERROR")
+    for j in jobs:
+        prog = ""
+        if session is not None and j.active:
+            p = session.latest_progress(j.id)
+            if p and p.get("total"):
+                prog = f"{p['done']}/{p['total']}"
+                if p.get("eta_s") is not None:
+                    prog += f" {_fmt_s(p['eta_s'])}"
+        print(f"{j.id:<32} {j.analysis:<10} {j.state:<11} {(j.current_step or '-'):<10} "
+              f"{prog:<14} {(j.device or '-'):<8} {j.error or ''}")
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from engine.jobs import runner
+    from engine.session import Session
+
+    root = _root(args)
+    name, job = runner.find_job(root, args.job_id)
+    s = Session(root / name, create=False)
+    if runner.cancel(s, job.id):
+        print(f"cancel sent to {job.id}; it stops at its next safe point")
+        return 0
+    print(f"{job.id} is {s.job(job.id).state}; nothing to cancel")
+    return 0
+
+
+# -- data -----------------------------------------------------------------------
+def cmd_data(args: argparse.Namespace) -> int:
+    if args.data_cmd == "tree":
+        from engine.data.h5tree import format_tree
+
+        print(format_tree(args.path))
+        return 0
+    if args.data_cmd == "gen":
+        if args.kind != "retina":
+            raise UserError(f"unknown generator {args.kind!r} (known: retina)")
+        from engine.data.retina_gen import generate_retina
+
+        t0 = time.perf_counter()
+        generate_retina(args.path, cells=args.cells, frames=args.frames, seed=args.seed)
+        print(f"wrote {args.path} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        return 0
+    raise UserError("usage: workbench data {gen retina PATH | tree PATH}")
+
+
+# -- TUI ------------------------------------------------------------------------
+def cmd_tui(args: argparse.Namespace, name: str | None = None) -> int:
+    from workbench.app import WorkbenchApp
+
+    app = WorkbenchApp(session_name=name or args.session, root=_root(args))
+    app.run()
+    if app.exit_message:
+        print(app.exit_message, file=sys.stderr)
+    return app.return_code or 0
+
+
+# -- parser ---------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="workbench", description="Terminal workbench for neural-dynamics research.")
+    p.add_argument("--session", default=os.environ.get("WORKBENCH_SESSION", "demo"),
+                   help="session name (default: demo)")
+    p.add_argument("--root", help="folder holding sessions (default: $WORKBENCH_SESSIONS or ./sessions)")
+    sub = p.add_subparsers(dest="cmd")
+
+    r = sub.add_parser("resume", help="open the TUI on a saved session")
+    r.add_argument("name")
+
+    run = sub.add_parser("run", help="run an analysis (all steps, or --step)")
+    run.add_argument("analysis")
+    run.add_argument("--step", action="append", help="step(s) to run; repeat or comma-separate")
+    run.add_argument("--session", dest="session", default=argparse.SUPPRESS)
+    run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter")
+    run.add_argument("--detach", action="store_true", help="start as a background job, print its id")
+    run.add_argument("--headless", action="store_true", help="run in the foreground (the default without --detach)")
+    run.add_argument("--json", action="store_true", help="print one JSON object of results at the end")
+
+    ss = sub.add_parser("sessions", help="list sessions, or show one")
+    ss.add_argument("action", nargs="?", choices=["show"])
+    ss.add_argument("name", nargs="?")
+
+    j = sub.add_parser("jobs", help="list the jobs of a session")
+    j.add_argument("--session", dest="session", default=argparse.SUPPRESS)
+    j.add_argument("--resume", metavar="JOB_ID", help="resume an interrupted/cancelled/failed job")
+    j.add_argument("--delete", metavar="JOB_ID", help="delete a finished job and its events")
+
+    c = sub.add_parser("cancel", help="cancel a running job")
+    c.add_argument("job_id")
+
+    d = sub.add_parser("data", help="generate or inspect datasets")
+    dsub = d.add_subparsers(dest="data_cmd")
+    g = dsub.add_parser("gen", help="write a synthetic dataset")
+    g.add_argument("kind", help="retina")
+    g.add_argument("path")
+    g.add_argument("--cells", type=int, default=9)
+    g.add_argument("--frames", type=int, default=30000)
+    g.add_argument("--seed", type=int, default=0)
+    t = dsub.add_parser("tree", help="print an HDF5 file's tree")
+    t.add_argument("path")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from engine.analyses.base import ParamError
+    from engine.session import SessionError
+
+    user_errors: tuple[type[BaseException], ...] = (UserError, ParamError, SessionError)
+    try:
+        from engine.data.errors import DataError
+
+        user_errors += (DataError,)
+    except ImportError:  # pragma: no cover - data layer not installed
+        pass
+    try:
+        if args.cmd == "run":
+            return cmd_run(args)
+        if args.cmd == "sessions":
+            return cmd_sessions(args)
+        if args.cmd == "jobs":
+            return cmd_jobs(args)
+        if args.cmd == "cancel":
+            return cmd_cancel(args)
+        if args.cmd == "data":
+            return cmd_data(args)
+        if args.cmd == "resume":
+            return cmd_tui(args, args.name)
+        return cmd_tui(args)
+    except user_errors as exc:
+        print(f"workbench: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
