@@ -1,0 +1,100 @@
+"""RetinaCfC: shapes, hidden-state access, config round trip, bad input."""
+
+import pytest
+import torch
+
+from engine.models.retina_cfc import RetinaCfC, RetinaCfCConfig, frame_windows
+
+SMALL = dict(n_cells=3, n_frames=4, frame_size=(12, 12), channels=(4, 6), kernel_sizes=(3, 3), strides=(2, 2), encoder_features=5)
+
+
+def small(**kw):
+    torch.manual_seed(0)
+    return RetinaCfC(RetinaCfCConfig(**{**SMALL, **kw})).eval()
+
+
+def test_forward_shapes_and_hidden_states_are_the_cfc_outputs():
+    model = small(units=7)
+    x = torch.rand(2, 6, 4, 12, 12)
+    rates, hidden = model(x)
+    assert rates.shape == (2, 6, 3) and hidden.shape == (2, 6, 7)
+    assert (rates >= 0).all()
+    u = model.encode(x)
+    assert u.shape == (2, 6, 5)
+    outs, states = model.run_cfc(u)
+    torch.testing.assert_close(outs, hidden)
+    torch.testing.assert_close(states, hidden)  # without wiring the outputs are the whole state
+    torch.testing.assert_close(model.readout(hidden), rates)
+    assert model(x, return_hidden=False).shape == (2, 6, 3)
+
+
+def test_hidden_states_are_the_ncps_cfc_sequence():
+    # Stepping the cell ourselves must give what ncps's own CfC loop gives.
+    model = small(units=7)
+    u = torch.randn(2, 5, 5)
+    ours, _ = model.run_cfc(u)
+    theirs, hn = model.cfc(u)
+    torch.testing.assert_close(ours, theirs)
+    torch.testing.assert_close(ours[:, -1], hn)
+
+
+def test_single_step_and_h0_continue_a_sequence():
+    model = small(units=7)
+    x = torch.rand(2, 6, 4, 12, 12)
+    rates, hidden = model(x)
+    # Running the first 3 steps, then the rest from the final state, gives the same trajectory.
+    _, states = model.run_cfc(model.encode(x[:, :3]))
+    rates2, hidden2 = model(x[:, 3:], h0=states[:, -1])
+    torch.testing.assert_close(hidden2, hidden[:, 3:])
+    torch.testing.assert_close(rates2, rates[:, 3:])
+    r1, h1 = model(x[:, 0])
+    assert r1.shape == (2, 3) and h1.shape == (2, 7)
+    torch.testing.assert_close(h1, hidden[:, 0])
+
+
+@pytest.mark.parametrize("mode", ["default", "pure", "no_gate"])
+def test_modes_and_autoncp_wiring(mode):
+    model = small(units=12, wiring="autoncp", mode=mode)
+    x = torch.rand(2, 3, 4, 12, 12)
+    rates, hidden = model(x)
+    assert model.n_hidden == 3 and model.state_size == 12
+    assert hidden.shape == (2, 3, 3) and rates.shape == (2, 3, 3)
+    outs, states = model.run_cfc(model.encode(x))
+    assert states.shape == (2, 3, 12)
+    # The NCP's outputs are its motor neurons: the last layer, the last n_outputs state entries.
+    torch.testing.assert_close(outs, states[..., -3:])
+
+
+def test_rebuilt_from_config_dict_gives_same_outputs():
+    model = small(units=12, wiring="autoncp", channels=(3,), kernel_sizes=(5,), strides=(3,))
+    cfg = model.config.to_dict()
+    assert isinstance(cfg["channels"], list)
+    clone = RetinaCfC.from_config(cfg).eval()
+    clone.load_state_dict(model.state_dict())
+    x = torch.rand(1, 4, 4, 12, 12)
+    torch.testing.assert_close(clone(x)[0], model(x)[0])
+
+
+def test_bad_input_and_config_raise_clear_errors():
+    model = small()
+    with pytest.raises(ValueError, match="frames must be"):
+        model(torch.rand(2, 6, 5, 12, 12))
+    with pytest.raises(ValueError, match="h0 must be"):
+        model(torch.rand(2, 6, 4, 12, 12), h0=torch.zeros(2, 99))
+    with pytest.raises(ValueError, match="mode"):
+        RetinaCfCConfig(mode="fast").validate()
+    with pytest.raises(ValueError, match="unknown RetinaCfCConfig keys"):
+        RetinaCfCConfig.from_dict({"bogus": 1})
+    with pytest.raises(ValueError, match="shrinks"):
+        RetinaCfC(RetinaCfCConfig(**{**SMALL, "kernel_sizes": (9, 9)}))
+
+
+def test_frame_windows_is_a_view_of_the_history():
+    movie = torch.arange(7 * 2 * 2, dtype=torch.float32).reshape(7, 2, 2)
+    w = frame_windows(movie, 3)
+    assert w.shape == (5, 3, 2, 2)
+    for t in range(5):
+        torch.testing.assert_close(w[t], movie[t : t + 3])
+    assert w.data_ptr() == movie.data_ptr()
+    with pytest.raises(ValueError):
+        frame_windows(movie, 8)
