@@ -301,8 +301,8 @@ class Session:
 
     # -- jobs --------------------------------------------------------------------
     def create_job(self, analysis: str, steps: list[str], params: dict[str, Any],
-                   resume_of: str | None = None) -> str:
-        job_id = f"{self.name}-{time.strftime('%m%d-%H%M%S')}-{os.urandom(2).hex()}"
+                   resume_of: str | None = None, job_id: str | None = None) -> str:
+        job_id = job_id or f"{self.name}-{time.strftime('%m%d-%H%M%S')}-{os.urandom(2).hex()}"
         with self._write() as c:
             c.execute(
                 "INSERT INTO jobs (id, analysis, steps, params, state, created, host, resume_of)"
@@ -401,6 +401,12 @@ class Session:
 
     def last_event_id(self) -> int:
         return self._read("SELECT coalesce(max(id), 0) FROM events")[0][0]
+
+    def versions(self) -> tuple[int, int]:
+        """(max table id, max equations id): cheap change detection for pollers."""
+        r = self._read("SELECT (SELECT coalesce(max(id), 0) FROM tables),"
+                       " (SELECT coalesce(max(id), 0) FROM equations)")[0]
+        return int(r[0]), int(r[1])
 
     def latest_progress(self, job_id: str) -> dict[str, Any] | None:
         rows = self._read(

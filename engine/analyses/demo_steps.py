@@ -1,0 +1,111 @@
+"""The demo's heavy steps (torch and SINDy are imported here, not in demo.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from engine.analyses.base import StepContext
+from engine.analyses.demo import _load, _split
+
+
+def _mlp(hidden: int):
+    import torch
+
+    return torch.nn.Sequential(
+        torch.nn.Linear(2, hidden), torch.nn.Tanh(),
+        torch.nn.Linear(hidden, hidden), torch.nn.Tanh(),
+        torch.nn.Linear(hidden, 2),
+    )
+
+
+def _pairs(z: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """States and centred-difference derivatives of every trajectory, flattened."""
+    dz = (z[:, 2:] - z[:, :-2]) / (2 * dt)
+    return z[:, 1:-1].reshape(-1, 2), dz.reshape(-1, 2)
+
+
+def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    from engine.atomic import write_with
+    from engine.device import describe
+    from engine.train import TrainConfig, fit
+
+    z, dt = _load(ctx)
+    z_train, z_test = _split(z, p)
+    x_tr, y_tr = (torch.as_tensor(a, dtype=torch.float32) for a in _pairs(z_train, dt))
+    x_va, y_va = (torch.as_tensor(a, dtype=torch.float32) for a in _pairs(z_test, dt))
+    torch.manual_seed(p["seed"])
+    model = _mlp(p["hidden"])
+    cfg = TrainConfig(steps=p["iterations"], lr=p["lr"], batch_size=p["batch_size"], loss="mse",
+                      val_every=100, checkpoint_every=500, device=p["device"], seed=p["seed"],
+                      log_every=25)
+    result = fit(model, (x_tr, y_tr), (x_va, y_va), cfg, ctx.reporter, ctx.workdir / "mlp")
+    write_with(ctx.workdir / "mlp.pt", lambda tmp: torch.save(model.state_dict(), tmp))
+    _, val = result.series("val_loss")
+    return {"train_status": result.status, "val_mse": float(val[-1]) if len(val) else None,
+            "device": result.device.get("device", "cpu"), "train_s": round(result.elapsed_s, 2),
+            "device_info": describe(torch.device(result.device.get("device", "cpu")))}
+
+
+def sindy(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
+    from engine.sindy import Sindy
+    from engine.sindy.export import to_payload
+
+    z, dt = _load(ctx)
+    z_train, z_test = _split(z, p)
+    ctx.reporter.progress(0, 2, "fitting")
+    model = Sindy(degree=p["degree"], threshold=p["threshold"], alpha=p["alpha"]).fit(list(z_train), t=dt)
+    ctx.reporter.progress(1, 2, "scoring")
+    xs, dxs = _pairs(z_test, dt)
+    val_error = float(np.mean((model.predict(xs) - dxs) ** 2))
+    payload = to_payload(model)
+    payload.update(val_error=val_error, source="demo trajectories")
+    ctx.save_equations("demo: SINDy on trajectories", payload)
+    np.save(ctx.workdir / "sindy_coef.npy", model.coef_)
+    for line in model.equations():
+        ctx.reporter.log(line)
+    ctx.reporter.progress(2, 2, "done")
+    return {"equations": model.equations(), "sindy_val_mse": val_error,
+            "n_terms": int(np.count_nonzero(model.coef_))}
+
+
+def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    from engine.metrics import score_table
+    from engine.sindy import Sindy
+    from engine.sindy.export import from_payload
+
+    z, dt = _load(ctx)
+    _, z_test = _split(z, p)
+    horizon = min(p["horizon"], z_test.shape[1])
+    truth = z_test[:, :horizon]
+    ctx.reporter.progress(0, 3, "rolling out the MLP")
+    mlp = _mlp(p["hidden"])
+    mlp.load_state_dict(torch.load(ctx.workdir / "mlp.pt", weights_only=True))
+    mlp = mlp.double().eval()
+
+    def f(x):
+        with torch.no_grad():
+            return mlp(torch.as_tensor(x)).numpy()
+
+    from engine.analyses.demo import rk4
+
+    mlp_roll = rk4(f, truth[:, 0], dt, horizon)
+    ctx.reporter.progress(1, 3, "rolling out SINDy")
+    eq = ctx.session.equations("demo: SINDy on trajectories")[-1]["data"] if ctx.session else None
+    model = from_payload(eq) if eq else Sindy(degree=p["degree"], threshold=p["threshold"]).fit(list(z[: len(z) - len(z_test)]), t=dt)
+    t = np.arange(horizon) * dt
+    sim = model.simulate(truth[:, 0], t)
+    sindy_roll = sim.x if hasattr(sim, "x") else sim
+    ctx.reporter.progress(2, 3, "scoring")
+    preds = {"MLP": mlp_roll.reshape(-1, 2), "SINDy": np.asarray(sindy_roll).reshape(-1, 2)}
+    table = score_table(preds, truth.reshape(-1, 2), metrics=("mae", "rmse", "corr"), cells=["x0", "x1"])
+    ctx.save_table("demo rollout error", table)
+    np.savez(ctx.workdir / "rollouts.npz", truth=truth, MLP=mlp_roll, SINDy=sindy_roll)
+    ctx.reporter.progress(3, 3, "done")
+    return {"mae": {k: (None if table.loc[k, "diverged"] else float(table.loc[k, "mae"]))
+                    for k in table.index}}

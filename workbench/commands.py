@@ -1,0 +1,38 @@
+"""Command-palette entries: every analysis, every step, and pane switches."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+
+class AnalysisCommands(Provider):
+    def _commands(self) -> list[tuple[str, object, str]]:
+        from engine import analyses
+
+        app = self.app
+        out = []
+        for name in analyses.names():
+            try:
+                spec = analyses.get(name)
+            except Exception:  # a broken plug-in must not break the palette
+                continue
+            out.append((f"Run {name}: all steps", partial(app.start_job, name, None), spec.title))
+            for step in spec.steps:
+                out.append((f"Run {name}: {step.name}", partial(app.start_job, name, [step.name]),
+                            step.help))
+        for i, pane in enumerate(("datasets", "training", "equations", "results"), 1):
+            out.append((f"Show {pane} pane", partial(app.action_show_pane, pane), f"key {i}"))
+        return out
+
+    async def discover(self) -> Hits:
+        for title, cb, help_text in self._commands():
+            yield DiscoveryHit(title, cb, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, cb, help_text in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), cb, help=help_text)

@@ -1,0 +1,21 @@
+"""What every pane shares: it is redrawn from the session store's updates."""
+
+from __future__ import annotations
+
+from textual.containers import Container
+
+from workbench.messages import StoreUpdate
+
+
+class StorePane(Container):
+    """A pane fed by the app's poll of the session store."""
+
+    HELP = ""  # shown by the help screen, one line per key
+
+    def store_update(self, msg: StoreUpdate) -> None:  # pragma: no cover - overridden
+        pass
+
+    @property
+    def wb(self):
+        """The WorkbenchApp (typed loosely to keep panes testable in small apps)."""
+        return self.app

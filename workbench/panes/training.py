@@ -1,0 +1,217 @@
+"""Training pane: the session's jobs, and for the selected one its progress, ETA,
+throughput, device, loss curves, checkpoints and log tail — all redrawn from the
+session store, so reopening a session shows the same thing."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, ProgressBar, RichLog, Static
+
+from engine.session import Event, Job
+from workbench.messages import StoreUpdate
+from workbench.panes.base import StorePane
+from workbench.widgets.plot import line_plot
+from workbench.widgets.status_line import fmt_eta
+
+STATE_MARK = {"queued": ("…", "yellow"), "running": ("●", "green"), "finished": ("✓", "green"),
+              "failed": ("✗", "red"), "cancelled": ("■", "yellow"), "interrupted": ("!", "red")}
+LOSS_METRICS = ("train_loss", "val_loss", "loss")
+
+
+class TrainingPane(StorePane):
+    BINDINGS = [
+        Binding("c", "cancel", "Cancel job"),
+        Binding("R", "resume", "Resume job"),
+        Binding("s", "start", "Start…"),
+        Binding("l", "toggle_log_scale", "Log y"),
+    ]
+    DEFAULT_CSS = """
+    TrainingPane #job-table { height: 1fr; }
+    TrainingPane #job-log { height: 7; border-top: hkey $panel-lighten-2; }
+    TrainingPane #job-progress { width: 1fr; }
+    TrainingPane #progress-row { height: 1; }
+    TrainingPane #job-facts { height: auto; max-height: 3; }
+    """
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.selected: str | None = None
+        self.jobs: dict[str, Job] = {}
+        self.series: dict[str, dict[str, tuple[list, list]]] = defaultdict(dict)
+        self.facts: dict[str, dict] = defaultdict(dict)
+        self.log_scale = False
+        self._plot_dirty = True
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="pane-split"):
+            with Vertical(classes="side"):
+                yield Static("Jobs", classes="title")
+                yield DataTable(id="job-table", cursor_type="row", zebra_stripes=False)
+            with Vertical(classes="main"):
+                yield Static("no job selected — ctrl+p to run an analysis", id="job-title",
+                             classes="title")
+                with Horizontal(id="progress-row"):
+                    yield ProgressBar(id="job-progress", show_eta=False)
+                yield Static("", id="job-facts", classes="muted")
+                yield Static("", id="loss-plot", classes="plot")
+                yield RichLog(id="job-log", max_lines=500, wrap=True, markup=False)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#job-table", DataTable)
+        table.add_columns("", "analysis", "step", "%")
+        self.selected = self.wb.session.ui().get("training.job") if hasattr(self.wb, "session") else None
+
+    # -- store updates -------------------------------------------------------------
+    def store_update(self, msg: StoreUpdate) -> None:
+        self.jobs = {j.id: j for j in msg.jobs}
+        for j in msg.jobs:
+            if j.id in msg.progress:
+                self.facts[j.id]["progress"] = msg.progress[j.id]
+        if self.selected not in self.jobs and msg.jobs:
+            self.selected = msg.jobs[-1].id
+            self.load_job(self.selected)
+        elif msg.first and self.selected:
+            self.load_job(self.selected)
+        else:
+            for e in msg.events:
+                if e.job_id == self.selected:
+                    self._apply(e, live=True)
+        self._refresh_table()
+        self._refresh_detail()
+
+    def _apply(self, e: Event, live: bool) -> None:
+        p = e.payload
+        if e.kind == "metric":
+            xs, ys = self.series[e.job_id].setdefault(p["name"], ([], []))
+            xs.append(p.get("step") if p.get("step") is not None else len(xs))
+            ys.append(p["value"])
+            self.facts[e.job_id][p["name"]] = p["value"]
+            self._plot_dirty = True
+        elif e.kind == "progress":
+            self.facts[e.job_id]["progress"] = p
+        elif e.kind == "artifact" and "checkpoint" in (p.get("artifact_kind") or ""):
+            self.facts[e.job_id].setdefault("checkpoints", []).append(p["name"])
+        elif e.kind == "log":
+            stamp = time.strftime("%H:%M:%S", time.localtime(e.ts))
+            style = {"warning": "yellow", "error": "red"}.get(p.get("level", ""), "")
+            self.query_one("#job-log", RichLog).write(Text(f"{stamp} {p['message']}", style=style))
+        elif e.kind == "step":
+            self.query_one("#job-log", RichLog).write(Text(f"── step {p['step']} ──", style="bold"))
+        elif e.kind in ("finished", "failed", "cancelled", "interrupted"):
+            text = f"job {e.kind}" + (f": {p['error']}" if p.get("error") else "")
+            style = "green" if e.kind == "finished" else "red"
+            self.query_one("#job-log", RichLog).write(Text(text, style=style))
+
+    @work(thread=True, exclusive=True, group="training-load", exit_on_error=False)
+    def load_job(self, job_id: str) -> None:
+        events = self.wb.store.events(job_id)
+        self.app.call_from_thread(self._replay, job_id, events)
+
+    def _replay(self, job_id: str, events: list[Event]) -> None:
+        if job_id != self.selected:
+            return
+        self.series[job_id] = {}
+        self.facts[job_id] = {}
+        self.query_one("#job-log", RichLog).clear()
+        for e in events:
+            self._apply(e, live=False)
+        self._plot_dirty = True
+        self._refresh_detail()
+
+    # -- drawing -------------------------------------------------------------------
+    def _refresh_table(self) -> None:
+        table = self.query_one("#job-table", DataTable)
+        table.clear()
+        for j in reversed(list(self.jobs.values())):
+            mark, colour = STATE_MARK.get(j.state, ("?", ""))
+            prog = self.facts[j.id].get("progress") if j.active else None
+            pct = f"{100 * prog['done'] / prog['total']:.0f}" if prog and prog.get("total") else (
+                "" if j.active else j.state[:4])
+            table.add_row(Text(mark, style=colour), j.analysis, j.current_step or "-", pct, key=j.id)
+        if self.selected in self.jobs:
+            row = table.get_row_index(self.selected)
+            if table.cursor_row != row:
+                table.move_cursor(row=row, animate=False)
+
+    def _refresh_detail(self) -> None:
+        job = self.jobs.get(self.selected or "")
+        if job is None:
+            return
+        facts = self.facts[job.id]
+        mark, colour = STATE_MARK.get(job.state, ("?", ""))
+        title = Text()
+        title.append(f"{mark} ", style=colour)
+        title.append(f"{job.analysis} · {job.current_step or '-'} · {job.state}", style="bold")
+        title.append(f"  {job.id}", style="dim")
+        self.query_one("#job-title", Static).update(title)
+        prog = facts.get("progress") or {}
+        bar = self.query_one("#job-progress", ProgressBar)
+        if prog.get("total"):
+            bar.update(total=prog["total"], progress=prog["done"])
+        elif job.state == "finished":
+            bar.update(total=1, progress=1)
+        parts = []
+        if prog.get("total"):
+            parts.append(f"{prog['done']}/{prog['total']}")
+            if job.active:
+                parts.append(f"ETA {fmt_eta(prog.get('eta_s'))}")
+        if prog.get("rate"):
+            parts.append(f"{prog['rate']:.1f} it/s")
+        if prog.get("samples_per_s"):
+            parts.append(f"{prog['samples_per_s']:.0f} samples/s")
+        parts.append(f"device {job.device or '-'}")
+        for key in ("train_loss", "val_loss", "val_corr", "gpu_mem_mib"):
+            if key in facts:
+                parts.append(f"{key} {facts[key]:.4g}")
+        if facts.get("checkpoints"):
+            parts.append(f"ckpt {facts['checkpoints'][-1]} ({len(facts['checkpoints'])})")
+        if job.error:
+            parts.append(f"error: {job.error}")
+        self.query_one("#job-facts", Static).update(" · ".join(parts))
+        if self._plot_dirty:
+            self._draw_plot()
+
+    def _draw_plot(self) -> None:
+        plot = self.query_one("#loss-plot", Static)
+        series = self.series.get(self.selected or "", {})
+        shown = {k: v for k, v in series.items() if k in LOSS_METRICS} or {
+            k: v for k, v in list(series.items())[:2]}
+        w, h = plot.size.width or 60, plot.size.height or 10
+        plot.update(line_plot(shown, w, h, ylog=self.log_scale, xlabel="step"))
+        self._plot_dirty = False
+
+    def on_resize(self) -> None:
+        self._plot_dirty = True
+        self.call_after_refresh(self._refresh_detail)
+
+    # -- interaction ---------------------------------------------------------------
+    @on(DataTable.RowHighlighted, "#job-table")
+    def on_row(self, event: DataTable.RowHighlighted) -> None:
+        key = event.row_key.value if event.row_key else None
+        if key and key != self.selected:
+            self.selected = key
+            self.wb.save_ui(**{"training.job": key})
+            self.load_job(key)
+
+    def action_cancel(self) -> None:
+        if self.selected:
+            self.wb.cancel_job(self.selected)
+
+    def action_resume(self) -> None:
+        if self.selected:
+            self.wb.resume_job(self.selected)
+
+    def action_start(self) -> None:
+        self.app.action_command_palette()
+
+    def action_toggle_log_scale(self) -> None:
+        self.log_scale = not self.log_scale
+        self._plot_dirty = True
+        self._refresh_detail()

@@ -1,0 +1,47 @@
+"""`?`: the keys of the app and of the pane in front, on one screen."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll { width: 76; max-width: 95%; height: auto; max-height: 90%;
+        border: round $accent; background: $surface; padding: 0 1; }
+    """
+
+    def __init__(self, app) -> None:
+        super().__init__()
+        self._wb = app
+
+    def compose(self) -> ComposeResult:
+        from workbench.panes.base import StorePane
+
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold cyan", no_wrap=True)
+        table.add_column()
+        table.add_row("[b]Everywhere[/b]", "")
+        for b in self._wb.BINDINGS:
+            if b.description:
+                table.add_row(b.key_display or b.key, b.description)
+        table.add_row("ctrl+p", "command palette: run any analysis or step")
+        active = self._wb.query_one("#panes").active
+        for pane in self._wb.query(StorePane):
+            if pane.parent and getattr(pane.parent, "id", None) == active:
+                table.add_row("", "")
+                table.add_row(f"[b]{active.title()} pane[/b]", "")
+                for b in pane.BINDINGS:
+                    key, _, desc = (b.key, b.action, b.description) if isinstance(b, Binding) else (b[0], b[1], b[2] if len(b) > 2 else "")
+                    table.add_row(key, desc)
+        with VerticalScroll():
+            yield Static(table)
+            yield Static("[dim]escape closes · jobs run in their own processes and survive "
+                         "quitting and lost connections[/dim]")
