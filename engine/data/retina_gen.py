@@ -45,6 +45,9 @@ DT = 0.01  # seconds per frame / bin (the "10ms" in firing_rate_10ms)
 JITTER_P = 0.3  # chance per frame of a one-pixel fixational step
 # Biphasic temporal filter: positive lobe just after the latency, slower negative
 # lobe, so a step in the stimulus gives one brief transient (centre, width in frames).
+# Offsets are from the first non-zero tap, one frame before the latency: the drive
+# then crosses threshold a frame early and the first Poisson spike, i.e. the
+# firing-rate rise, lands on ``latency`` itself (checked in tests/test_data_eda.py).
 POS_C, POS_S, NEG_C, NEG_S = 0.5, 0.9, 5.0, 2.0
 # Causal smoothing of spike counts into rates (6 bins, tau 1.5): short bursts, exact zeros between.
 _SMOOTH = np.exp(-np.arange(6) / 1.5)
@@ -67,7 +70,7 @@ class RetinaTruth:
     spatial, temporal : ndarray
         (cells, S, S) and (cells, L) filters.
     latency : ndarray, int64, shape (cells,)
-        Frames between a scene change and the start of the response.
+        Frames between a scene change and the typical firing-rate rise.
     thresholds, gains : ndarray, shape (cells,)
     """
 
@@ -112,10 +115,11 @@ def _dog(size: int, cy: float, cx: float, sc: float, ss: float, ws: float) -> np
 
 def _temporal(latency: int, length: int) -> np.ndarray:
     tau = np.arange(length, dtype=np.float32)
+    latency = max(0, latency - 1)
     pos = np.exp(-((tau - latency - POS_C) ** 2) / (2 * POS_S**2))
     neg = np.exp(-((tau - latency - NEG_C) ** 2) / (2 * NEG_S**2))
     k = pos / pos.sum() - 0.9 * neg / neg.sum()
-    k[: latency] = 0.0  # nothing reaches the output before the latency
+    k[:latency] = 0.0  # nothing reaches the output before the latency
     return (k / np.abs(k).sum()).astype(np.float32)
 
 
