@@ -9,6 +9,7 @@ from engine.analyses.base import Analysis, ParamError, Step, StepContext
 # name -> module defining ANALYSIS; the module must be cheap to import.
 _MODULES = {
     "demo": "engine.analyses.demo",
+    "lds": "engine.analyses.lds",
 }
 
 
