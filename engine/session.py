@@ -196,7 +196,7 @@ class Session:
         msg = str(exc)
         if "locked" in msg or "busy" in msg:
             return (f"session {self.name!r} is locked by another process for more than "
-                    f"{BUSY_TIMEOUT_MS // 1000} s; try again, or open it read-only")
+                    f"{BUSY_TIMEOUT_MS / 1000:g} s; try again, or open it read-only")
         if "not a database" in msg or "malformed" in msg or "disk image" in msg:
             return (f"session file {self.db_path} is corrupted ({msg}); move it aside and "
                     "start a new session — artifacts/ is untouched")

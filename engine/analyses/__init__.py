@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 
 from engine.analyses.base import Analysis, ParamError, Step, StepContext
 
@@ -11,6 +12,12 @@ _MODULES = {
     "demo": "engine.analyses.demo",
     "lds": "engine.analyses.lds",
 }
+
+# Extra analyses (plug-ins, and the test suite's) as "name=module,name=module".
+for _item in filter(None, os.environ.get("WORKBENCH_ANALYSES", "").split(",")):
+    _name, _, _module = _item.partition("=")
+    if _name and _module:
+        _MODULES[_name.strip()] = _module.strip()
 
 
 def register(name: str, module: str) -> None:

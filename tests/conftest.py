@@ -1,0 +1,53 @@
+"""Shared fixtures.  Every test gets its own session root; nothing touches ./sessions."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("WORKBENCH_ANALYSES", "fake=tests.fake_analysis")
+os.environ["WORKBENCH_ANALYSES"] = "fake=tests.fake_analysis"
+
+
+@pytest.fixture(autouse=True)
+def session_root(tmp_path, monkeypatch) -> Path:
+    root = tmp_path / "sessions"
+    root.mkdir()
+    monkeypatch.setenv("WORKBENCH_SESSIONS", str(root))
+    monkeypatch.setenv("WORKBENCH_ANALYSES", "fake=tests.fake_analysis")
+    monkeypatch.setenv("PYTHONPATH", str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return root
+
+
+@pytest.fixture
+def session(session_root):
+    from engine.session import Session
+
+    s = Session.open("t", session_root)
+    yield s
+    s.close()
+
+
+def cli(*args: str, timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess:
+    """Run the CLI in a fresh interpreter, as a user would."""
+    proc = subprocess.run([sys.executable, "-m", "workbench.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"workbench {' '.join(args)} failed:\n{proc.stderr}")
+    return proc
+
+
+def wait_for(predicate, timeout: float = 30, interval: float = 0.1, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

@@ -1,0 +1,125 @@
+"""Session store: WAL, schema migrations, read-only opening, clear errors, concurrency."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+
+import pandas as pd
+import pytest
+
+from engine import session as session_mod
+from engine.session import SCHEMA_VERSION, Session, SessionError
+
+
+def test_new_session_is_wal_with_current_schema(session):
+    mode = session._conn.execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+    assert session.schema_version == SCHEMA_VERSION
+    assert session.artifacts.is_dir()
+
+
+def test_roundtrip_params_tables_equations_ui(session):
+    session.set_params("demo", {"lr": 0.01, "steps": [1, 2]})
+    assert session.params("demo") == {"lr": 0.01, "steps": [1, 2]}
+    frame = pd.DataFrame({"mae": [0.25, float("nan")]}, index=["CfC", "SINDy"])
+    session.save_table("mae", frame, job_id="j1")
+    back = session.tables("mae")[-1]["frame"]
+    assert list(back.index) == ["CfC", "SINDy"]
+    assert back.loc["CfC", "mae"] == 0.25 and pd.isna(back.loc["SINDy", "mae"])
+    session.save_equations("eq", {"coef": [[1.0, 0.0]], "threshold": 0.1})
+    assert session.equations("eq")[-1]["data"]["threshold"] == 0.1
+    session.set_ui(pane="results", **{"equations.threshold": 0.05})
+    assert session.ui() == {"pane": "results", "equations.threshold": 0.05}
+
+
+def test_migrates_an_old_schema_and_keeps_data(session_root):
+    path = session_root / "old"
+    path.mkdir()
+    conn = sqlite3.connect(path / "session.sqlite")
+    conn.executescript(session_mod.MIGRATIONS[0])
+    conn.execute("PRAGMA user_version=1")
+    conn.execute("INSERT INTO jobs (id, analysis, steps, params, state, created) "
+                 "VALUES ('j', 'demo', '[]', '{}', 'finished', 0)")
+    conn.commit()
+    conn.close()
+    s = Session(path)
+    assert s.schema_version == SCHEMA_VERSION
+    job = s.job("j")
+    assert job.state == "finished" and job.resume_of is None and job.seen is False
+
+
+def test_newer_schema_is_refused_clearly(session_root):
+    path = session_root / "future"
+    Session(path).close()
+    conn = sqlite3.connect(path / "session.sqlite")
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 5}")
+    conn.close()
+    with pytest.raises(SessionError, match="newer than this workbench"):
+        Session(path)
+
+
+def test_corrupted_file_gives_a_clear_error(session_root):
+    path = session_root / "broken"
+    path.mkdir()
+    (path / "session.sqlite").write_bytes(b"this is not sqlite" * 200)
+    with pytest.raises(SessionError, match="corrupted"):
+        Session(path)
+
+
+def test_locked_session_gives_a_clear_error(session_root, monkeypatch):
+    s = Session(session_root / "busy")
+    monkeypatch.setattr(session_mod, "BUSY_TIMEOUT_MS", 200)
+    other = sqlite3.connect(s.db_path, timeout=0.1)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(SessionError, match="locked by another process"):
+            Session(session_root / "busy").set_ui(pane="x")
+    finally:
+        other.rollback()
+        other.close()
+
+
+def test_readonly_session_refuses_writes_but_reads(session):
+    session.set_ui(pane="equations")
+    ro = Session(session.path, readonly=True)
+    assert ro.ui()["pane"] == "equations"
+    with pytest.raises(SessionError, match="read-only"):
+        ro.set_ui(pane="results")
+
+
+def test_second_ui_lock_is_refused(session):
+    assert session.acquire_ui_lock()
+    other = Session(session.path)
+    assert not other.acquire_ui_lock()
+    session.release_ui_lock()
+    assert other.acquire_ui_lock()
+
+
+def test_invalid_and_missing_names(session_root):
+    with pytest.raises(SessionError, match="invalid session name"):
+        Session.open("../escape", session_root)
+    with pytest.raises(SessionError, match="no session"):
+        Session.open("absent", session_root, create=False)
+
+
+def test_concurrent_writers_lose_nothing(session):
+    job = session.create_job("fake", ["count"], {})
+    code = textwrap.dedent(f"""
+        import sys
+        from engine.session import Session
+        s = Session({str(session.path)!r}, create=False)
+        for i in range(150):
+            s.add_event({job!r}, "log", {{"message": sys.argv[1] + str(i)}})
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", code, tag]) for tag in "abc"]
+    for i in range(150):
+        session.add_event(job, "metric", {"name": "x", "value": i})
+    assert all(p.wait(60) == 0 for p in procs)
+    events = session.events(job)
+    assert len(events) == 600
+    for tag in "abc":  # each writer's events are all there, in its order
+        mine = [e.payload["message"] for e in events if e.payload.get("message", "").startswith(tag)]
+        assert mine == [f"{tag}{i}" for i in range(150)]
