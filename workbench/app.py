@@ -87,6 +87,9 @@ class WorkbenchApp(App):
             self.notify("Another workbench has this session open: this one is read-only and "
                         "follows its updates.", severity="warning", timeout=8)
         self.probe_device()
+        if self.session.name == "demo" and not self.readonly and not self.session.jobs():
+            # first run of the built-in demo: make its synthetic data and results
+            self.start_job("demo")
         if self._poll:
             self.poll_store()
             self.set_interval(POLL_S, self.poll_store)

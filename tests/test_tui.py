@@ -1,0 +1,135 @@
+"""The TUI: panes, keys, state restored on reopen, read-only second window, jobs."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from textual.widgets import DataTable, Static, TabbedContent
+
+from engine.session import Session
+from tests.tui_fixtures import make_snapshot_session
+from workbench.app import WorkbenchApp
+
+
+@pytest.fixture(autouse=True)
+def fixed_env(monkeypatch):
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    import workbench.device_probe as probe
+
+    monkeypatch.setattr(probe, "probe", lambda: ("CPU (test)", []))
+
+
+@pytest.fixture
+def snap_session(session_root):
+    s = make_snapshot_session(session_root)
+    yield s
+    s.close()
+
+
+async def _settle(pilot, seconds: float = 0.6) -> None:
+    await pilot.pause(seconds)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def test_keys_switch_the_four_panes(snap_session):
+    app = WorkbenchApp(session=snap_session)
+    async with app.run_test(size=(80, 24)) as pilot:
+        tabs = app.query_one("#panes", TabbedContent)
+        for key, pane in zip("1234", ("datasets", "training", "equations", "results")):
+            await pilot.press(key)
+            assert tabs.active == pane
+
+
+async def test_panes_show_the_store(snap_session):
+    app = WorkbenchApp(session=snap_session)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await _settle(pilot)
+        training = app.query_one("#training-pane")
+        assert training.selected == "snap-0001"
+        assert training.facts["snap-0001"]["val_corr"] == pytest.approx(0.9 * (1 - 2.718281828 ** -5), rel=1e-3)
+        assert len(training.series["snap-0001"]["train_loss"][0]) == 30
+        plot = app.query_one("#loss-plot", Static).render()
+        assert "train_loss" in str(plot)
+        await pilot.press("4")
+        await _settle(pilot)
+        table = app.query_one("#result-table", DataTable)
+        assert table.row_count == 4
+        best = table.get_cell("CfC", "mae")
+        assert "green" in str(best.style) and best.plain == "0.081"
+        assert table.get_cell("SINDy-pruned", "mae").plain == "diverged"
+        await pilot.press("3")
+        await _settle(pilot)
+        text = str(app.query_one("#eq-text", Static).render())
+        assert "(x0)' = " in text and "2 x1^3" in text and "[2 terms]" in text
+
+
+async def test_reopening_restores_the_screen(session_root, snap_session):
+    app = WorkbenchApp(session=snap_session)
+    async with app.run_test() as pilot:
+        await pilot.press("4")
+        await _settle(pilot, 0.2)
+    again = WorkbenchApp(session=Session.open("snap", session_root))
+    async with again.run_test() as pilot:
+        assert again.query_one("#panes", TabbedContent).active == "results"
+
+
+async def test_second_window_is_read_only_and_follows(session_root, snap_session):
+    first = WorkbenchApp(session=snap_session)
+    async with first.run_test():
+        second = WorkbenchApp(session=Session.open("snap", session_root))
+        assert second.readonly
+        async with second.run_test() as pilot:
+            await _settle(pilot)
+            assert "READ-ONLY" in str(second.query_one("#status", Static).render())
+            assert second.start_job("fake", ["count"]) is None  # refuses to write
+            assert Session.open("snap", session_root).jobs()[-1].id == "snap-0001"
+
+
+async def test_job_started_in_the_tui_runs_and_is_followed(session):
+    app = WorkbenchApp(session=session)
+    async with app.run_test(size=(100, 30)) as pilot:
+        job_id = app.start_job("fake", ["count"])
+        assert job_id
+        deadline = time.monotonic() + 30
+        while session.job(job_id).state != "finished" and time.monotonic() < deadline:
+            await pilot.pause(0.2)
+        await _settle(pilot, 1.2)
+        pane = app.query_one("#training-pane")
+        assert pane.jobs[job_id].state == "finished"
+        assert len(pane.series[job_id]["loss"][0]) == 20
+
+
+async def test_quitting_with_running_jobs_says_they_keep_running(session):
+    job_id = session.create_job("fake", ["count"], {})
+    session.update_job(job_id, state="running", pid=os.getpid(), heartbeat=time.time(),
+                       host=os.uname().nodename)
+    app = WorkbenchApp(session=session)
+    async with app.run_test() as pilot:
+        await pilot.press("q")
+    assert "1 job keeps running in the background" in app.exit_message
+
+
+async def test_help_lists_pane_keys(snap_session):
+    app = WorkbenchApp(session=snap_session)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2", "question_mark")
+        await pilot.pause()
+        text = " ".join(str(w.render()) for w in app.screen.query(Static))
+        assert "Cancel job" in text and "command palette" in text
+        await pilot.press("escape")
+        assert app.screen is app.screen_stack[0]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 50)], ids=["80x24", "200x50"])
+@pytest.mark.parametrize("key", ["1", "2", "3", "4"], ids=["datasets", "training", "equations", "results"])
+def test_snapshots(snap_compare, snap_session, size, key):
+    async def run_before(pilot):
+        await pilot.press(key)
+        await _settle(pilot, 0.8)
+
+    assert snap_compare(WorkbenchApp(session=snap_session), terminal_size=size, run_before=run_before)
