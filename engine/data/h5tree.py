@@ -614,11 +614,11 @@ def preview_slice(
 
 def read_frame(path: str | Path, name: str, t: int, max_size: int = 512) -> np.ndarray:
     """Frame ``t`` (along axis 0) of a (T, H, W) stack as float32, strided to ``max_size`` per side."""
-    return read_frames(path, name, t, t + 1, max_size=max_size)[0]
+    return read_frames(path, name, t, None, max_size=max_size)[0]
 
 
-def read_frames(path: str | Path, name: str, start: int, stop: int, max_size: int = 512) -> np.ndarray:
-    """Frames ``start:stop`` of a (T, H, W) stack as float32 array (n, h, w); at most 256 frames."""
+def read_frames(path: str | Path, name: str, start: int, stop: int | None, max_size: int = 512) -> np.ndarray:
+    """Frames ``start:stop`` (``stop=None``: one frame) of a (T, H, W) stack as float32 (n, h, w); at most 256."""
     path = Path(path)
     with open_h5(path) as fh:
         ds = _get_dataset(fh, name)
@@ -628,6 +628,8 @@ def read_frames(path: str | Path, name: str, start: int, stop: int, max_size: in
         n = ds.shape[0]
         if start < 0:
             start += n
+        if stop is None:
+            stop = start + 1
         if not (0 <= start < n) or stop <= start:
             raise DataError(f"{path}:{ds.name}: frame {start} out of range 0..{n - 1}")
         stop = min(stop, n, start + 256)

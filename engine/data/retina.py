@@ -206,7 +206,8 @@ def load_retina(
         if rds.shape[0] == 0:
             raise DataError(f"{path}: /{split}/response/{response_key} has no cells")
         a, b = _frame_range(frames, T, f"{path}:/{split}")
-        y = np.asarray(rds[:, a:b], dtype=np.float32)
+        with np.errstate(over="ignore"):  # float64 beyond float32 range becomes inf, caught next
+            y = np.asarray(rds[:, a:b], dtype=np.float32)
         bad = ~np.isfinite(y)
         if bad.any():
             c, t = np.argwhere(bad)[0]
