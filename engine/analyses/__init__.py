@@ -11,6 +11,7 @@ from engine.analyses.base import Analysis, ParamError, Step, StepContext
 _MODULES = {
     "demo": "engine.analyses.demo",
     "lds": "engine.analyses.lds",
+    "retina": "engine.analyses.retina",
 }
 
 # Extra analyses (plug-ins, and the test suite's) as "name=module,name=module".

@@ -1,0 +1,33 @@
+"""Seed 000: retina recording → conv encoder + CfC → pruning → SINDy → MAE.
+
+Declaration only (cheap to import); the steps live in ``retina_steps``.
+Run everything with ``workbench run retina --headless --json``; on a real
+``naturalscene.h5`` pass ``--set data=PATH``.
+"""
+
+from __future__ import annotations
+
+from engine.analyses.base import Analysis, Step
+
+_S = "engine.analyses.retina_steps:"
+
+ANALYSIS = Analysis(
+    name="retina",
+    title="Retina: CfC → pruning → SINDy → MAE (seed 000)",
+    help="Conv encoder + CfC predicting 9 cells' firing rates, pruned, distilled into SINDy "
+         "equations with the encoder features as control inputs, compared by MAE.",
+    steps=(
+        Step("generate", _S + "generate", "synthetic naturalscene.h5 (skipped when data= is set)",
+             {"data": "", "cells": 9, "frames": 12000, "test_frames": 3000, "seed": 0}),
+        Step("train", _S + "train", "train the conv encoder + CfC (shared training loop)",
+             {"n_frames": 10, "units": 9, "mode": "default", "iterations": 300, "batch_size": 8,
+              "seq_len": 24, "lr": 3e-3, "val_fraction": 0.15, "device": "auto", "loss": "poisson"}),
+        Step("prune", _S + "prune", "global L1 pruning of the CfC weights (the seed's 20 lowest)",
+             {"prune_amount": 20, "finetune_iterations": 0}),
+        Step("sindy", _S + "sindy", "collect hidden states, fit SINDy (with control) for CfC and CfC-pruned",
+             {"samples": 20000, "degree": 2, "threshold": 0.05, "alpha": 0.05, "control_pcs": 3,
+              "dt": 0.01, "smooth": True}),
+        Step("evaluate", _S + "evaluate", "predict the test split with all four models; MAE table",
+             {"horizon": 50, "max_test_frames": 3000}),
+    ),
+)

@@ -1,0 +1,321 @@
+"""Steps of the ``retina`` analysis (seed 000).  Heavy imports stay inside functions.
+
+Files in the analysis's workdir, each step reading what the previous wrote:
+``naturalscene.h5`` (generate) → ``cfc.pt`` (train) → ``cfc_pruned.pt`` (prune)
+→ ``sindy_<model>.npz`` + equations in the session (sindy) → ``predictions.npz``
++ the MAE table in the session (evaluate).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.analyses.base import StepContext
+
+MODELS = {"CfC": "cfc.pt", "CfC-pruned": "cfc_pruned.pt"}
+
+
+def _data_path(ctx: StepContext, p: dict[str, Any]) -> Path:
+    return Path(p["data"]).expanduser() if p["data"] else ctx.workdir / "naturalscene.h5"
+
+
+# -- generate -----------------------------------------------------------------------
+def generate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
+    from engine.atomic import write_json
+    from engine.data.retina import inspect_retina
+    from engine.data.retina_gen import generate_retina
+
+    path = _data_path(ctx, p)
+    if p["data"]:  # a real recording: check its layout, generate nothing
+        layout = inspect_retina(path)
+        ctx.reporter.log(f"using {path}: {json.dumps(layout.splits)}")
+        return {"data": str(path), "generated": False}
+    settings = {k: p[k] for k in ("cells", "frames", "test_frames", "seed")}
+    stamp = path.with_suffix(".settings.json")
+    if path.exists() and stamp.exists() and json.loads(stamp.read_text()) == settings:
+        ctx.reporter.log(f"{path.name} already generated with these settings")
+        return {"data": str(path), "generated": False}
+    ctx.reporter.progress(0, 1, "generating synthetic retina")
+    generate_retina(path, cells=p["cells"], frames=p["frames"], seed=p["seed"],
+                    test_frames=p["test_frames"])
+    write_json(stamp, settings)
+    ctx.reporter.artifact(path.name, path, kind="hdf5")
+    ctx.reporter.progress(1, 1, "done")
+    return {"data": str(path), "generated": True}
+
+
+# -- batches ------------------------------------------------------------------------
+class Sequences:
+    """Random sequences of frame windows and targets from a stimulus in memory.
+
+    A batch is ``(frames (B, L, N, H, W), targets (B, L, cells))``: ``L`` steps,
+    each with the last ``N`` frames; the CfC carries its state along the ``L`` steps.
+    """
+
+    def __init__(self, stim, resp, lo: int, hi: int, n_frames: int, seq_len: int,
+                 batch: int, seed: int = 0, per_epoch: int = 50):
+        self.stim, self.resp = stim, resp
+        self.n, self.L, self.B = n_frames, seq_len, batch
+        self.first, self.last = lo + n_frames - 1, hi - seq_len
+        if self.last < self.first:
+            raise ValueError(f"frames {lo}..{hi} are too few for {seq_len}-step sequences "
+                             f"of {n_frames}-frame windows")
+        self.seed, self.per_epoch = seed, per_epoch
+
+    def make(self, starts):
+        import torch
+
+        from engine.models.retina_cfc import frame_windows
+
+        x = torch.stack([frame_windows(self.stim[s - self.n + 1: s + self.L], self.n) for s in starts])
+        y = torch.stack([self.resp[s: s + self.L] for s in starts])
+        return x, y
+
+    def __call__(self, epoch: int):
+        import torch
+
+        g = torch.Generator().manual_seed(self.seed * 1000 + epoch)
+        for _ in range(self.per_epoch):
+            starts = torch.randint(self.first, self.last + 1, (self.B,), generator=g).tolist()
+            yield self.make(starts)
+
+    def fixed(self, n_batches: int) -> list:
+        """Evenly spaced batches (validation)."""
+        total = n_batches * self.B
+        starts = np.linspace(self.first, self.last, total).astype(int).tolist()
+        return [self.make(starts[i:i + self.B]) for i in range(0, total, self.B)]
+
+
+def _load_split(path: Path, split: str, max_frames: int | None = None):
+    import torch
+
+    from engine.data.retina import load_retina
+
+    data = load_retina(path, split, frames=(0, max_frames) if max_frames else None)
+    stim = torch.from_numpy(np.ascontiguousarray(data.stimulus, dtype=np.float32))
+    resp = torch.from_numpy(np.ascontiguousarray(data.responses.T, dtype=np.float32))
+    return data, stim, resp
+
+
+def _save_model(path: Path, model) -> None:
+    import torch
+
+    from engine.atomic import write_with
+
+    payload = {"config": model.config.to_dict(), "state": model.state_dict()}
+    write_with(path, lambda tmp: torch.save(payload, tmp))
+
+
+def _load_model(path: Path, device: str = "cpu"):
+    import torch
+
+    from engine.models.retina_cfc import RetinaCfC
+
+    if not path.exists():
+        raise FileNotFoundError(f"{path.name} is missing: run the step that makes it first")
+    payload = torch.load(path, map_location=device, weights_only=True)
+    model = RetinaCfC.from_config(payload["config"])
+    model.load_state_dict(payload["state"])
+    return model.to(device).eval()
+
+
+# -- train --------------------------------------------------------------------------
+def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    from engine.models.retina_cfc import RetinaCfC, RetinaCfCConfig
+    from engine.train import TrainConfig, fit
+
+    data, stim, resp = _load_split(_data_path(ctx, p), "train")
+    T = stim.shape[0]
+    cut = int(T * (1 - p["val_fraction"]))
+    torch.manual_seed(p["seed"])
+    config = RetinaCfCConfig(n_cells=data.n_cells, n_frames=p["n_frames"],
+                             frame_size=tuple(stim.shape[1:]), units=p["units"], mode=p["mode"])
+    model = RetinaCfC.from_config(config)
+    train_b = Sequences(stim, resp, 0, cut, p["n_frames"], p["seq_len"], p["batch_size"], p["seed"])
+    val_b = Sequences(stim, resp, cut, T, p["n_frames"], p["seq_len"], p["batch_size"]).fixed(3)
+    cfg = TrainConfig(steps=p["iterations"], lr=p["lr"], loss=p["loss"], device=p["device"],
+                      val_every=max(10, p["iterations"] // 10), checkpoint_every=max(20, p["iterations"] // 5),
+                      seed=p["seed"], log_every=5, patience=None)
+    result = fit(model, train_b, val_b, cfg, ctx.reporter, ctx.workdir / "train")
+    _save_model(ctx.workdir / "cfc.pt", model.cpu())
+    _, corr = result.series("val_corr")
+    _, vloss = result.series("val_loss")
+    return {"train_status": result.status, "steps": result.step,
+            "val_corr": float(corr[-1]) if len(corr) else None,
+            "val_loss": float(vloss[-1]) if len(vloss) else None,
+            "train_s": round(result.elapsed_s, 1), "device": result.device.get("device")}
+
+
+# -- prune --------------------------------------------------------------------------
+def prune(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
+    from engine.prune import prune_global
+    from engine.train import TrainConfig
+
+    model = _load_model(ctx.workdir / "cfc.pt")
+    kwargs: dict[str, Any] = {}
+    if p["finetune_iterations"] > 0:
+        _, stim, resp = _load_split(_data_path(ctx, p), "train")
+        T = stim.shape[0]
+        cut = int(T * (1 - p["val_fraction"]))
+        kwargs = dict(
+            finetune=TrainConfig(steps=p["finetune_iterations"], lr=p["lr"] / 3, loss=p["loss"],
+                                 device=p["device"], log_every=5,
+                                 val_every=max(10, p["finetune_iterations"] // 5)),
+            train_batches=Sequences(stim, resp, 0, cut, p["n_frames"], p["seq_len"], p["batch_size"]),
+            val_batches=Sequences(stim, resp, cut, T, p["n_frames"], p["seq_len"], p["batch_size"]).fixed(2),
+            reporter=ctx.reporter, workdir=ctx.workdir / "finetune")
+    amount = p["prune_amount"]
+    report = prune_global(model, amount if amount >= 1 else float(amount), **kwargs)
+    _save_model(ctx.workdir / "cfc_pruned.pt", model.cpu())
+    for layer in report["layers"]:
+        ctx.reporter.log(f"pruned {layer['pruned']:>4} of {layer['size']:>5} in {layer['name']}")
+    return {"pruned": report["pruned"], "prune_candidates": report["candidates"]}
+
+
+# -- hidden states ------------------------------------------------------------------
+def run_model(model, stim, n_frames: int, chunk: int = 512, reporter=None):
+    """Run the CfC over a whole stimulus, carrying its state: returns numpy arrays
+    ``u`` (T', F) encoder features, ``states`` (T', units), ``rates`` (T', cells),
+    for the times ``n_frames-1 .. T-1``."""
+    import torch
+
+    from engine.models.retina_cfc import frame_windows
+
+    T = stim.shape[0]
+    starts = range(n_frames - 1, T, chunk)
+    us, states, rates = [], [], []
+    h = None
+    with torch.no_grad():
+        for i, s in enumerate(starts):
+            e = min(T, s + chunk)
+            frames = frame_windows(stim[s - n_frames + 1: e], n_frames)[None]
+            u = model.encode(frames)
+            out, st = model.run_cfc(u, h)
+            h = st[:, -1]
+            us.append(u[0])
+            states.append(st[0])
+            rates.append(model.readout(out)[0])
+            if reporter is not None:
+                reporter.progress(i + 1, len(starts), "running the CfC")
+                if reporter.cancelled:
+                    from engine.reporting import Cancelled
+
+                    raise Cancelled()
+    cat = lambda xs: torch.cat(xs).double().numpy()  # noqa: E731
+    return cat(us), cat(states), cat(rates)
+
+
+# -- sindy --------------------------------------------------------------------------
+def sindy(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
+    from engine.atomic import save_npz
+    from engine.sindy import Sindy
+    from engine.sindy.export import to_payload
+
+    n_frames = p["n_frames"]
+    _, stim, _ = _load_split(_data_path(ctx, p), "train", max_frames=p["samples"] + n_frames - 1)
+    out: dict[str, Any] = {}
+    for tag, fname in MODELS.items():
+        model = _load_model(ctx.workdir / fname)
+        ctx.reporter.log(f"{tag}: collecting hidden states")
+        u, x, _ = run_model(model, stim, n_frames, reporter=ctx.reporter)
+        mean = u.mean(0)
+        # control inputs: the first principal components of the encoder features (SINDYc)
+        _, _, vt = np.linalg.svd(u - mean, full_matrices=False)
+        comps = vt[: p["control_pcs"]]
+        upc = (u - mean) @ comps.T
+        names = [f"h{i}" for i in range(x.shape[1])]
+        n_val = max(200, len(x) // 5)
+        fits = {}
+        for label, control in (("with control", upc), ("no control", None)):
+            ctx.reporter.log(f"{tag}: fitting SINDy ({label})")
+            m = Sindy(degree=p["degree"], threshold=p["threshold"], alpha=p["alpha"])
+            m.fit(x[:-n_val], t=p["dt"], u=None if control is None else control[:-n_val],
+                  feature_names=names)
+            val = m.score(x[-n_val:], t=p["dt"], u=None if control is None else control[-n_val:])
+            fits[label] = (m, val)
+            ctx.reporter.metric(f"{tag} sindy val error ({label})", val)
+        best, val = fits["with control"]
+        payload = to_payload(best)
+        payload.update(val_error=val, val_error_no_control=fits["no control"][1],
+                       model=tag, control=f"{p['control_pcs']} PCs of the encoder features", dt=p["dt"])
+        ctx.save_equations(f"retina {tag}", payload)
+        save_npz(ctx.workdir / f"sindy_{tag}.npz", coef=best.coef_, u_mean=mean, u_components=comps,
+                 x=x, u=upc)
+        out[f"sindy_terms_{tag}"] = int(np.count_nonzero(best.coef_))
+        out[f"sindy_val_error_{tag}"] = val
+        out[f"sindy_val_error_no_control_{tag}"] = fits["no control"][1]
+    return out
+
+
+# -- evaluate -----------------------------------------------------------------------
+def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    from engine.atomic import save_npz
+    from engine.metrics import score_table
+    from engine.sindy.export import from_payload
+
+    import pandas as pd
+
+    n_frames, H, dt = p["n_frames"], p["horizon"], p["dt"]
+    data, stim, resp = _load_split(_data_path(ctx, p), "test", max_frames=p["max_test_frames"])
+    target = resp.numpy()[n_frames - 1:].astype(float)
+    preds: dict[str, np.ndarray] = {}
+    diverged_at: dict[str, float] = {}
+    for tag, fname in MODELS.items():
+        model = _load_model(ctx.workdir / fname)
+        ctx.reporter.log(f"{tag}: predicting the test split")
+        u, states, rates = run_model(model, stim, n_frames, reporter=ctx.reporter)
+        preds[tag] = rates
+        eqs = ctx.session.equations(f"retina {tag}")[-1]["data"] if ctx.session else None
+        npz = np.load(ctx.workdir / f"sindy_{tag}.npz")
+        sindy_model = from_payload(eqs) if eqs else None
+        if sindy_model is None:
+            raise FileNotFoundError("no SINDy equations in this session: run the sindy step first")
+        upc = (u - npz["u_mean"]) @ npz["u_components"].T
+        # rollouts of H steps from encoder-derived states (the CfC's state at each window start)
+        starts = np.arange(0, len(states) - 1, H)
+        x0 = states[starts]
+        seg = np.stack([np.pad(upc[s:s + H], ((0, max(0, s + H - len(upc))), (0, 0)), mode="edge")
+                        for s in starts])
+        t = np.arange(H) * dt
+        ctx.reporter.log(f"SINDy ({tag}): {len(starts)} rollouts of {H} steps")
+        sim = sindy_model.simulate(x0, t, u=seg)
+        xs = np.asarray(sim.x if hasattr(sim, "x") else sim)  # (B, H, n)
+        hs = xs.reshape(-1, xs.shape[-1])[: len(states)]
+        with torch.no_grad():
+            finite = np.isfinite(hs).all(1)
+            r = np.full((len(hs), rates.shape[1]), np.nan)
+            if finite.any():
+                r[finite] = model.readout(torch.as_tensor(hs[finite], dtype=torch.float32)).double().numpy()
+        name = "SINDy" if tag == "CfC" else "SINDy-pruned"
+        preds[name] = r
+        div = getattr(sim, "diverged_at", None)
+        if div is not None:
+            n_div = int(np.sum(np.isfinite(np.asarray(div, dtype=float))))
+            diverged_at[name] = n_div / len(starts)
+            if n_div:
+                ctx.reporter.log(f"{name}: {n_div} of {len(starts)} rollouts diverged", level="warning")
+    order = ["CfC", "CfC-pruned", "SINDy", "SINDy-pruned"]
+    preds = {k: preds[k] for k in order}
+    cells = [f"c{i}" for i in range(target.shape[1])]
+    rows = []
+    for k in order:
+        # a diverged SINDy rollout window is excluded from the error and counted in
+        # diverged_frac; a model with no finite prediction at all is marked diverged
+        ok = np.isfinite(preds[k]).all(1)
+        part = ok if ok.any() else slice(None)
+        row = score_table({k: preds[k][part]}, target[part], metrics=("mae", "rmse", "corr"), cells=cells)
+        row["diverged_frac"] = float(1 - ok.mean())
+        rows.append(row)
+    table = pd.concat(rows)
+    ctx.save_table("retina MAE", table)
+    save_npz(ctx.workdir / "predictions.npz", target=target, **{k.replace("-", "_"): v for k, v in preds.items()})
+    mae = {k: (None if bool(table.loc[k, "diverged"]) else float(table.loc[k, "mae"])) for k in order}
+    return {"mae": mae, "diverged_fraction": diverged_at}
