@@ -1,0 +1,417 @@
+"""Latent dynamics: LDS-Poisson data, bidirectional RNN co-smoothing (seed 004, issue 8).
+
+Steps
+-----
+generate
+    Simulate the seed's linear dynamical system with Poisson spikes into
+    ``lds.h5`` (kept when a file with the same settings is already there).
+train
+    Train the seed's bidirectional RNN (:class:`engine.models.rnn.BiRNN`) to
+    predict the *held-out* half of the neurons (the seed's ``x0``, first half)
+    from the *held-in* half (``x1``, second half), full batch, Adam, the seed's
+    Poisson cost, through :func:`engine.train.fit`.  Then a softplus readout from
+    the frozen latents to the held-in neurons is fitted the same way, so that
+    held-in bits/spike can be reported as in the Neural Latents Benchmark.
+evaluate
+    Poisson loss, bits/spike (held-in), co-bps (held-out), per-neuron
+    correlation with the true rates and with the spikes, on training and
+    held-out trials; the true rates give the ceiling.
+sindy
+    Degree-1 sparse regression on the true latents: recovers ``A0 - I`` from
+    ``x_{t+1} - x_t = x_t (A0 - I) + noise``.
+
+Departures from the notebook, all switchable: the last ``heldout_trials`` trials
+are kept out of training so that co-bps is measured on unseen trials
+(``heldout_trials=0`` trains on all trials, as the seed does); torch is seeded
+(``train_seed``) so runs repeat.  ``bias_init="seed"`` copies the notebook's
+initialisation of the readout bias with the mean count of the *input* neurons;
+``"target"`` uses the predicted neurons' own means.
+
+This module is imported when the workbench lists analyses: it imports nothing
+heavy at module level.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from engine.analyses.base import Analysis, Step, StepContext
+
+DATA_FILE = "lds.h5"
+PRED_FILE = "lds_predictions.npz"
+TRAIN_DIR = "rnn"
+READOUT_DIR = "heldin_readout"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _config(p: dict[str, Any]):
+    from engine.data.lds_gen import LDSConfig
+
+    return LDSConfig(seed=p["seed"], trials=p["trials"], neurons=p["neurons"], steps=p["steps"], latents=p["latents"])
+
+
+def _load(ctx: StepContext):
+    from engine.data.lds_gen import read_h5
+
+    path = ctx.workdir / DATA_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run the 'generate' step first")
+    return read_h5(path)
+
+
+def split_neurons(n_neurons: int) -> tuple[slice, slice]:
+    """(held-in, held-out) neuron slices: the seed predicts the first half from the second."""
+    if n_neurons < 2:
+        raise ValueError(f"need at least 2 neurons to split into held-in and held-out, got {n_neurons}")
+    half = n_neurons // 2
+    return slice(half, n_neurons), slice(0, half)
+
+
+def split_trials(n_trials: int, heldout_trials: int) -> tuple[slice, slice]:
+    """(train, test) trial slices; the test trials are the last ``heldout_trials``."""
+    if not 0 <= heldout_trials < n_trials:
+        raise ValueError(f"heldout_trials must be in [0, {n_trials - 1}] for {n_trials} trials, got {heldout_trials}")
+    cut = n_trials - heldout_trials
+    return slice(0, cut), slice(cut, n_trials)
+
+
+def _full_batch(x_in, x_out):
+    # One full batch per "epoch": the seed does full-batch gradient descent.
+    batch = [(x_in, x_out)]
+    return lambda epoch: batch
+
+
+def _reset_if_changed(workdir: Path, settings: dict) -> None:
+    """Drop training state made with other settings, so ``fit(resume=True)`` never continues a stale run."""
+    import shutil
+
+    stamp = workdir / TRAIN_DIR / "settings.json"
+    if stamp.exists() and json.loads(stamp.read_text()) == settings:
+        return
+    for d in (TRAIN_DIR, READOUT_DIR):
+        shutil.rmtree(workdir / d, ignore_errors=True)
+    (workdir / TRAIN_DIR).mkdir(parents=True)
+    _write_json(stamp, settings)
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    from engine.atomic import write_json
+
+    write_json(path, obj)
+
+
+# --------------------------------------------------------------------------- steps
+
+
+def generate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
+    """Simulate the LDS into ``lds.h5`` (skipped when present with the same settings)."""
+    from engine.data.lds_gen import generate as gen
+
+    cfg = _config(p)
+    ctx.reporter.progress(0, 1, "simulating LDS")
+    path, written = gen(ctx.workdir / DATA_FILE, cfg)
+    ctx.reporter.log(("wrote " if written else "kept existing ") + str(path))
+    ctx.reporter.artifact(DATA_FILE, path, kind="hdf5")
+    ctx.reporter.progress(1, 1, "done")
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        total = int(f["spikes"][()].sum())
+    return {"data": str(path), "generated": written, "spike_total": total}
+
+
+def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
+    """Train the bidirectional RNN (and the held-in readout) through engine.train.fit."""
+    import numpy as np
+    import torch
+
+    from engine.models.rnn import BiRNN, Readout, RNNConfig, seed_poisson_loss
+    from engine.train import TrainConfig, fit
+
+    data = _load(ctx)
+    heldin, heldout = split_neurons(data.spikes.shape[2])
+    tr, te = split_trials(data.spikes.shape[1], p["heldout_trials"])
+    x = torch.from_numpy(data.spikes).float()
+    x_in, x_out = x[:, tr, heldin].contiguous(), x[:, tr, heldout].contiguous()
+
+    torch.manual_seed(p["train_seed"])
+    model = BiRNN(RNNConfig(n_in=x_in.shape[-1], n_out=x_out.shape[-1], hidden=p["hidden"]))
+    if p["bias_init"] == "seed":
+        if x_in.shape[-1] != x_out.shape[-1]:
+            raise ValueError("bias_init='seed' needs equal halves (an even neuron count); use bias_init='target'")
+        model.init_bias(x_in.mean((0, 1)))
+    elif p["bias_init"] == "target":
+        model.init_bias(x_out.mean((0, 1)))
+    elif p["bias_init"] != "none":
+        raise ValueError(f"bias_init must be 'seed', 'target' or 'none', got {p['bias_init']!r}")
+
+    rnn_dir = ctx.workdir / TRAIN_DIR
+    _reset_if_changed(ctx.workdir, {**{k: p[k] for k in _DEFAULTS_TRAIN if k not in ("device", "log_every")},
+                                    **data.config.as_attrs()})
+    first_path = rnn_dir / "cost_first.json"
+    if first_path.exists():
+        # A resumed run: the initial cost belongs to the run that started it.
+        cost_first = json.loads(first_path.read_text())["cost_first"]
+    else:
+        with torch.no_grad():
+            cost_first = float(seed_poisson_loss(model(x_in)[0], x_out))
+        _write_json(first_path, {"cost_first": cost_first})
+
+    val = None
+    if p["heldout_trials"] > 0:
+        val = _full_batch(x[:, te, heldin].contiguous(), x[:, te, heldout].contiguous())
+    cfg = TrainConfig(
+        steps=p["iterations"], lr=p["lr"], clip_grad=None, amp=False, device=p["device"],
+        seed=p["train_seed"], log_every=p["log_every"], val_every=max(1, p["iterations"] // 10),
+        checkpoint_every=max(1, p["iterations"] // 4), restore_best=False,  # the seed keeps the last net
+    )
+    ctx.reporter.log(f"training BiRNN {x_in.shape[-1]}->{x_out.shape[-1]} neurons, hidden {p['hidden']}")
+    res = fit(model, _full_batch(x_in, x_out), val, cfg, ctx.reporter, rnn_dir, resume=True,
+              loss_fn=seed_poisson_loss)
+
+    model.eval()
+    with torch.no_grad():
+        dev = next(model.parameters()).device
+        rates, q = model(x_in.to(dev))
+        cost_last = float(seed_poisson_loss(rates, x_out.to(dev)))
+        q_all = model(x[:, :, heldin].to(dev))[1].cpu()
+
+    # Held-in readout from the frozen latents (for held-in bits/spike).
+    xh = x[:, :, heldin]
+    readout = Readout(p["hidden"], xh.shape[-1])
+    readout.fc.bias.data[:] = xh[:, tr].mean((0, 1))
+    rcfg = TrainConfig(steps=p["readout_iterations"], lr=p["lr"], clip_grad=None, amp=False, device=p["device"],
+                       seed=p["train_seed"], log_every=p["log_every"], restore_best=False,
+                       checkpoint_every=max(1, p["readout_iterations"]))
+    rres = fit(readout, _full_batch(q_all[:, tr].contiguous(), xh[:, tr].contiguous()), None, rcfg,
+               _Quiet(ctx.reporter), ctx.workdir / READOUT_DIR, resume=True, loss_fn=seed_poisson_loss)
+
+    steps_, losses = res.series("train_loss")
+    curve = {"step": steps_.tolist(), "train_loss": losses.tolist()}
+    if "val_loss" in res.history:
+        vs, vl = res.series("val_loss")
+        curve.update(val_step=vs.tolist(), val_loss=vl.tolist())
+    _write_json(rnn_dir / "cost_curve.json", {"cost_first": cost_first, "cost_last": cost_last, **curve})
+    return {
+        "cost_first": cost_first,
+        "cost_last": cost_last,
+        "train_iterations": res.step,
+        "train_seconds": round(res.elapsed_s, 2),
+        "train_device": res.device.get("device"),
+        "train_status": res.status,
+        "readout_cost_last": float(res_last(rres)),
+        "val_cost_last": float(res.history["val_loss"][-1][1]) if res.history.get("val_loss") else None,
+        "n_train_trials": int(np.arange(data.spikes.shape[1])[tr].size),
+    }
+
+
+def res_last(res) -> float:
+    """Last recorded training loss of a TrainResult (NaN when none)."""
+    v = res.final_train_loss
+    return float("nan") if v is None else v
+
+
+class _Quiet:
+    """Passes cancel and logs through, but keeps the readout's progress off the RNN's bar."""
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    def progress(self, *a, **k):
+        pass
+
+    def metric(self, name, value, step=None, **extra):
+        self._inner.metric("readout_" + name, value, step=step, **extra)
+
+    def log(self, message, level="info"):
+        self._inner.log("readout: " + message, level)
+
+    def artifact_dir(self):
+        return self._inner.artifact_dir()
+
+    def artifact(self, name, path, kind="file"):
+        self._inner.artifact(name, path, kind)
+
+    @property
+    def cancelled(self):
+        return self._inner.cancelled
+
+
+def _predict(ctx: StepContext, data):
+    """Held-out rates, inferred latents and held-in rates for all trials."""
+    import torch
+
+    from engine.train import load_checkpoint
+
+    heldin, _ = split_neurons(data.spikes.shape[2])
+    model, _ = load_checkpoint(ctx.workdir / TRAIN_DIR)
+    readout, _ = load_checkpoint(ctx.workdir / READOUT_DIR)
+    x_in = torch.from_numpy(data.spikes[:, :, heldin]).float()
+    with torch.no_grad():
+        rates_out, q = model(x_in)
+        rates_in = readout(q)
+    return rates_out.numpy().astype(float), rates_in.numpy().astype(float), q.numpy()
+
+
+def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
+    """Score the RNN: Poisson loss, bits/spike, co-bps, correlations; save the table and rates."""
+    import numpy as np
+    import pandas as pd
+
+    from engine import metrics as M
+    from engine.atomic import save_npz
+
+    data = _load(ctx)
+    heldin, heldout = split_neurons(data.spikes.shape[2])
+    tr, te = split_trials(data.spikes.shape[1], p["heldout_trials"])
+    ctx.reporter.progress(0, 2, "predicting")
+    pred_out, pred_in, q = _predict(ctx, data)
+    spikes, rates = data.spikes.astype(float), data.rates
+
+    rows, per_neuron = [], []
+    splits = [("train", tr)] + ([("test", te)] if p["heldout_trials"] > 0 else [])
+    for pop, cols, pred in (("heldout", heldout, pred_out), ("heldin", heldin, pred_in)):
+        for split, trials in splits:
+            s, r, z = spikes[:, trials, cols], rates[:, trials, cols], pred[:, trials]
+            corr_rates = M.pearson(r, z, per_cell=True)
+            corr_spk = M.pearson(s, z, per_cell=True)
+            bps = M.bits_per_spike(s, z, per_cell=True)
+            rows.append({
+                "population": pop, "trials": split,
+                "poisson_loss": M.poisson_loss(s, z),
+                "bits_per_spike": M.bits_per_spike(s, z),
+                "bits_per_spike_true_rates": M.bits_per_spike(s, r),
+                "corr_rates": float(np.nanmean(corr_rates)),
+                "corr_spikes": float(np.nanmean(corr_spk)),
+                "mae_rates": M.mae(r, z),
+                "n_neurons": int(s.shape[-1]), "n_trials": int(s.shape[1]),
+            })
+            neuron_ids = np.arange(data.spikes.shape[2])[cols]
+            per_neuron.append(pd.DataFrame({
+                "neuron": neuron_ids, "population": pop, "trials": split,
+                "bits_per_spike": bps, "corr_rates": corr_rates, "corr_spikes": corr_spk,
+            }))
+    table = pd.DataFrame(rows).set_index(["population", "trials"])
+    neurons = pd.concat(per_neuron, ignore_index=True)
+    ctx.save_table("lds_metrics", table.reset_index())
+    ctx.save_table("lds_neurons", neurons)
+
+    ctx.reporter.progress(1, 2, "saving predictions")
+    path = save_npz(
+        ctx.workdir / PRED_FILE,
+        rates_heldout=pred_out.astype(np.float32), rates_heldin=pred_in.astype(np.float32),
+        latents_inferred=q.astype(np.float32),
+        heldout=np.arange(data.spikes.shape[2])[heldout], heldin=np.arange(data.spikes.shape[2])[heldin],
+        test_trials=np.arange(data.spikes.shape[1])[te],
+    )
+    ctx.reporter.artifact(PRED_FILE, path, kind="npz")
+    ctx.reporter.progress(2, 2, "done")
+
+    main = "test" if p["heldout_trials"] > 0 else "train"
+    ho, hi = table.loc[("heldout", main)], table.loc[("heldin", main)]
+    return {
+        "co_bps": float(ho["bits_per_spike"]),
+        "co_bps_true_rates": float(ho["bits_per_spike_true_rates"]),
+        "bits_per_spike_heldin": float(hi["bits_per_spike"]),
+        "poisson_loss_heldout": float(ho["poisson_loss"]),
+        "corr_rates_heldout": float(ho["corr_rates"]),
+        "corr_spikes_heldout": float(ho["corr_spikes"]),
+        "co_bps_train_trials": float(table.loc[("heldout", "train"), "bits_per_spike"]),
+        "eval_trials": main,
+        "predictions": str(path),
+    }
+
+
+def sindy(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
+    """Degree-1 SINDy on the true latents; compare with the known ``A0 - I``."""
+    import numpy as np
+
+    data = _load(ctx)
+    fit = fit_latent_dynamics(data.latents, threshold=p["sindy_threshold"])
+    truth = data.A0 - np.eye(data.A0.shape[0])
+    err = fit["coef"] - truth
+    off = ~np.eye(truth.shape[0], dtype=bool)
+    out = {
+        "sindy_backend": fit["backend"],
+        "sindy_max_abs_err": float(np.abs(err).max()),
+        "sindy_diag_max_abs_err": float(np.abs(np.diag(err)).max()),
+        "sindy_offdiag_nonzero": int((fit["coef"][off] != 0).sum()),
+        "sindy_intercept_max_abs": float(np.abs(fit["intercept"]).max()),
+    }
+    eq = {"system": "lds latents, discrete step x[t+1]-x[t]", "backend": fit["backend"],
+          "coef": fit["coef"].tolist(), "intercept": fit["intercept"].tolist(), "truth": truth.tolist(),
+          "features": [f"y{i}" for i in range(truth.shape[0])], "threshold": p["sindy_threshold"]}
+    ctx.save_equations("lds_latents", eq)
+    _write_json(ctx.workdir / "sindy_latents.json", eq)
+    return out
+
+
+def fit_latent_dynamics(latents, threshold: float = 0.05) -> dict[str, Any]:
+    """Sparse linear fit of one-step latent differences: ``y[t+1] - y[t] ~ y[t] @ coef + c``.
+
+    The seed's dynamics ``y[t+1] = y[t] @ A0 + noise`` give ``coef = A0 - I``
+    (row = source latent, column = target; the ``x(A0 - I)`` convention).
+    Uses ``engine.sindy.Sindy`` when that module provides it, else pysindy's
+    STLSQ on the same degree-1 library (the project's reference).
+
+    Parameters
+    ----------
+    latents : array (time, trials, latents)
+    threshold : float
+        STLSQ threshold on coefficients.
+
+    Returns
+    -------
+    dict with ``coef`` (latents, latents), ``intercept`` (latents,), ``backend``.
+    """
+    import numpy as np
+
+    y = np.asarray(latents, dtype=float)
+    if y.ndim != 3 or y.shape[0] < 2:
+        raise ValueError(f"latents must be (time >= 2, trials, latents), got shape {y.shape}")
+    # Pool all trials: samples are (y[t], y[t+1]-y[t]) pairs, never across trials.
+    xt = y[:-1].reshape(-1, y.shape[2])
+    dx = (y[1:] - y[:-1]).reshape(-1, y.shape[2])
+    try:
+        from engine.sindy import Sindy  # type: ignore[attr-defined]
+    except ImportError:
+        Sindy = None
+    if Sindy is not None:
+        model = Sindy(degree=1, threshold=threshold).fit(xt, x_dot=dx)  # pragma: no cover - depends on engine.sindy
+        coef = np.asarray(model.coef_)
+        return {"coef": coef[:, 1:].T, "intercept": coef[:, 0], "backend": "engine.sindy"}
+    import pysindy as ps
+
+    lib = ps.PolynomialLibrary(degree=1, include_bias=True)
+    opt = ps.STLSQ(threshold=threshold, alpha=0.0)
+    model = ps.SINDy(feature_library=lib, optimizer=opt)
+    model.fit(xt, t=1.0, x_dot=dx)
+    coef = np.asarray(model.coefficients())  # (targets, 1 + latents): bias first
+    return {"coef": coef[:, 1:].T, "intercept": coef[:, 0], "backend": "pysindy"}
+
+
+_DEFAULTS_GENERATE = {"seed": 42, "trials": 100, "neurons": 400, "steps": 250, "latents": 10}
+_DEFAULTS_TRAIN = {
+    "hidden": 10, "iterations": 1000, "lr": 0.005, "heldout_trials": 20, "bias_init": "seed",
+    "train_seed": 0, "device": "auto", "log_every": 10, "readout_iterations": 300,
+}
+
+ANALYSIS = Analysis(
+    name="lds",
+    title="Latent dynamics (LDS-Poisson + bidirectional RNN)",
+    help="Seed 004: predict half of the neurons from the other half through 10 latents; co-bps.",
+    steps=(
+        Step("generate", "engine.analyses.lds:generate", "simulate the LDS with Poisson spikes into lds.h5",
+             _DEFAULTS_GENERATE),
+        Step("train", "engine.analyses.lds:train", "train the bidirectional RNN (held-in -> held-out)",
+             _DEFAULTS_TRAIN),
+        Step("evaluate", "engine.analyses.lds:evaluate", "Poisson loss, bits/spike, co-bps, correlations",
+             {"heldout_trials": 20}),
+        Step("sindy", "engine.analyses.lds:sindy", "degree-1 SINDy on the true latents vs A0 - I",
+             {"sindy_threshold": 0.05}),
+    ),
+)
