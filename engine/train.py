@@ -728,8 +728,14 @@ class _Loop:
         if found is None:
             return None
         path, p = found
-        self.model.load_state_dict(p["model_state"])
-        self.optimizer.load_state_dict(p["optimizer_state"])
+        try:
+            self.model.load_state_dict(p["model_state"])
+            self.optimizer.load_state_dict(p["optimizer_state"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            first = str(exc).strip().splitlines()[0][:160]
+            raise TrainingError(
+                f"checkpoint {path} does not fit this model ({first}); use another workdir or resume=False"
+            ) from exc
         with contextlib.suppress(Exception):
             self.scaler.load_state_dict(p["scaler_state"])
         self.step, self.epoch, self.batch_in_epoch = p["step"], p["epoch"], p["batch_in_epoch"]
