@@ -1,0 +1,158 @@
+"""Datasets pane driven with Pilot in a tiny app at 80x24."""
+
+from __future__ import annotations
+
+import io
+
+import h5py
+import numpy as np
+import pytest
+from rich.console import Console
+from textual.app import App, ComposeResult
+from textual.widgets import Static, Tree
+
+from engine.data.retina_gen import generate_retina
+from workbench.panes.datasets import EDA_LABEL, DatasetsPane, find_hdf5
+from workbench.widgets.halfblock import fit_size, halfblock
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pane")
+    with h5py.File(root / "toy.h5", "w") as fh:
+        fh.create_dataset("signal", data=np.sin(np.linspace(0, 20, 5000)))
+        fh.create_dataset("grp/matrix", data=np.arange(600.0).reshape(20, 30))
+        stack = np.zeros((30, 16, 16), np.uint8)
+        stack[:, 4:12, 4:12] = (np.arange(30) * 8)[:, None, None]
+        fh.create_dataset("grp/stack", data=stack, chunks=(5, 16, 16))
+    (root / "broken.h5").write_text("this is not an HDF5 file")
+    generate_retina(root / "sub" / "naturalscene.h5", cells=3, frames=1200, test_frames=100, seed=2)
+    return root
+
+
+class PaneApp(App):
+    def __init__(self, paths):
+        super().__init__()
+        self.paths = paths
+
+    def compose(self) -> ComposeResult:
+        yield DatasetsPane(self.paths, id="datasets")
+
+
+def _text(widget: Static) -> str:
+    """Plain text of whatever a Static shows (str, Text or a rich Table)."""
+    console = Console(width=120, record=True, file=io.StringIO())
+    console.print(widget.content)
+    return console.export_text()
+
+
+def _node(tree: Tree, *labels: str):
+    node = tree.root
+    for label in labels:
+        node = next(c for c in node.children if str(c.label).startswith(label))
+    return node
+
+
+async def _settle(pilot, app):
+    for _ in range(50):
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if not any(w.is_running for w in app.workers):
+            return
+
+
+def test_find_hdf5_and_halfblock_shapes(folder):
+    found = [p.name for p in find_hdf5([folder])]
+    assert found == ["broken.h5", "naturalscene.h5", "toy.h5"]  # sorted by path: sub/ before toy.h5
+    assert fit_size((50, 50), 40, 10) == (20, 20)
+    img = np.zeros((4, 2))
+    img[0, 0] = 1.0
+    text = halfblock(img, 2, 2)
+    assert text.plain == "▀▀\n▀▀"
+    first = text.spans[0].style
+    assert "rgb(255,255,255)" in str(first) and "on rgb(0,0,0)" in str(first)
+
+
+async def test_expand_select_and_step_frames(folder):
+    app = PaneApp([folder])
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(DatasetsPane)
+        tree = app.query_one("#ds-tree", Tree)
+        toy = _node(tree, "toy.h5")
+        assert not toy.children  # nothing read before expansion
+        toy.expand()
+        await _settle(pilot, app)
+        labels = [str(c.label) for c in toy.children]
+        assert "grp/" in labels and any(l.startswith("signal  5000  float64") for l in labels)
+        # 1-D dataset: plot + stats.
+        tree.select_node(_node(tree, "toy.h5", "signal"))
+        await _settle(pilot, app)
+        info = _text(app.query_one("#ds-info", Static))
+        assert "5000  float64" in info and "mean" in info
+        assert pane.query_one("#ds-plot").display and not pane.query_one("#ds-frame").display
+        assert "┤" in _text(pane.query_one("#ds-plot", Static))  # a plotext axis
+        # Image stack: frames, stepping with keys.
+        grp = _node(tree, "toy.h5", "grp")
+        grp.expand()
+        await _settle(pilot, app)
+        tree.select_node(_node(tree, "toy.h5", "grp", "stack"))
+        await _settle(pilot, app)
+        assert pane.query_one("#ds-frame").display and pane.query_one("#ds-frame").has_focus
+        assert pane.frame_index == 0
+        await pilot.press("right", "right")
+        await _settle(pilot, app)
+        assert pane.frame_index == 2
+        await pilot.press("pagedown")
+        await _settle(pilot, app)
+        assert pane.frame_index == 12
+        assert pane._frame[8, 8] == 12 * 8  # the frame read really is frame 12
+        await pilot.press("end")
+        await _settle(pilot, app)
+        assert pane.frame_index == 29
+        await pilot.press("home")
+        await _settle(pilot, app)
+        assert pane.frame_index == 0
+        await pilot.press("g", "1", "7", "enter")
+        await _settle(pilot, app)
+        assert pane.frame_index == 17 and pane._frame[8, 8] == 17 * 8
+        assert "frame 17 / 29" in _text(pane.query_one("#ds-status", Static))
+
+
+async def test_bad_file_shows_an_error_and_app_survives(folder):
+    app = PaneApp([folder / "broken.h5", folder / "missing.h5"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        tree = app.query_one("#ds-tree", Tree)
+        _node(tree, "broken.h5").expand()
+        await _settle(pilot, app)
+        status = _text(app.query_one("#ds-status", Static))
+        assert "not an HDF5 file" in status
+        assert any("not an HDF5 file" in str(c.label) for c in _node(tree, "broken.h5").children)
+        _node(tree, "missing.h5").expand()
+        await _settle(pilot, app)
+        assert "no such file" in _text(app.query_one("#ds-status", Static))
+        assert app.is_running
+
+
+async def test_retina_eda_view(folder):
+    app = PaneApp([folder / "sub"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(DatasetsPane)
+        tree = app.query_one("#ds-tree", Tree)
+        _node(tree, "naturalscene.h5").expand()
+        await _settle(pilot, app)
+        eda_node = _node(tree, "naturalscene.h5", EDA_LABEL)
+        tree.select_node(eda_node)
+        await _settle(pilot, app)
+        assert pane.query_one("#ds-eda").display
+        table = _text(pane.query_one("#eda-table", Static))
+        assert "median lag" in table
+        frames = pane.query_one("#eda-frames", Static)
+        first = _text(frames)
+        assert "rise at frame" in first
+        await pilot.press("n")
+        await _settle(pilot, app)
+        assert _text(frames) != first and pane._eda_rise == 1
+        await pilot.press("c")
+        await _settle(pilot, app)
+        assert pane._eda_cell == 1
