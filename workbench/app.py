@@ -82,7 +82,12 @@ class WorkbenchApp(App):
         return files or [self.session.artifacts]
 
     def on_mount(self) -> None:
-        self.query_one(StatusLine).readonly = self.readonly
+        # keep references: while a modal screen is up, queries see that screen, not ours
+        from workbench.panes.base import StorePane
+
+        self.status = self.query_one(StatusLine)
+        self.panes = list(self.query(StorePane))
+        self.status.readonly = self.readonly
         if self.readonly:
             self.notify("Another workbench has this session open: this one is read-only and "
                         "follows its updates.", severity="warning", timeout=8)
@@ -115,15 +120,12 @@ class WorkbenchApp(App):
 
     @on(StoreUpdate)
     def on_store_update(self, msg: StoreUpdate) -> None:
-        self.query_one(StatusLine).set_jobs(msg.jobs, msg.progress)
+        if not self.is_running or not self.status.is_attached:
+            return  # a last poll arriving while the app shuts down
+        self.status.set_jobs(msg.jobs, msg.progress)
         self._notify_endings(msg)
-        for pane in self._panes():
+        for pane in self.panes:
             pane.store_update(msg)
-
-    def _panes(self):
-        from workbench.panes.base import StorePane
-
-        return list(self.query(StorePane))
 
     def _notify_endings(self, msg: StoreUpdate) -> None:
         if msg.first:
@@ -166,7 +168,7 @@ class WorkbenchApp(App):
 
     @on(DeviceInfo)
     def on_device_info(self, msg: DeviceInfo) -> None:
-        self.query_one(StatusLine).device = msg.text
+        self.status.device = msg.text
         if msg.gpus:  # GPUs change: keep watching them, nvtop-style
             self.set_timer(2.0, self.probe_device)
 

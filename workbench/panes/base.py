@@ -15,6 +15,12 @@ class StorePane(Container):
     def store_update(self, msg: StoreUpdate) -> None:  # pragma: no cover - overridden
         pass
 
+    def _bindings_list(self):
+        """This pane's own bindings as Binding objects (tuples normalised)."""
+        from textual.binding import Binding
+
+        return [b if isinstance(b, Binding) else Binding(*b) for b in self.BINDINGS]
+
     @property
     def wb(self):
         """The WorkbenchApp (typed loosely to keep panes testable in small apps)."""

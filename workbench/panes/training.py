@@ -133,7 +133,7 @@ class TrainingPane(StorePane):
             mark, colour = STATE_MARK.get(j.state, ("?", ""))
             prog = self.facts[j.id].get("progress") if j.active else None
             pct = f"{100 * prog['done'] / prog['total']:.0f}" if prog and prog.get("total") else (
-                "" if j.active else j.state[:4])
+                "" if j.active else ("100" if j.state == "finished" else "-"))
             table.add_row(Text(mark, style=colour), j.analysis, j.current_step or "-", pct, key=j.id)
         if self.selected in self.jobs:
             row = table.get_row_index(self.selected)

@@ -22,25 +22,24 @@ class HelpScreen(ModalScreen[None]):
         super().__init__()
         self._wb = app
 
-    def compose(self) -> ComposeResult:
-        from workbench.panes.base import StorePane
+    def rows(self) -> list[tuple[str, str]]:
+        """(key, description) pairs: the app's keys, then the pane in front's."""
+        out = [("[b]Everywhere[/b]", "")]
+        out += [(b.key_display or b.key, b.description) for b in self._wb.BINDINGS if b.description]
+        out.append(("ctrl+p", "command palette: run any analysis or step"))
+        active = self._wb.query_one("#panes").active
+        for pane in self._wb.panes:
+            if getattr(pane.parent, "id", None) == active:
+                out += [("", ""), (f"[b]{active.title()} pane[/b]", "")]
+                out += [(b.key_display or b.key, b.description) for b in pane._bindings_list()]
+        return out
 
+    def compose(self) -> ComposeResult:
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold cyan", no_wrap=True)
         table.add_column()
-        table.add_row("[b]Everywhere[/b]", "")
-        for b in self._wb.BINDINGS:
-            if b.description:
-                table.add_row(b.key_display or b.key, b.description)
-        table.add_row("ctrl+p", "command palette: run any analysis or step")
-        active = self._wb.query_one("#panes").active
-        for pane in self._wb.query(StorePane):
-            if pane.parent and getattr(pane.parent, "id", None) == active:
-                table.add_row("", "")
-                table.add_row(f"[b]{active.title()} pane[/b]", "")
-                for b in pane.BINDINGS:
-                    key, _, desc = (b.key, b.action, b.description) if isinstance(b, Binding) else (b[0], b[1], b[2] if len(b) > 2 else "")
-                    table.add_row(key, desc)
+        for key, desc in self.rows():
+            table.add_row(key, desc)
         with VerticalScroll():
             yield Static(table)
             yield Static("[dim]escape closes · jobs run in their own processes and survive "
