@@ -746,6 +746,16 @@ class _Loop:
         if self.best_state is not None:
             # best.pt may come from steps after this checkpoint that will be redone.
             self.save_best(self.best_state)
+        # Settings that change what is learned (not how long) should match the run resumed.
+        saved_cfg = p.get("train_config", {})
+        now_cfg = self.config.to_dict()
+        changed = [
+            k for k in ("lr", "weight_decay", "batch_size", "loss", "clip_grad", "seed", "amp", "amp_dtype")
+            if k in saved_cfg and saved_cfg[k] != now_cfg.get(k)
+        ]
+        if changed:
+            diffs = ", ".join(f"{k} {saved_cfg[k]!r} -> {now_cfg[k]!r}" for k in changed)
+            self.reporter.log(f"resuming {path.name} with changed settings: {diffs}", level="warning")
         self.elapsed_before = float(p.get("elapsed_s", 0.0))
         _set_rng_state(p.get("rng", {}))
         self.last_ckpt, self.last_good_step, self.resumed_from = path, self.step, self.step

@@ -96,6 +96,10 @@ def test_cancel_then_resume_continues_at_the_right_step_with_history(tmp_path):
     # ... but asking for more steps carries on.
     more = fit(Net(), (x[:256], y[:256]), None, TrainConfig(**{**CFG, "steps": 70}), workdir=tmp_path / "run")
     assert more.step == 70 and more.resumed_from == 60
+    # A changed learning rate is allowed but said out loud.
+    rep2 = RecordingReporter(tmp_path / "art2")
+    fit(Net(), (x[:256], y[:256]), None, TrainConfig(**{**CFG, "steps": 71, "lr": 0.5}), rep2, tmp_path / "run")
+    assert any(e["level"] == "warning" and "lr 0.01 -> 0.5" in e["message"] for e in rep2.of("log"))
 
 
 def test_resume_false_starts_over_and_old_checkpoints_are_trimmed(tmp_path):
@@ -174,3 +178,18 @@ def test_resuming_into_a_different_model_is_a_clear_error(tmp_path):
     other = torch.nn.Sequential(torch.nn.Linear(6, 2), torch.nn.Softplus())
     with pytest.raises(TrainingError, match="does not fit this model"):
         fit(other, (x, y), None, TrainConfig(**CFG), workdir=tmp_path)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("amp_dtype", ["float16", "bfloat16"])
+def test_amp_on_cuda_trains_and_checkpoints_the_scaler(tmp_path, amp_dtype):
+    x, y = data()
+    rep = RecordingReporter(tmp_path / "art")
+    res = fit(Net(), (x, y), (x, y), TrainConfig(**{**CFG, "amp_dtype": amp_dtype}), rep, tmp_path / "run")
+    assert res.device["type"] == "cuda" and res.step == 60
+    assert res.history["train_loss"][-1][1] < res.history["train_loss"][0][1]
+    assert any(m["name"] == "gpu_mem_mib" for m in rep.of("metric"))
+    saved = torch.load(list_checkpoints(tmp_path / "run")[-1], weights_only=True)
+    assert saved["scaler_state"] or amp_dtype == "bfloat16"
+    clone, _ = load_checkpoint(tmp_path / "run", lambda cfg: Net())
+    assert next(clone.parameters()).device.type == "cpu"

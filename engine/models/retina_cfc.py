@@ -252,7 +252,9 @@ class RetinaCfC(nn.Module):
             (B, T, units) the full state after each step (the same thing without wiring).
         """
         b, t = u.shape[:2]
-        state = torch.zeros(b, self.state_size, device=u.device, dtype=u.dtype) if h0 is None else h0
+        # At least float32: under autocast u may be half precision, the state should not start so.
+        dtype = torch.promote_types(u.dtype, torch.float32)
+        state = torch.zeros(b, self.state_size, device=u.device, dtype=dtype) if h0 is None else h0
         if state.shape != (b, self.state_size):
             raise ValueError(f"h0 must be ({b}, {self.state_size}), got {tuple(state.shape)}")
         outs, states = [], []
