@@ -41,6 +41,7 @@ def prune_global(
     reporter=None,
     workdir: str | Path | None = None,
     loss_fn: Callable | None = None,
+    resume: bool = True,
 ) -> dict[str, Any]:
     """Prune the smallest-magnitude weights across several tensors at once, in place.
 
@@ -50,7 +51,8 @@ def prune_global(
         Pruned in place; on return the pruning is permanent (plain weights with zeros).
     amount : int or float
         An int prunes exactly that many weights (the seed's 20); a float in
-        [0, 1] prunes that fraction of the candidate weights.
+        [0, 1] prunes that fraction of the candidate weights.  A whole float
+        above 1 (``20.0``, as JSON parameters arrive) counts as an int.
     parameters : list of (module, name), optional
         Candidate tensors; default :func:`default_prunable` (for
         :class:`~engine.models.retina_cfc.RetinaCfC`: the CfC's weight matrices).
@@ -60,9 +62,10 @@ def prune_global(
     finetune : engine.train.TrainConfig, optional
         If given, fine-tune with :func:`engine.train.fit` while the mask is in
         place (pruned weights stay zero), before making the pruning permanent.
-    train_batches, val_batches, reporter, workdir, loss_fn
-        Passed to :func:`engine.train.fit` when fine-tuning (``workdir`` must
-        differ from the original training's, or it would resume that run).
+    train_batches, val_batches, reporter, workdir, loss_fn, resume
+        Passed to :func:`engine.train.fit` when fine-tuning.  ``workdir`` must
+        differ from the original training's, or it would resume that run; pass
+        ``resume=False`` when re-pruning a different model into the same workdir.
 
     Returns
     -------
@@ -77,6 +80,8 @@ def prune_global(
     if not params:
         raise ValueError("nothing to prune: the model has no candidate weights")
     total = sum(getattr(m, n).numel() for m, n in params)
+    if isinstance(amount, float) and amount > 1 and amount.is_integer():
+        amount = int(amount)
     if isinstance(amount, bool) or not isinstance(amount, (int, float)):
         raise ValueError(f"amount must be an int (count) or a float (fraction), got {amount!r}")
     if isinstance(amount, int):
@@ -124,7 +129,7 @@ def prune_global(
 
         hook = model.register_forward_pre_hook(refresh)
         try:
-            result = fit(model, train_batches, val_batches, finetune, reporter, workdir, loss_fn=loss_fn)
+            result = fit(model, train_batches, val_batches, finetune, reporter, workdir, resume=resume, loss_fn=loss_fn)
         finally:
             hook.remove()
         finetune_summary = {

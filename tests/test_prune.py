@@ -87,6 +87,7 @@ def test_default_prunable_for_plain_models_and_bad_amounts():
     assert report["candidates"] == 18 and report["pruned"] == 5
     with pytest.raises(ValueError, match="cannot prune 99"):
         prune_global(net, 99)
+    assert prune_global(torch.nn.Linear(4, 3), 7.0)["pruned"] == 7  # a whole float is a count
     with pytest.raises(ValueError, match="fractional"):
         prune_global(net, 1.5)
     with pytest.raises(ValueError, match="int"):
