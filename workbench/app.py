@@ -57,7 +57,6 @@ class WorkbenchApp(App):
 
     # -- layout ------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        from workbench.panes.datasets import DatasetsPane
         from workbench.panes.equations import EquationsPane
         from workbench.panes.results import ResultsPane
         from workbench.panes.training import TrainingPane
@@ -65,8 +64,8 @@ class WorkbenchApp(App):
         yield Header()
         ui = self.session.ui()
         with TabbedContent(initial=ui.get("pane", "training"), id="panes"):
-            with TabPane("1 Datasets", id="datasets"):
-                yield DatasetsPane(self.dataset_paths(), id="datasets-pane")
+            # mounted after first paint: it pulls in numpy and h5py (see _mount_datasets)
+            yield TabPane("1 Datasets", id="datasets")
             with TabPane("2 Training", id="training"):
                 yield TrainingPane(id="training-pane")
             with TabPane("3 Equations", id="equations"):
@@ -75,6 +74,13 @@ class WorkbenchApp(App):
                 yield ResultsPane(id="results-pane")
         yield StatusLine(id="status")
         yield Footer()
+
+    def _mount_datasets(self) -> None:
+        if self.query("#datasets-pane"):
+            return
+        from workbench.panes.datasets import DatasetsPane
+
+        self.query_one("#datasets", TabPane).mount(DatasetsPane(self.dataset_paths(), id="datasets-pane"))
 
     def dataset_paths(self) -> list[Path]:
         """HDF5 files the session knows: everything under its artifacts folder."""
@@ -88,6 +94,7 @@ class WorkbenchApp(App):
         self.status = self.query_one(StatusLine)
         self.panes = list(self.query(StorePane))
         self.status.readonly = self.readonly
+        self.call_after_refresh(self._mount_datasets)
         if self.readonly:
             self.notify("Another workbench has this session open: this one is read-only and "
                         "follows its updates.", severity="warning", timeout=8)
@@ -126,6 +133,9 @@ class WorkbenchApp(App):
         self._notify_endings(msg)
         for pane in self.panes:
             pane.store_update(msg)
+        if any(e.kind == "artifact" and e.payload.get("artifact_kind") == "hdf5" for e in msg.events):
+            for pane in self.query("#datasets-pane"):  # a job wrote a new HDF5 file
+                pane.set_paths(self.dataset_paths())
 
     def _notify_endings(self, msg: StoreUpdate) -> None:
         if msg.first:
@@ -185,6 +195,8 @@ class WorkbenchApp(App):
 
     @on(TabbedContent.TabActivated)
     def on_tab(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "datasets":
+            self._mount_datasets()
         self.save_ui(pane=event.pane.id)
 
     def save_ui(self, **values) -> None:
