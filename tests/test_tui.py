@@ -133,3 +133,18 @@ def test_snapshots(snap_compare, snap_session, size, key):
         await _settle(pilot, 0.8)
 
     assert snap_compare(WorkbenchApp(session=snap_session), terminal_size=size, run_before=run_before)
+
+
+async def test_resumed_job_shows_the_whole_loss_curve(session):
+    first = session.create_job("fake", ["count"], {})
+    session.add_events(first, [("metric", {"name": "loss", "value": 1 / i, "step": i}) for i in range(1, 6)])
+    session.finish_job(first, "interrupted", error="worker vanished")
+    second = session.create_job("fake", ["count"], {}, resume_of=first)
+    session.add_events(second, [("metric", {"name": "loss", "value": 1 / i, "step": i}) for i in range(6, 11)])
+    session.finish_job(second, "finished")
+    app = WorkbenchApp(session=session)
+    async with app.run_test() as pilot:
+        await _settle(pilot)
+        pane = app.query_one("#training-pane")
+        assert pane.selected == second
+        assert pane.series[second]["loss"][0] == list(range(1, 11))

@@ -76,11 +76,17 @@ class WorkbenchApp(App):
         yield Footer()
 
     def _mount_datasets(self) -> None:
-        if self.query("#datasets-pane"):
-            return
+        from textual.widget import MountError
+
         from workbench.panes.datasets import DatasetsPane
 
-        self.query_one("#datasets", TabPane).mount(DatasetsPane(self.dataset_paths(), id="datasets-pane"))
+        tab = self.screen_stack[0].query_one("#datasets", TabPane)
+        if tab.query("#datasets-pane"):
+            return
+        try:
+            tab.mount(DatasetsPane(self.dataset_paths(), id="datasets-pane"))
+        except MountError:
+            pass  # the app is closing before it finished opening
 
     def dataset_paths(self) -> list[Path]:
         """HDF5 files the session knows: everything under its artifacts folder."""

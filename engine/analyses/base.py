@@ -71,6 +71,18 @@ class StepContext:
     reporter: Reporter = field(default_factory=NullReporter)
     session: "Session | None" = None
     job_id: str | None = None
+    resuming: bool = False  # this job resumes an interrupted one: continue from checkpoints
+
+    def fresh_dir(self, name: str) -> Path:
+        """A step's checkpoint folder: kept when resuming, emptied for a fresh run (so a
+        re-run with new parameters never silently continues an old one)."""
+        import shutil
+
+        d = self.workdir / name
+        if not self.resuming and d.exists():
+            shutil.rmtree(d)
+        d.mkdir(parents=True, exist_ok=True)
+        return d
 
     def __post_init__(self) -> None:
         self.workdir = Path(self.workdir)

@@ -142,7 +142,7 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     cfg = TrainConfig(steps=p["iterations"], lr=p["lr"], loss=p["loss"], device=p["device"],
                       val_every=max(10, p["iterations"] // 10), checkpoint_every=max(20, p["iterations"] // 5),
                       seed=p["seed"], log_every=5, patience=None)
-    result = fit(model, train_b, val_b, cfg, ctx.reporter, ctx.workdir / "train")
+    result = fit(model, train_b, val_b, cfg, ctx.reporter, ctx.fresh_dir("train"))
     _save_model(ctx.workdir / "cfc.pt", model.cpu())
     _, corr = result.series("val_corr")
     _, vloss = result.series("val_loss")
@@ -169,7 +169,7 @@ def prune(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
                                  val_every=max(10, p["finetune_iterations"] // 5)),
             train_batches=Sequences(stim, resp, 0, cut, p["n_frames"], p["seq_len"], p["batch_size"]),
             val_batches=Sequences(stim, resp, cut, T, p["n_frames"], p["seq_len"], p["batch_size"]).fixed(2),
-            reporter=ctx.reporter, workdir=ctx.workdir / "finetune")
+            reporter=ctx.reporter, workdir=ctx.fresh_dir("finetune"))
     amount = p["prune_amount"]
     report = prune_global(model, amount if amount >= 1 else float(amount), **kwargs)
     _save_model(ctx.workdir / "cfc_pruned.pt", model.cpu())

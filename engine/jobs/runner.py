@@ -105,7 +105,8 @@ def run_job(session: Session, job_id: str, *, echo: Callable[[str, dict], None] 
                 raise Cancelled()
             session.update_job(job_id, current_step=name)
             reporter.start_step(name)
-            ctx = StepContext(workdir=workdir, reporter=reporter, session=session, job_id=job_id)
+            ctx = StepContext(workdir=workdir, reporter=reporter, session=session, job_id=job_id,
+                              resuming=job.resume_of is not None)
             out = spec.step(name).load()(ctx, dict(job.params)) or {}
             if "device" in out:
                 session.update_job(job_id, device=str(out["device"]))

@@ -48,6 +48,7 @@ class TrainingPane(StorePane):
         self.facts: dict[str, dict] = defaultdict(dict)
         self.log_scale = False
         self._plot_dirty = True
+        self._upto: dict[str, int] = {}  # last event id folded in, per job
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="pane-split"):
@@ -81,23 +82,26 @@ class TrainingPane(StorePane):
             self.load_job(self.selected)
         else:
             for e in msg.events:
-                if e.job_id == self.selected:
-                    self._apply(e, live=True)
+                # skip what a replay from the store already folded in
+                if e.job_id == self.selected and e.id > self._upto.get(e.job_id, 0):
+                    self._apply(e, self.selected)
+                    self._upto[e.job_id] = e.id
         self._refresh_table()
         self._refresh_detail()
 
-    def _apply(self, e: Event, live: bool) -> None:
+    def _apply(self, e: Event, job_id: str) -> None:
+        """Fold one event into ``job_id``'s view (events of the jobs it resumed count too)."""
         p = e.payload
         if e.kind == "metric":
-            xs, ys = self.series[e.job_id].setdefault(p["name"], ([], []))
+            xs, ys = self.series[job_id].setdefault(p["name"], ([], []))
             xs.append(p.get("step") if p.get("step") is not None else len(xs))
             ys.append(p["value"])
-            self.facts[e.job_id][p["name"]] = p["value"]
+            self.facts[job_id][p["name"]] = p["value"]
             self._plot_dirty = True
         elif e.kind == "progress":
-            self.facts[e.job_id]["progress"] = p
+            self.facts[job_id]["progress"] = p
         elif e.kind == "artifact" and "checkpoint" in (p.get("artifact_kind") or ""):
-            self.facts[e.job_id].setdefault("checkpoints", []).append(p["name"])
+            self.facts[job_id].setdefault("checkpoints", []).append(p["name"])
         elif e.kind == "log":
             stamp = time.strftime("%H:%M:%S", time.localtime(e.ts))
             style = {"warning": "yellow", "error": "red"}.get(p.get("level", ""), "")
@@ -111,7 +115,13 @@ class TrainingPane(StorePane):
 
     @work(thread=True, exclusive=True, group="training-load", exit_on_error=False)
     def load_job(self, job_id: str) -> None:
-        events = self.wb.store.events(job_id)
+        # a resumed job continues the curve of the job(s) it resumed: replay their metrics first
+        chain, job = [], self.jobs.get(job_id)
+        while job is not None and job.resume_of and job.resume_of not in chain:
+            chain.insert(0, job.resume_of)
+            job = self.jobs.get(job.resume_of)
+        events = [e for jid in chain for e in self.wb.store.events(jid, kinds=("metric", "artifact"))]
+        events += self.wb.store.events(job_id)
         self.app.call_from_thread(self._replay, job_id, events)
 
     def _replay(self, job_id: str, events: list[Event]) -> None:
@@ -121,7 +131,9 @@ class TrainingPane(StorePane):
         self.facts[job_id] = {}
         self.query_one("#job-log", RichLog).clear()
         for e in events:
-            self._apply(e, live=False)
+            self._apply(e, job_id)
+        own = [e.id for e in events if e.job_id == job_id]
+        self._upto[job_id] = max(own, default=0)
         self._plot_dirty = True
         self._refresh_detail()
 

@@ -1,35 +1,13 @@
-"""plotext figures as Rich text, sized to the widget that shows them.
-
-plotext keeps global state, so every figure is built under one lock (plots are
-built from worker threads as well as the UI thread).
-"""
+"""Small plots as Rich text: line plots through plotext (one lock, in plotext_view),
+bar charts drawn directly."""
 
 from __future__ import annotations
 
-import os
-import threading
-from typing import Callable, Sequence
+from typing import Sequence
 
 from rich.text import Text
 
-_LOCK = threading.Lock()
-
-
-def plot_text(draw: Callable[[object], None], width: int, height: int) -> Text:
-    """Run ``draw(plt)`` on a fresh plotext figure of the given size and return Rich text."""
-    import plotext as plt
-
-    width, height = max(20, width), max(6, height)
-    with _LOCK:
-        plt.clf()
-        plt.plotsize(width, height)
-        plt.theme("clear" if os.environ.get("NO_COLOR") is None else "clear")
-        draw(plt)
-        out = plt.build()
-    text = Text.from_ansi(out)
-    if os.environ.get("NO_COLOR"):
-        text = Text(text.plain)
-    return text
+from workbench.widgets.plotext_view import render_plotext
 
 
 def line_plot(series: dict[str, tuple[Sequence[float], Sequence[float]]], width: int, height: int,
@@ -48,17 +26,29 @@ def line_plot(series: dict[str, tuple[Sequence[float], Sequence[float]]], width:
 
     if not any(len(x) for x, _ in series.values()):
         return Text("no data yet", style="dim")
-    return plot_text(draw, width, height)
+    return render_plotext(draw, width, height)
 
 
 def bar_plot(labels: Sequence[str], values: Sequence[float], width: int, height: int,
              title: str = "") -> Text:
-    """Horizontal bars (labels on the left), as in the seed's MAE chart."""
-    def draw(plt) -> None:
-        plt.bar(list(labels), list(values), orientation="horizontal", width=0.3)
-        if title:
-            plt.title(title)
+    """Horizontal bars, one line per label, longest = largest value (the seed's MAE chart).
 
+    Drawn directly rather than with plotext: a few bars need no axes, and eighth-block
+    characters give 8 steps per cell, so close values (CfC vs CfC-pruned) stay distinguishable.
+    """
     if not labels:
         return Text("no data yet", style="dim")
-    return plot_text(draw, width, height)
+    out = Text()
+    if title:
+        out.append(title + "\n", style="bold")
+    label_w = min(max(len(str(lb)) for lb in labels), max(8, width // 3))
+    value_w = 10
+    bar_w = max(4, width - label_w - value_w - 3)
+    top = max((v for v in values if v == v), default=0.0) or 1.0
+    for lb, v in zip(labels, values):
+        out.append(f"{str(lb)[:label_w]:>{label_w}} ", style="bold")
+        eighths = int(round(8 * bar_w * max(0.0, v) / top)) if v == v else 0
+        bar = "█" * (eighths // 8) + ("▏▎▍▌▋▊▉"[eighths % 8 - 1] if eighths % 8 else "")
+        out.append(f"{bar:<{bar_w}}", style="cyan")
+        out.append(f" {v:>{value_w}.4g}\n")
+    return out

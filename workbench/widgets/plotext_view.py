@@ -6,6 +6,7 @@ on the UI thread; the figure function only gets ``plt`` and the size.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Callable
 
@@ -29,6 +30,8 @@ def render_plotext(draw: FigureFn, width: int, height: int) -> Text:
         draw(plt)
         out = plt.build()
         plt.clear_figure()
+    if os.environ.get("NO_COLOR"):  # https://no-color.org: keep the shapes, drop colours
+        return Text(Text.from_ansi(out).plain, no_wrap=True)
     return Text.from_ansi(out, no_wrap=True)
 
 
