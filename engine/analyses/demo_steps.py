@@ -51,25 +51,21 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
 
 
 def sindy(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
-    from engine.sindy import Sindy
-    from engine.sindy.export import to_payload
+    from engine.analyses.sindy_fit import fit_and_sweep
 
     z, dt = _load(ctx)
     z_train, z_test = _split(z, p)
-    ctx.reporter.progress(0, 2, "fitting")
-    model = Sindy(degree=p["degree"], threshold=p["threshold"], alpha=p["alpha"]).fit(list(z_train), t=dt)
-    ctx.reporter.progress(1, 2, "scoring")
-    xs, dxs = _pairs(z_test, dt)
-    val_error = float(np.mean((model.predict(xs) - dxs) ** 2))
-    payload = to_payload(model)
-    payload.update(val_error=val_error, source="demo trajectories")
-    ctx.save_equations("demo: SINDy on trajectories", payload)
-    np.save(ctx.workdir / "sindy_coef.npy", model.coef_)
+    ctx.reporter.progress(0, 2, "fitting and sweeping thresholds")
+    model, payload = fit_and_sweep(
+        ctx, "demo: SINDy on trajectories", list(z_train), dt, degree=p["degree"],
+        threshold=p["threshold"], alpha=p["alpha"], n_thresholds=p["sweep"])
+    val_error = model.score(list(z_test), t=dt, metric="mse")
     for line in model.equations():
         ctx.reporter.log(line)
     ctx.reporter.progress(2, 2, "done")
     return {"equations": model.equations(), "sindy_val_mse": val_error,
-            "n_terms": int(np.count_nonzero(model.coef_))}
+            "n_terms": int(np.count_nonzero(model.coef_)),
+            "knee_threshold": payload["sweep"]["threshold"][payload["sweep"]["knee"]]}
 
 
 def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
@@ -77,7 +73,7 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
 
     from engine.metrics import score_table
     from engine.sindy import Sindy
-    from engine.sindy.export import from_payload
+    from engine.sindy.export import model_from_dict
 
     z, dt = _load(ctx)
     _, z_test = _split(z, p)
@@ -97,10 +93,9 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     mlp_roll = rk4(f, truth[:, 0], dt, horizon)
     ctx.reporter.progress(1, 3, "rolling out SINDy")
     eq = ctx.session.equations("demo: SINDy on trajectories")[-1]["data"] if ctx.session else None
-    model = from_payload(eq) if eq else Sindy(degree=p["degree"], threshold=p["threshold"]).fit(list(z[: len(z) - len(z_test)]), t=dt)
+    model = model_from_dict(eq) if eq else Sindy(degree=p["degree"], threshold=p["threshold"]).fit(list(z[: len(z) - len(z_test)]), t=dt)
     t = np.arange(horizon) * dt
-    sim = model.simulate(truth[:, 0], t)
-    sindy_roll = sim.x if hasattr(sim, "x") else sim
+    sindy_roll = np.asarray(model.simulate(truth[:, 0], t, max_wall_time=60).x)
     ctx.reporter.progress(2, 3, "scoring")
     preds = {"MLP": mlp_roll.reshape(-1, 2), "SINDy": np.asarray(sindy_roll).reshape(-1, 2)}
     table = score_table(preds, truth.reshape(-1, 2), metrics=("mae", "rmse", "corr"), cells=["x0", "x1"])

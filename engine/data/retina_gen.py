@@ -11,7 +11,8 @@ linear-nonlinear-Poisson (LNP) model whose pieces are known and stored:
 * nonlinearity: thresholded linear, threshold chosen so that about
   ``zero_fraction`` (80 %) of the smoothed firing rates are exactly zero;
 * Poisson spikes in 10 ms bins, smoothed with a short causal kernel into
-  ``response/firing_rate_10ms`` (Hz); raw counts go to ``response/binned``.
+  ``response/firing_rate_10ms`` (spikes per 10 ms bin, the scale of the seed's
+  targets: mostly 0, bursts around 0.1-2); raw counts go to ``response/binned``.
 
 Layout written::
 
@@ -62,7 +63,7 @@ class RetinaTruth:
     ----------
     stimulus : ndarray, uint8, shape (T, S, S)
     rates : ndarray, float32, shape (cells, T)
-        Smoothed firing rates in Hz.
+        Smoothed firing rates, spikes per 10 ms bin.
     counts : ndarray, float32, shape (cells, T)
         Spike counts per bin.
     scene_changes : ndarray, int64
@@ -219,8 +220,9 @@ def simulate_retina(
         lam[c] = np.maximum(g - th, 0) * gain
 
     counts = rng.poisson(lam * DT).astype(np.float32)
-    rates = lfilter(_SMOOTH, [1.0], counts, axis=1).astype(np.float32) / DT
-    rates[rates < 1e-3] = 0.0  # lfilter round-off must not turn exact zeros into 1e-9
+    # per 10 ms bin, like the seed's targets (0.20, 0.12, 0.03...), not Hz
+    rates = lfilter(_SMOOTH, [1.0], counts, axis=1).astype(np.float32)
+    rates[rates < 1e-5] = 0.0  # lfilter round-off must not turn exact zeros into 1e-9
     return RetinaTruth(
         stimulus=stimulus,
         rates=rates,
