@@ -203,6 +203,9 @@ class WorkbenchApp(App):
     def on_tab(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id == "datasets":
             self._mount_datasets()
+        for pane in self.panes:  # keys of the pane in front work at once
+            if pane.parent is event.pane:
+                pane.focus_default()
         self.save_ui(pane=event.pane.id)
 
     def save_ui(self, **values) -> None:

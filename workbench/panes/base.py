@@ -15,6 +15,13 @@ class StorePane(Container):
     def store_update(self, msg: StoreUpdate) -> None:  # pragma: no cover - overridden
         pass
 
+    def focus_default(self) -> None:
+        """Put the keyboard focus on the pane's first focusable widget (its keys then work)."""
+        for w in self.query("*"):
+            if w.focusable:
+                w.focus()
+                return
+
     def _bindings_list(self):
         """This pane's own bindings as Binding objects (tuples normalised)."""
         from textual.binding import Binding

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from rich.text import Text
+from rich.text import Span, Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -28,30 +28,50 @@ SCALE = ("grey50", "cyan", "green", "yellow", "bold red")
 
 
 def render_equations(payload: dict, coef=None, precision: int = 3) -> Text:
-    """Colour each term by the decade of |coefficient| relative to the largest."""
+    """Colour each term by the decade of |coefficient| relative to the largest.
+
+    Built as one string plus style spans: appending ~2,000 terms one by one to a
+    Rich Text is what made a dense (220-term) model slow to draw.
+    """
+    import numpy as np
+
     coef = payload.get("coef") if coef is None else coef
-    coef = [list(map(float, row)) for row in (coef if coef is not None else [])]
+    coef = np.asarray(coef if coef is not None else [], dtype=float)
     features = payload.get("feature_names") or []
     states = payload.get("state_names") or [f"x{i}" for i in range(len(coef))]
-    out = Text()
-    biggest = max((abs(c) for row in coef for c in row), default=0.0) or 1.0
+    biggest = float(np.abs(coef).max()) if coef.size else 0.0
+    biggest = biggest or 1.0
+    parts: list[str] = []
+    spans: list[Span] = []
+    pos = 0
+
+    def add(text: str, style: str | None = None) -> None:
+        nonlocal pos
+        parts.append(text)
+        if style:
+            spans.append(Span(pos, pos + len(text), style))
+        pos += len(text)
+
+    top = len(SCALE) - 1
     for name, row in zip(states, coef):
-        terms = sorted(((c, f) for c, f in zip(row, features) if c != 0), key=lambda t: -abs(t[0]))
-        out.append(f"({name})' = ", style="bold")
-        if not terms:
-            out.append("0", style="dim")
-        for i, (c, f) in enumerate(terms):
+        nz = np.flatnonzero(row)
+        order = nz[np.argsort(-np.abs(row[nz]), kind="stable")]
+        add(f"({name})' = ", "bold")
+        if not len(order):
+            add("0", "dim")
+        for i, j in enumerate(order):
+            c = float(row[j])
             if i:
-                out.append(" - " if c < 0 else " + ")
+                add(" - " if c < 0 else " + ")
             elif c < 0:
-                out.append("-")
-            decade = math.log10(abs(c) / biggest)
-            style = SCALE[max(0, min(len(SCALE) - 1, len(SCALE) - 1 + int(math.floor(decade))))]
-            out.append(f"{abs(c):.{precision}g}", style=style)
-            if f != "1":
-                out.append(f" {f}")
-        out.append(f"   [{len(terms)} terms]\n", style="dim")
-    return out
+                add("-")
+            decade = math.floor(math.log10(abs(c) / biggest))
+            add(f"{abs(c):.{precision}g}", SCALE[max(0, min(top, top + decade))])
+            if features[j] != "1":
+                add(f" {features[j]}")
+        add(f"   [{len(order)} terms]", "dim")
+        add("\n")
+    return Text("".join(parts), spans=spans)
 
 
 class EquationsPane(StorePane):
@@ -81,6 +101,7 @@ class EquationsPane(StorePane):
         self.index: dict[int, int] = {}   # set id -> chosen row of its sweep
         self.comparing = False
         self._max = -1
+        self._pareto_timer = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="pane-split"):
@@ -238,7 +259,10 @@ class EquationsPane(StorePane):
                             style="bold magenta")
                 body.append(render_equations(other["data"], self.coef_of(other)))
         self.query_one("#eq-text", Static).update(body)
-        self._draw_pareto(s, row)
+        # the plot trails the equations: a held-down key redraws the text at once
+        if self._pareto_timer is not None:
+            self._pareto_timer.stop()
+        self._pareto_timer = self.set_timer(0.06, lambda: self._draw_pareto(s, row))
 
     def _other(self, s: dict) -> dict | None:
         """The set to compare with: same analysis prefix (e.g. CfC vs CfC-pruned), else the previous."""
