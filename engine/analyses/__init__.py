@@ -12,6 +12,8 @@ _MODULES = {
     "demo": "engine.analyses.demo",
     "lds": "engine.analyses.lds",
     "retina": "engine.analyses.retina",
+    "connectome": "engine.analyses.connectome",
+    "stimulus": "engine.analyses.stimulus",
 }
 
 # Extra analyses (plug-ins, and the test suite's) as "name=module,name=module".

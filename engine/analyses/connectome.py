@@ -1,0 +1,70 @@
+"""Connectome: recover W, cell types, update/edge functions and the input field (seed 001, issue 9).
+
+A simulated PDE_N4 network (:mod:`engine.data.pde_n4`)::
+
+    dx_i/dt = -x_i/tau_i + s_i tanh(x_i) + g Omega_i(t) sum_j W_ij (tanh(x_j/gamma_j) - theta_j x_j) + eta
+
+is learned from its activity alone by a GNN (:mod:`engine.models.gnn`)::
+
+    dx_i/dt ~ phi*(a_i, x_i) + Omega*_i(t) sum_j W*_ij psi*(a_j, x_j),   Omega* = 1 + SIREN(t, x, y)
+
+Steps
+-----
+generate
+    Simulate into ``pde_n4.h5`` (activity, derivatives, W, types, field; HDF5).
+train
+    Derivative loss through :func:`engine.train.fit`; a full-rate phase then a
+    refine phase with the GNN's rates times ``refine_factor`` (the SIREN's
+    unchanged).  Per-group rates (``lr_W``, ``lr_embedding``, ``lr`` for the
+    MLPs, ``lr_siren``) are set by a re-parametrisation, since ``fit`` has one
+    optimizer with one rate (see :mod:`engine.models.gnn`).
+evaluate
+    W R² and slope in the common gauge ``<Omega_i> W_ij psi_j'(0)`` (and raw),
+    clustering accuracy of the embeddings (KMeans + Hungarian), phi*/psi* per
+    type against the truth (``functions.npz``), Omega* against Omega with the
+    corrected R² (``field.npz``); table "connectome recovery".
+
+Default: a CPU-sized network, 256 neurons (the first 144 on a 12 x 12 input
+grid), 2 runs x 4000 frames; a few minutes on a laptop CPU.
+
+Seed size (GPU; 2048 neurons, 1024 of them on a 32 x 32 grid)::
+
+    workbench run connectome --set n_neurons=2048 --set grid=32 --set n_frames=20000 \\
+        --set n_runs=2 --set steps=20000 --set refine_steps=5000 --set batch_size=16 \\
+        --set siren_hidden=256 --set siren_layers=4 --detach
+
+Imported when the workbench lists analyses: nothing heavy at module level.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.analyses.base import Analysis, Step, StepContext
+
+SIM_DEFAULTS = {"seed": 0, "n_neurons": 256, "grid": 12, "n_frames": 4000, "n_runs": 2, "dt": 0.05,
+                "gain": 2.5, "connectivity": 1.0, "input_amplitude": 0.5, "noise": 0.0, "device": "auto"}
+TRAIN_DEFAULTS = {"steps": 3000, "refine_steps": 500, "refine_factor": 0.05, "batch_size": 32, "lr": 1e-3,
+                  "lr_W": 1e-3, "lr_embedding": 1e-3, "lr_siren": 1e-4, "embedding_dim": 2, "hidden": 64,
+                  "siren_hidden": 128, "siren_layers": 3, "omega0": 30.0, "w_l1": 0.0, "learn_input": True}
+
+
+def generate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
+    from engine.analyses.connectome_steps import generate as run
+
+    return run(ctx, p, "modulate")
+
+
+ANALYSIS = Analysis(
+    name="connectome",
+    title="Connectome: GNN recovers W, cell types, functions and Omega (seed 001)",
+    help="PDE_N4 network with an external input field; GNN + SIREN; W R² and slope.",
+    steps=(
+        Step("generate", "engine.analyses.connectome:generate", "simulate the PDE_N4 network into pde_n4.h5",
+             SIM_DEFAULTS),
+        Step("train", "engine.analyses.connectome_steps:train", "GNN + SIREN on the derivative loss",
+             TRAIN_DEFAULTS),
+        Step("evaluate", "engine.analyses.connectome_steps:evaluate",
+             "W R²/slope, type clustering, phi*/psi*, Omega*", {"table": "connectome recovery"}),
+    ),
+)
