@@ -11,6 +11,7 @@ from engine.analyses.base import Analysis, ParamError, Step, StepContext
 _MODULES = {
     "demo": "engine.analyses.demo",
     "lds": "engine.analyses.lds",
+    "mei": "engine.analyses.mei",
     "retina": "engine.analyses.retina",
     "connectome": "engine.analyses.connectome",
     "stimulus": "engine.analyses.stimulus",
