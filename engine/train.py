@@ -911,16 +911,24 @@ class _Loop:
             inputs, target = batch
             inputs, target = _to_device(inputs, self.device), _to_device(target, self.device)
 
-            self.optimizer.zero_grad(set_to_none=True)
-            with self.autocast():
-                pred = _call_model(self.model, inputs)
-            loss = self.compute_loss(pred, target)
-            self.scaler.scale(loss).backward()
-            if clip is not None:
-                self.scaler.unscale_(self.optimizer)
-                norms.append(torch.nn.utils.clip_grad_norm_(params, clip))
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
+            try:
+                self.optimizer.zero_grad(set_to_none=True)
+                with self.autocast():
+                    pred = _call_model(self.model, inputs)
+                loss = self.compute_loss(pred, target)
+                self.scaler.scale(loss).backward()
+                if clip is not None:
+                    self.scaler.unscale_(self.optimizer)
+                    norms.append(torch.nn.utils.clip_grad_norm_(params, clip))
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            except torch.OutOfMemoryError:
+                n = _batch_size(target)
+                where = f"step {last}" if (last := self.last_good_step) is not None else "none"
+                raise TrainingError(
+                    f"out of {self.device.type} memory at step {self.step + 1} with batch size {n}; "
+                    f"lower batch_size (e.g. batch_size={max(1, n // 2)}); last good checkpoint: {where}"
+                ) from None
 
             losses.append(loss.detach())
             self.step += 1

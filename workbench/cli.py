@@ -69,6 +69,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Ctrl-C / SIGTERM: stop at the next safe point, checkpoint, record "cancelled"
     signal.signal(signal.SIGINT, lambda *_: cancel.set())
     signal.signal(signal.SIGTERM, lambda *_: cancel.set())
+    # A dropped terminal/SSH connection: stop at a safe point (checkpoint, "cancelled",
+    # resumable) rather than die mid-step.  Under nohup SIGHUP is ignored: keep it so.
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, lambda *_: cancel.set())
     job = runner.run_job(session, job_id, echo=printer, cancel=cancel)
     printer.close()
     if args.json:
@@ -95,6 +99,7 @@ class _ProgressPrinter:
         self.quiet = quiet
         self.step = ""
         self._open_line = False
+        self.gone = False
 
     def __call__(self, kind: str, payload: dict[str, Any]) -> None:
         if kind == "step":
@@ -114,16 +119,24 @@ class _ProgressPrinter:
             pass  # metrics go to the session; the progress message carries the headline
 
     def _line(self, text: str, final: bool) -> None:
-        if self.tty:
-            sys.stderr.write("\r\033[K" + text + ("\n" if final else ""))
-            self._open_line = not final
-        elif final or not self.quiet:
-            sys.stderr.write(text + "\n")
-        sys.stderr.flush()
+        if self.gone:
+            return
+        try:
+            if self.tty:
+                sys.stderr.write("\r\033[K" + text + ("\n" if final else ""))
+                self._open_line = not final
+            elif final or not self.quiet:
+                sys.stderr.write(text + "\n")
+            sys.stderr.flush()
+        except OSError:  # the terminal hung up (EIO/EPIPE): the job must not fail for it
+            self.gone = True
 
     def close(self) -> None:
-        if self._open_line:
-            sys.stderr.write("\n")
+        if self._open_line and not self.gone:
+            try:
+                sys.stderr.write("\n")
+            except OSError:
+                self.gone = True
 
 
 def _fmt_s(seconds: float | None) -> str:
