@@ -50,6 +50,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     spec = analyses.get(args.analysis)
     steps = _split_steps(args.step)
+    if steps == []:  # --step "" or "," named nothing: never fall back to running every step
+        raise UserError(f"--step needs a step name (steps of {spec.name}: "
+                        f"{', '.join(st.name for st in spec.steps)})")
     for s in steps or []:
         spec.step(s)
     overrides = parse_sets(args.set or [], spec.defaults())
