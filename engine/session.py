@@ -200,6 +200,9 @@ class Session:
         if "not a database" in msg or "malformed" in msg or "disk image" in msg:
             return (f"session file {self.db_path} is corrupted ({msg}); move it aside and "
                     "start a new session — artifacts/ is untouched")
+        if "disk is full" in msg or "database is full" in msg:
+            return (f"no space left for session {self.name!r} ({self.db_path.parent}): free disk "
+                    "space and retry; everything written before is kept")
         if "readonly" in msg or "unable to open" in msg:
             return f"cannot open session file {self.db_path}: {msg}"
         return f"session {self.name!r}: {msg}"
@@ -245,10 +248,17 @@ class Session:
             try:
                 yield self._conn
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                # SQLite may already have rolled back (disk full, I/O error): a second
+                # ROLLBACK would raise and hide the real error
+                if self._conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
+            if self._conn.in_transaction:  # a failed COMMIT must not wedge the connection
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
             raise SessionError(self._explain(exc)) from None
 
     def _read(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:

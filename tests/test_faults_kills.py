@@ -225,7 +225,8 @@ def test_hangup_and_sigkill_of_the_tui_do_not_reach_jobs(session_root):
         os.killpg(tui.pid, signal.SIGHUP)  # the SSH connection dropped
         os.killpg(tui.pid, signal.SIGKILL)
         tui.wait(10)
-        assert not runner._alive(int(helper))  # the hang-up did reach the TUI's own group
+        # the hang-up did reach the TUI's own group (its helper dies, once reaped by init)
+        wait_for(lambda: not runner._alive(int(helper)), timeout=10, interval=0.05, what="helper to die")
     finally:
         if tui.poll() is None:
             tui.kill()
