@@ -25,12 +25,14 @@ evaluate
     corrected R² (``field.npz``); table "connectome recovery".
 
 Default: a CPU-sized network, 256 neurons (the first 144 on a 12 x 12 input
-grid), 2 runs x 4000 frames; a few minutes on a laptop CPU.
+grid), 8 runs x 1000 frames from random initial states (the transients
+make W well conditioned).
 
-Seed size (GPU; 2048 neurons, 1024 of them on a 32 x 32 grid)::
+Seed size (GPU; 2048 neurons, 1024 of them on a 32 x 32 grid; not yet run, the
+settings are the CPU default scaled up)::
 
     workbench run connectome --set n_neurons=2048 --set grid=32 --set n_frames=20000 \\
-        --set n_runs=2 --set steps=20000 --set refine_steps=5000 --set batch_size=16 \\
+        --set n_runs=8 --set steps=20000 --set refine_steps=5000 --set batch_size=16 \\
         --set siren_hidden=256 --set siren_layers=4 --detach
 
 Imported when the workbench lists analyses: nothing heavy at module level.
@@ -42,11 +44,11 @@ from typing import Any
 
 from engine.analyses.base import Analysis, Step, StepContext
 
-SIM_DEFAULTS = {"seed": 0, "n_neurons": 256, "grid": 12, "n_frames": 4000, "n_runs": 2, "dt": 0.05,
-                "gain": 2.5, "connectivity": 1.0, "input_amplitude": 0.5, "noise": 0.0, "device": "auto"}
-TRAIN_DEFAULTS = {"steps": 3000, "refine_steps": 500, "refine_factor": 0.05, "batch_size": 32, "lr": 1e-3,
-                  "lr_W": 1e-3, "lr_embedding": 1e-3, "lr_siren": 1e-4, "embedding_dim": 2, "hidden": 64,
-                  "siren_hidden": 128, "siren_layers": 3, "omega0": 30.0, "w_l1": 0.0, "learn_input": True}
+SIM_DEFAULTS = {"seed": 0, "n_neurons": 256, "grid": 12, "n_frames": 1000, "n_runs": 8, "dt": 0.05,
+                "gain": 2.5, "connectivity": 1.0, "input_amplitude": 0.5, "noise": 0.0, "burn_in": 0, "device": "auto"}
+TRAIN_DEFAULTS = {"steps": 4000, "refine_steps": 500, "refine_factor": 0.05, "batch_size": 32, "lr": 3e-3,
+                  "lr_W": 1e-2, "lr_embedding": 3e-3, "lr_siren": 1e-4, "embedding_dim": 2, "hidden": 64,
+                  "siren_hidden": 64, "siren_layers": 3, "omega0": 30.0, "w_l1": 0.0, "learn_input": True}
 
 
 def generate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:

@@ -7,9 +7,10 @@ Both analyses share these steps; ``input`` ("modulate" for seed 001,
 Gauge.  What the data determine is the coupling ``Omega_i W_ij psi_j``, not
 its factors: ``W psi = (W/c)(c psi)`` per sender and ``Omega W = (k Omega)(W/k)``
 per receiver.  Both W matrices (true and learned) are therefore compared in
-the same gauge, ``<Omega_i>_t * W_ij * psi_j'(0)`` (:func:`gauge_fixed_W`);
-the simulator's default types have ``psi'(0) = 1`` and ``<Omega> ~ 1``, so this
-is the simulator's own W up to a percent.
+the same gauge, ``<Omega_i>_t * W_ij * psi_j'(0)`` (:func:`gauge_fixed_W`),
+with the true W times the gain g (the model has no separate gain); the
+simulator's default types have ``psi'(0) = 1`` and ``<Omega> ~ 1``, so this is
+``g W`` of the simulator up to a percent.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def sim_config(p: dict[str, Any], input_mode: str):
 
     return PDEN4Config(n_neurons=p["n_neurons"], grid=p["grid"], n_frames=p["n_frames"], n_runs=p["n_runs"],
                        dt=p["dt"], gain=p["gain"], connectivity=p["connectivity"], input=input_mode,
-                       input_amplitude=p["input_amplitude"], noise=p["noise"], seed=p["seed"])
+                       input_amplitude=p["input_amplitude"], noise=p["noise"], burn_in=p.get("burn_in", 100),
+                       seed=p["seed"])
 
 
 def generate(ctx: StepContext, p: dict[str, Any], input_mode: str = "modulate") -> dict[str, Any]:
@@ -116,7 +118,7 @@ def train(ctx: StepContext, p: dict[str, Any], input_mode: str | None = None) ->
 
     data = load(ctx)
     mode = input_mode or data.config.input
-    if p["learn_input"] is False:
+    if p["learn_input"] is False or data.config.grid == 0:
         mode = "none"
     torch.manual_seed(p["seed"])
     x, t, y = (torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32) for a in _pairs(data))
@@ -237,11 +239,12 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
         omega_true[:g] = data.field[:-1].mean(0)
     elif data.config.input == "modulate":  # no input learned: the model can only learn the mean gain
         omega_true[: data.config.n_input] = data.field[:-1].mean(0)
-    W_true_g = gauge_fixed_W(data.W, _true_psi_slope(data), omega_true)
+    # the model's W* also carries the global gain g (g W psi is what the data see)
+    W_true_g = gauge_fixed_W(data.config.gain * data.W, _true_psi_slope(data), omega_true)
     W_learn_g = gauge_fixed_W(W_learned, psi_slope, omega_learned)
     off = ~np.eye(n, dtype=bool)
     W_r2, W_slope = r2_slope(W_true_g[off], W_learn_g[off])
-    W_r2_raw, W_slope_raw = r2_slope(data.W[off], W_learned[off])
+    W_r2_raw, W_slope_raw = r2_slope(data.config.gain * data.W[off], W_learned[off])
     emb = a.numpy()
     acc = clustering_accuracy(emb, data.types, seed=p["seed"])
 

@@ -20,7 +20,7 @@ SIREN's unchanged, seed 003's alternation), ``evaluate`` (table "stimulus
 recovery", ``field.npz`` with true and learned stimulus for views,
 ``functions.npz``).
 
-Seed-size configuration (GPU)::
+Seed-size configuration (GPU; not yet run)::
 
     workbench run stimulus --set n_neurons=2048 --set grid=32 --set n_frames=20000 \\
         --set steps=20000 --set refine_steps=5000 --set batch_size=16 \\
