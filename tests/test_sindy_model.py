@@ -211,11 +211,12 @@ def test_export_text_latex_json_sympy(tmp_path, lorenz_model):
     assert back.equations() == m.equations()
     np.testing.assert_allclose(back.predict(lorenz()[0][0][:5]), m.predict(lorenz()[0][0][:5]))
     sp = pytest.importorskip("sympy")
-    eqs = to_sympy(m)
+    eqs = to_sympy(m, form="dict")
     x0, x1, x2 = sp.symbols("x0 x1 x2", real=True)
     val = float(eqs[x1].subs({x0: 1.0, x1: 2.0, x2: 3.0}))
     assert val == pytest.approx(float(m.predict(np.array([[1.0, 2.0, 3.0]]))[0, 1]))
-    assert len(to_sympy(m, as_functions=True)) == 3
+    odes = to_sympy(m)
+    assert len(odes) == 3 and str(odes[0]).startswith("Eq(Derivative(x0(t), t)")
 
 
 def test_smoothed_differentiation_option_runs():

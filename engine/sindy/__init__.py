@@ -1,0 +1,78 @@
+"""Fast, batched, scikit-learn-style SINDy.
+
+The names below are imported lazily (PEP 562), so ``import engine.sindy`` costs nothing and
+never pulls in torch, pandas or pysindy; each submodule imports its heavy dependencies only in
+the functions that need them (torch: the ``device=`` paths and ``simulate``; pandas: the sweep
+table; sympy: ``to_sympy``).
+
+* :class:`Sindy` — the estimator (``fit``, ``predict``, ``simulate``, ``score``, ``equations``,
+  hand-editing of terms with Gram-based refits).
+* :func:`stlsq` — STLSQ for all targets and many thresholds at once (numpy or torch), same
+  support and coefficients as pysindy's ``STLSQ``.
+* :class:`PolynomialLibrary` — pysindy's polynomial library, column for column.
+* :func:`finite_difference`, :func:`smoothed_finite_difference`, :func:`savgol_derivative`.
+* :func:`threshold_sweep`, :func:`pareto_front`, :func:`knee_point`, :func:`ensemble`.
+* :func:`simulate` — batched RK4 (torch) or adaptive (scipy) with divergence detection.
+* :func:`to_text`, :func:`to_latex`, :func:`to_json`, :func:`from_json`, :func:`to_sympy`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "Sindy": "model",
+    "NotFittedError": "model",
+    "format_equation": "model",
+    "stlsq": "stlsq",
+    "stlsq_gram": "stlsq",
+    "GramStats": "stlsq",
+    "STLSQInfo": "stlsq",
+    "ConvergenceWarning": "stlsq",
+    "ridge_path_thresholds": "stlsq",
+    "PolynomialLibrary": "library",
+    "polynomial_combinations": "library",
+    "finite_difference": "derivatives",
+    "smoothed_finite_difference": "derivatives",
+    "savgol_derivative": "derivatives",
+    "differentiate": "derivatives",
+    "threshold_sweep": "sweep",
+    "SweepResult": "sweep",
+    "pareto_front": "sweep",
+    "knee_point": "sweep",
+    "ensemble": "sweep",
+    "EnsembleResult": "sweep",
+    "simulate": "simulate",
+    "SimulationResult": "simulate",
+    "to_text": "export",
+    "to_latex": "export",
+    "to_json": "export",
+    "from_json": "export",
+    "to_sympy": "export",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'engine.sindy' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{mod}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .derivatives import differentiate, finite_difference, savgol_derivative, smoothed_finite_difference
+    from .export import from_json, to_json, to_latex, to_sympy, to_text
+    from .library import PolynomialLibrary, polynomial_combinations
+    from .model import NotFittedError, Sindy, format_equation
+    from .simulate import SimulationResult, simulate
+    from .stlsq import ConvergenceWarning, GramStats, STLSQInfo, ridge_path_thresholds, stlsq, stlsq_gram
+    from .sweep import EnsembleResult, SweepResult, ensemble, knee_point, pareto_front, threshold_sweep

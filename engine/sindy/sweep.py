@@ -1,0 +1,541 @@
+"""Threshold sweeps, the Pareto front of complexity against error, and bagged ensembles.
+
+``threshold_sweep`` fits every threshold in one batched STLSQ (default 64 log-spaced
+thresholds spanning the first ridge solution's coefficient sizes) and scores each model on
+held-out data: the derivative error (``1 - R²`` of ``ẋ``) and a short-rollout error (batched RK4
+from several held-out states, all models at once).  Held out are whole trajectories when there
+are at least three, else the last ``val_fraction`` of each trajectory.  The result is a table
+(pandas) with the Pareto front and a knee picked the way PySR picks its "best" equation: the
+largest ``-Δlog(error)/Δcomplexity`` among front models within ``1.5×`` of the lowest error.
+
+``ensemble`` bags STLSQ fits (pysindy's ensembling) and reports per-term inclusion
+probabilities.  The default ``method="blocks"`` resamples contiguous blocks of samples: the
+Gram of each block is computed once and each bag's Gram is a weighted sum of them, so 100 bags
+cost about one fit; ``method="samples"`` is the plain bootstrap (a Gram per bag, run in parallel
+through joblib).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from .model import Sindy, _as_list, _as_times
+
+__all__ = [
+    "SweepResult",
+    "threshold_sweep",
+    "pareto_front",
+    "knee_point",
+    "EnsembleResult",
+    "ensemble",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Pareto front and knee
+# --------------------------------------------------------------------------------------------
+def pareto_front(complexity, error) -> np.ndarray:
+    """Boolean mask of the points not dominated in (complexity, error), both minimised.
+
+    Ties (same complexity and error) are all kept; non-finite errors never make the front
+    unless every error is non-finite.
+    """
+    c = np.asarray(complexity, dtype=np.float64)
+    e = np.asarray(error, dtype=np.float64)
+    finite = np.isfinite(e)
+    if not finite.any():
+        return np.zeros(len(c), dtype=bool)
+    on = np.zeros(len(c), dtype=bool)
+    best = np.inf
+    for ci in np.unique(c[finite]):
+        sel = finite & (c == ci)
+        emin = e[sel].min()
+        if emin < best:
+            on |= sel & (e == emin)
+            best = emin
+    return on
+
+
+def knee_point(complexity, error, on_front=None, loss_factor: float = 1.5) -> tuple[int, np.ndarray]:
+    """PySR-style choice on the front: ``score = -Δlog(error)/Δcomplexity``.
+
+    Returns ``(index of the chosen point, score per point)`` (score is NaN off the front).  The
+    chosen point has the highest score among front points whose error is at most
+    ``loss_factor`` times the lowest error.  ``-1`` if there is no front.
+    """
+    c = np.asarray(complexity, dtype=np.float64)
+    e = np.asarray(error, dtype=np.float64)
+    on = pareto_front(c, e) if on_front is None else np.asarray(on_front, dtype=bool)
+    score = np.full(len(c), np.nan)
+    idx = np.flatnonzero(on)
+    if len(idx) == 0:
+        return -1, score
+    order = idx[np.lexsort((e[idx], c[idx]))]
+    tiny = np.finfo(float).tiny
+    cur_c, cur_score, prev_le = None, 0.0, 0.0
+    for i in order:
+        le = np.log(max(e[i], tiny))
+        if cur_c is not None and c[i] == cur_c:  # duplicates of a front point
+            score[i] = cur_score
+            continue
+        cur_score = 0.0 if cur_c is None else -(le - prev_le) / (c[i] - cur_c)
+        score[i] = cur_score
+        cur_c, prev_le = c[i], le
+    emin = e[idx].min()
+    ok = idx[e[idx] <= loss_factor * emin] if np.isfinite(emin) else idx
+    best = ok[np.argmax(score[ok])]
+    # among ties, the simplest
+    ties = ok[score[ok] == score[best]]
+    best = ties[np.argmin(c[ties])]
+    return int(best), score
+
+
+# --------------------------------------------------------------------------------------------
+# data handling
+# --------------------------------------------------------------------------------------------
+def _split(xs, ts, us, xds, val_fraction: float, min_val: int):
+    """Hold out whole trajectories (>= 3 of them) or the last block of each."""
+    n = len(xs)
+    if val_fraction <= 0:
+        return (xs, ts, us, xds), None, "none"
+    if n >= 3:
+        n_val = max(1, int(round(val_fraction * n)))
+        n_val = min(n_val, n - 1)
+        tr = slice(0, n - n_val)
+        va = slice(n - n_val, n)
+        pick = lambda a, s: None if a is None else a[s]  # noqa: E731
+        return (xs[tr], ts[tr], pick(us, tr), pick(xds, tr)), (xs[va], ts[va], pick(us, va), pick(xds, va)), "trajectories"
+    train, val = ([], [], [] if us is not None else None, [] if xds is not None else None), ([], [], [] if us is not None else None, [] if xds is not None else None)
+    for i, xi in enumerate(xs):
+        T = len(xi)
+        cut = int(round((1 - val_fraction) * T))
+        if T - cut < min_val or cut < 5:
+            raise ValueError(
+                f"trajectory {i} has {T} samples: too short to hold out {val_fraction:.0%} for validation "
+                f"(need {min_val} held-out samples); pass more data or val_fraction=0"
+            )
+        ti = ts[i]
+        parts = [(slice(0, cut), train), (slice(cut, T), val)]
+        for s, dst in parts:
+            dst[0].append(xi[s])
+            dst[1].append(ti if np.isscalar(ti) else ti[s])
+            if us is not None:
+                dst[2].append(us[i][s])
+            if xds is not None:
+                dst[3].append(xds[i][s])
+    return train, val, "time_block"
+
+
+@dataclass
+class SweepResult:
+    """A threshold sweep: one row per threshold.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        ``threshold, n_terms, train_err, deriv_err, rollout_err, diverged_frac, on_front,
+        score, is_knee`` (errors are ``1 - R²`` of ``ẋ`` and relative RMS rollout errors).
+    coefs : ndarray (n_thresholds, n_states, n_features)
+    knee : int
+        Row of the chosen model (PySR-style), -1 if none.
+    error_column : str
+        The error the front and the knee use (``rollout_err`` unless unavailable).
+    """
+
+    table: Any
+    coefs: np.ndarray
+    thresholds: np.ndarray
+    feature_names: list[str]
+    state_names: list[str]
+    control_names: list[str]
+    error_column: str
+    knee: int
+    settings: dict[str, Any] = field(default_factory=dict)
+    gram: Any = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def model(self, i: int | None = None) -> Sindy:
+        """The model of row ``i`` (default: the knee) as a :class:`Sindy`."""
+        i = self.knee if i is None else int(i)
+        s = self.settings
+        m = Sindy.from_coefficients(
+            self.coefs[i], degree=s["degree"], include_bias=s["include_bias"],
+            include_interaction=s["include_interaction"], interaction_only=s["interaction_only"],
+            feature_names=self.state_names, control_names=self.control_names,
+            threshold=float(self.thresholds[i]), alpha=s["alpha"], max_iter=s["max_iter"],
+        )
+        m.x_scale_ = s.get("x_scale", 1.0)
+        if self.gram is not None:
+            m.gram_ = self.gram
+        return m
+
+    def equations(self, i: int | None = None, precision: int = 3) -> list[str]:
+        return self.model(i).equations(precision)
+
+    @property
+    def front(self):
+        """The Pareto-front rows, simplest first."""
+        t = self.table
+        return t[t["on_front"]].sort_values(["n_terms", self.error_column])
+
+
+def threshold_sweep(
+    x,
+    t=None,
+    u=None,
+    *,
+    model: Sindy | None = None,
+    thresholds: int | Sequence[float] = 64,
+    x_dot=None,
+    val_fraction: float = 0.2,
+    rollout_steps: int = 20,
+    n_rollouts: int = 16,
+    rollout_substeps: int = 1,
+    device=None,
+    exact: bool = False,
+    feature_names=None,
+    control_names=None,
+    reporter=None,
+) -> SweepResult:
+    """Fit many thresholds at once and score them on held-out data.
+
+    Parameters
+    ----------
+    x, t, u, x_dot
+        As :meth:`Sindy.fit`.
+    model : Sindy, optional
+        Settings (degree, alpha, max_iter, differentiation, names); its threshold is ignored.
+    thresholds : int or sequence
+        How many log-spaced thresholds (spanning the first ridge solution's ``|c|``), or the
+        thresholds themselves.
+    val_fraction : float
+        Share held out for validation (0 disables validation errors).
+    rollout_steps, n_rollouts : int
+        Length (in samples) and number of the short validation rollouts (0 disables them).
+    device : optional
+        Torch device for the STLSQ solves and the rollouts.
+    exact : bool
+        Exact pysindy refits on ill-conditioned supports (slower); see ``stlsq``.
+    reporter : engine.reporting.Reporter, optional
+        Progress and cancellation.
+    """
+    import time
+
+    import pandas as pd
+
+    from .simulate import simulate
+    from .stlsq import GramStats, ridge_path_thresholds, stlsq, stlsq_gram
+
+    timings: dict[str, float] = {}
+    t_start = time.perf_counter()
+    model = Sindy() if model is None else model
+    model._check_params()
+
+    def _progress(done, total, msg):
+        if reporter is not None:
+            reporter.progress(done, total, msg)
+            if reporter.cancelled:
+                from ..reporting import Cancelled
+
+                raise Cancelled("threshold sweep cancelled")
+
+    xs = _as_list(x, "x")
+    us = _as_list(u, "u", len(xs))
+    xds = _as_list(x_dot, "x_dot", len(xs))
+    if t is None and xds is not None:  # derivatives given, no clock: no rollouts possible
+        ts, rollout_steps = [1.0] * len(xs), 0
+    else:
+        ts = _as_times(t, xs)
+    min_val = max(rollout_steps + 2, 5) if rollout_steps > 0 and n_rollouts > 0 else 5
+    train, val, split_kind = _split(xs, ts, us, xds, val_fraction, min_val)
+    _progress(0, 4, "library")
+    xl, ul, yl, names, cnames = model._prepare(train[0], train[1], train[2], train[3], feature_names, control_names)
+    n, m_ctrl = xl[0].shape[1], (0 if ul is None else ul[0].shape[1])
+    lib = model._make_library(n + m_ctrl)
+    theta = model._theta(lib, xl, ul)
+    Y = np.concatenate(yl)
+    timings["library"] = time.perf_counter() - t_start
+
+    t0 = time.perf_counter()
+    stats = GramStats.from_data(theta, Y) if device is None else None
+    if np.isscalar(thresholds) and float(thresholds) == int(thresholds) and not isinstance(thresholds, float):
+        if stats is None:
+            stats = GramStats.from_data(theta, Y)
+        thr = ridge_path_thresholds(stats, int(thresholds), model.alpha)
+    else:
+        thr = np.sort(np.atleast_1d(np.asarray(thresholds, dtype=np.float64)))
+    if device is None:  # the Gram is already there: no second pass over the data
+        coefs, info = stlsq_gram(stats, thr, model.alpha, model.max_iter, unbias=model.unbias, theta=theta, y=Y,
+                                 exact=exact, return_info=True, warn=False)
+    else:
+        coefs, info = stlsq(theta, Y, thr, model.alpha, model.max_iter, unbias=model.unbias, device=device,
+                            exact=exact, return_info=True, warn=False)
+    stats = info.extra["gram"]
+    timings["stlsq"] = time.perf_counter() - t0
+    _progress(1, 4, "stlsq")
+    P, K, F = coefs.shape
+    n_terms = np.count_nonzero(coefs, axis=(1, 2))
+    sse = stats.sse(coefs)  # (P, K)
+    sst = stats.sst()
+    train_err = np.mean(sse / np.where(sst > 0, sst, 1.0), axis=1)
+
+    deriv_err = np.full(P, np.nan)
+    rollout_err = np.full(P, np.nan)
+    diverged_frac = np.full(P, np.nan)
+    if val is not None:
+        t0 = time.perf_counter()
+        vxl, vul, vyl, _, _ = model._prepare(val[0], val[1], val[2], val[3], names, cnames)
+        theta_v = model._theta(lib, vxl, vul)
+        Yv = np.concatenate(vyl)
+        pred = theta_v @ coefs.reshape(P * K, F).T  # (Nv, P*K)
+        resid = pred.reshape(-1, P, K) - Yv[:, None, :]
+        den = ((Yv - Yv.mean(0)) ** 2).sum(0)
+        deriv_err = np.mean(np.einsum("npk,npk->pk", resid, resid) / np.where(den > 0, den, 1.0), axis=1)
+        timings["deriv_err"] = time.perf_counter() - t0
+        _progress(2, 4, "derivative errors")
+
+        if rollout_steps > 0 and n_rollouts > 0:
+            t0 = time.perf_counter()
+            rollout_err, diverged_frac = _rollout_errors(
+                coefs, lib, val[0], val[1], val[2], rollout_steps, n_rollouts, rollout_substeps,
+                bound=1e3 * max(1.0, float(max(np.abs(xi).max() for xi in xl))), device=device,
+                simulate=simulate,
+            )
+            timings["rollout"] = time.perf_counter() - t0
+    _progress(3, 4, "rollouts")
+
+    if np.isfinite(rollout_err).any():
+        err_col, err = "rollout_err", rollout_err
+    elif np.isfinite(deriv_err).any():
+        err_col, err = "deriv_err", deriv_err
+    else:
+        err_col, err = "train_err", train_err
+    on = pareto_front(n_terms, err)
+    knee, score = knee_point(n_terms, err, on)
+    table = pd.DataFrame(
+        {
+            "threshold": thr,
+            "n_terms": n_terms,
+            "train_err": train_err,
+            "deriv_err": deriv_err,
+            "rollout_err": rollout_err,
+            "diverged_frac": diverged_frac,
+            "n_iter": info.n_iter.max(axis=1),
+            "converged": info.converged.all(axis=1),
+            "on_front": on,
+            "score": score,
+            "is_knee": np.arange(P) == knee,
+        }
+    )
+    timings["total"] = time.perf_counter() - t_start
+    _progress(4, 4, "done")
+    settings = dict(
+        degree=model.degree, include_bias=model.include_bias, include_interaction=model.include_interaction,
+        interaction_only=model.interaction_only, alpha=model.alpha, max_iter=model.max_iter,
+        differentiation=model.differentiation, val_fraction=val_fraction, split=split_kind,
+        rollout_steps=rollout_steps, n_rollouts=n_rollouts, exact=exact,
+        x_scale=float(max(np.abs(xi).max() for xi in xl)),
+    )
+    return SweepResult(
+        table=table, coefs=coefs, thresholds=thr, feature_names=lib.get_feature_names(names + cnames),
+        state_names=names, control_names=cnames, error_column=err_col, knee=knee, settings=settings,
+        gram=stats, timings=timings,
+    )
+
+
+def _rollout_errors(coefs, lib, vxs, vts, vus, steps, n_rollouts, substeps, bound, device, simulate):
+    """Relative RMS error of ``steps``-sample rollouts from held-out states, all models at once."""
+    P, K, F = coefs.shape
+    # candidate starts
+    cands = [(j, i) for j, xj in enumerate(vxs) for i in range(0, len(xj) - steps)]
+    if not cands:
+        return np.full(P, np.nan), np.full(P, np.nan)
+    pick = np.unique(np.linspace(0, len(cands) - 1, min(n_rollouts, len(cands))).round().astype(int))
+    starts = [cands[k] for k in pick]
+    scale = np.concatenate(vxs).std(0)
+    scale = np.where(scale > 0, scale, 1.0)
+    # group starts by their relative time grid (identical for uniform steps)
+    groups: dict[bytes, list[int]] = {}
+    grids = []
+    for s, (j, i) in enumerate(starts):
+        tj = vts[j]
+        g = np.arange(steps + 1) * tj if np.isscalar(tj) else tj[i : i + steps + 1] - tj[i]
+        grids.append(g)
+        groups.setdefault(np.round(g, 12).tobytes(), []).append(s)
+    # unique models (neighbouring thresholds often give the same coefficients)
+    flat = coefs.reshape(P, -1)
+    _, first, inv = np.unique(flat, axis=0, return_index=True, return_inverse=True)
+    inv = inv.ravel()
+    U = len(first)
+    err_u = np.zeros((U, len(starts)))
+    div_u = np.zeros((U, len(starts)), dtype=bool)
+    for members in groups.values():
+        S = len(members)
+        g = grids[members[0]]
+        x0 = np.stack([vxs[starts[s][0]][starts[s][1]] for s in members])  # (S, n)
+        truth = np.stack([vxs[starts[s][0]][starts[s][1] : starts[s][1] + steps + 1] for s in members])
+        u_b = None
+        if vus is not None:
+            u_b = np.stack([vus[starts[s][0]][starts[s][1] : starts[s][1] + steps + 1] for s in members])
+            u_b = np.tile(u_b, (U, 1, 1))
+        X0 = np.tile(x0, (U, 1))  # model u drives rows u*S .. u*S+S-1
+        res = simulate(coefs[first], lib, X0, g, u_b, bound=bound, device=device, substeps=substeps)
+        xs_sim = res.x.reshape(U, S, steps + 1, -1)
+        d = (xs_sim - truth[None]) / scale
+        e = np.sqrt(np.mean(d**2, axis=(2, 3)))
+        dv = res.diverged.reshape(U, S)
+        e[dv] = np.inf
+        for col, s in enumerate(members):
+            err_u[:, s] = e[:, col]
+            div_u[:, s] = dv[:, col]
+    with np.errstate(invalid="ignore"):
+        err = err_u.mean(axis=1)
+    return err[inv], div_u.mean(axis=1)[inv]
+
+
+# --------------------------------------------------------------------------------------------
+# ensembles
+# --------------------------------------------------------------------------------------------
+@dataclass
+class EnsembleResult:
+    """Bagged STLSQ models.
+
+    Attributes
+    ----------
+    coefs : ndarray (n_models, n_states, n_features)
+    inclusion : ndarray (n_states, n_features)
+        Fraction of models in which each term is nonzero.
+    coef_median, coef_mean, coef_std : ndarray (n_states, n_features)
+    """
+
+    coefs: np.ndarray
+    inclusion: np.ndarray
+    coef_median: np.ndarray
+    coef_mean: np.ndarray
+    coef_std: np.ndarray
+    feature_names: list[str]
+    state_names: list[str]
+    threshold: float
+    method: str
+
+    def table(self, min_inclusion: float = 0.0):
+        """Long table: state, term, inclusion, median, mean, std (sorted by inclusion)."""
+        import pandas as pd
+
+        K, F = self.inclusion.shape
+        df = pd.DataFrame(
+            {
+                "state": np.repeat(self.state_names, F),
+                "term": np.tile(self.feature_names, K),
+                "inclusion": self.inclusion.ravel(),
+                "median": self.coef_median.ravel(),
+                "mean": self.coef_mean.ravel(),
+                "std": self.coef_std.ravel(),
+            }
+        )
+        df = df[df["inclusion"] > min_inclusion] if min_inclusion > 0 else df[df["inclusion"] > 0]
+        return df.sort_values(["state", "inclusion"], ascending=[True, False], kind="stable").reset_index(drop=True)
+
+    def consensus(self, min_inclusion: float = 0.5) -> np.ndarray:
+        """Median coefficients of the terms kept in at least ``min_inclusion`` of the models."""
+        return np.where(self.inclusion >= min_inclusion, self.coef_median, 0.0)
+
+
+def ensemble(
+    x,
+    t=None,
+    u=None,
+    *,
+    model: Sindy | None = None,
+    n_models: int = 50,
+    method: str = "blocks",
+    n_blocks: int = 40,
+    replace: bool = True,
+    subset_fraction: float | None = None,
+    threshold: float | None = None,
+    x_dot=None,
+    random_state: int | None = 0,
+    n_jobs: int = 1,
+    backend: str = "threading",
+    feature_names=None,
+    control_names=None,
+) -> EnsembleResult:
+    """Bagging over samples with per-term inclusion probabilities.
+
+    ``method="blocks"``: contiguous blocks of samples resampled (``replace=True``: bootstrap of
+    ``n_blocks`` blocks; else a ``subset_fraction`` (default 0.6) of them without replacement);
+    each bag's Gram is the weighted sum of block Grams.  ``method="samples"``: bootstrap (or
+    subset) of individual samples, one Gram per bag.  The per-bag STLSQ solves run through
+    joblib (``n_jobs``, ``backend``).
+    """
+    from joblib import Parallel, delayed
+
+    from .stlsq import GramStats, stlsq_gram
+
+    model = Sindy() if model is None else model
+    model._check_params()
+    if n_models < 1:
+        raise ValueError("n_models must be >= 1")
+    if method not in ("blocks", "samples"):
+        raise ValueError("method must be 'blocks' or 'samples'")
+    thr = float(model.threshold if threshold is None else threshold)
+    xl, ul, yl, names, cnames = model._prepare(x, t, u, x_dot, feature_names, control_names)
+    n, m_ctrl = xl[0].shape[1], (0 if ul is None else ul[0].shape[1])
+    lib = model._make_library(n + m_ctrl)
+    theta = model._theta(lib, xl, ul)
+    Y = np.concatenate(yl)
+    N = theta.shape[0]
+    rng = np.random.default_rng(random_state)
+    frac = 0.6 if subset_fraction is None else float(subset_fraction)
+
+    def solve(stats):
+        return stlsq_gram(stats, thr, model.alpha, model.max_iter, unbias=model.unbias, warn=False)[0]
+
+    if method == "blocks":
+        nb = int(min(max(n_blocks, 2), N))
+        edges = np.linspace(0, N, nb + 1).round().astype(int)
+        blocks = [GramStats.from_data(theta[a:b], Y[a:b]) for a, b in zip(edges[:-1], edges[1:])]
+        Gs = np.stack([bk.G for bk in blocks])
+        bs = np.stack([bk.b for bk in blocks])
+        yys = np.stack([bk.yy for bk in blocks])
+        ysum = np.stack([bk.y_sum for bk in blocks])
+        ns = np.array([bk.n_samples for bk in blocks])
+        if replace:
+            W = rng.multinomial(nb, np.full(nb, 1.0 / nb), size=n_models).astype(np.float64)
+        else:
+            k = max(1, int(round(frac * nb)))
+            W = np.zeros((n_models, nb))
+            for i in range(n_models):
+                W[i, rng.choice(nb, size=k, replace=False)] = 1.0
+        bags = [
+            GramStats(np.tensordot(w, Gs, 1), np.tensordot(w, bs, 1), w @ yys, int(w @ ns), w @ ysum)
+            for w in W
+        ]
+        coefs = Parallel(n_jobs=n_jobs, backend=backend)(delayed(solve)(s) for s in bags)
+    else:
+        def bag(seed):
+            r = np.random.default_rng(seed)
+            if replace:
+                w = np.bincount(r.integers(0, N, N), minlength=N).astype(np.float64)
+            else:
+                w = np.zeros(N)
+                w[r.choice(N, size=max(1, int(round(frac * N))), replace=False)] = 1.0
+            return solve(GramStats.from_data(theta, Y, weights=w))
+
+        seeds = rng.integers(0, 2**63 - 1, size=n_models)
+        coefs = Parallel(n_jobs=n_jobs, backend=backend)(delayed(bag)(int(s)) for s in seeds)
+    C = np.stack(coefs)  # (M, K, F)
+    return EnsembleResult(
+        coefs=C,
+        inclusion=(C != 0).mean(0),
+        coef_median=np.median(C, axis=0),
+        coef_mean=C.mean(0),
+        coef_std=C.std(0),
+        feature_names=lib.get_feature_names(names + cnames),
+        state_names=names,
+        threshold=thr,
+        method=method,
+    )
