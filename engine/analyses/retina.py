@@ -20,7 +20,7 @@ ANALYSIS = Analysis(
         Step("generate", _S + "generate", "synthetic naturalscene.h5 (skipped when data= is set)",
              {"data": "", "cells": 9, "frames": 12000, "test_frames": 3000, "seed": 0}),
         Step("train", _S + "train", "train the conv encoder + CfC (shared training loop)",
-             {"n_frames": 10, "units": 9, "mode": "default", "iterations": 300, "batch_size": 8,
+             {"n_frames": 15, "units": 9, "mode": "default", "iterations": 300, "batch_size": 8,
               "seq_len": 24, "lr": 3e-3, "val_fraction": 0.15, "device": "auto", "loss": "poisson"}),
         Step("prune", _S + "prune", "global L1 pruning of the CfC weights (the seed's 20 lowest)",
              {"prune_amount": 20, "finetune_iterations": 0}),

@@ -101,12 +101,14 @@ def _load_split(path: Path, split: str, max_frames: int | None = None):
     return data, stim, resp
 
 
-def _save_model(path: Path, model) -> None:
+def _save_model(path: Path, model, norm: tuple[float, float]) -> None:
     import torch
 
     from engine.atomic import write_with
 
-    payload = {"config": model.config.to_dict(), "state": model.state_dict()}
+    # the stimulus standardisation travels with the weights: every later step applies it
+    payload = {"config": model.config.to_dict(), "state": model.state_dict(),
+               "stim_mean": float(norm[0]), "stim_std": float(norm[1])}
     write_with(path, lambda tmp: torch.save(payload, tmp))
 
 
@@ -120,7 +122,13 @@ def _load_model(path: Path, device: str = "cpu"):
     payload = torch.load(path, map_location=device, weights_only=True)
     model = RetinaCfC.from_config(payload["config"])
     model.load_state_dict(payload["state"])
+    model.stim_norm = (payload.get("stim_mean", 0.0), payload.get("stim_std", 1.0))
     return model.to(device).eval()
+
+
+def _standardise(stim, model):
+    mean, std = model.stim_norm
+    return (stim - mean) / std
 
 
 # -- train --------------------------------------------------------------------------
@@ -133,6 +141,9 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     data, stim, resp = _load_split(_data_path(ctx, p), "train")
     T = stim.shape[0]
     cut = int(T * (1 - p["val_fraction"]))
+    # standardised frames: with raw [0, 1] pixels the CfC barely learned in a CPU budget
+    norm = (float(stim[:cut].mean()), float(stim[:cut].std()) or 1.0)
+    stim = (stim - norm[0]) / norm[1]
     torch.manual_seed(p["seed"])
     config = RetinaCfCConfig(n_cells=data.n_cells, n_frames=p["n_frames"],
                              frame_size=tuple(stim.shape[1:]), units=p["units"], mode=p["mode"])
@@ -143,7 +154,7 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
                       val_every=max(10, p["iterations"] // 10), checkpoint_every=max(20, p["iterations"] // 5),
                       seed=p["seed"], log_every=5, patience=None)
     result = fit(model, train_b, val_b, cfg, ctx.reporter, ctx.fresh_dir("train"))
-    _save_model(ctx.workdir / "cfc.pt", model.cpu())
+    _save_model(ctx.workdir / "cfc.pt", model.cpu(), norm)
     _, corr = result.series("val_corr")
     _, vloss = result.series("val_loss")
     return {"train_status": result.status, "steps": result.step,
@@ -161,6 +172,7 @@ def prune(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
     if p["finetune_iterations"] > 0:
         _, stim, resp = _load_split(_data_path(ctx, p), "train")
+        stim = _standardise(stim, model)
         T = stim.shape[0]
         cut = int(T * (1 - p["val_fraction"]))
         kwargs = dict(
@@ -172,7 +184,7 @@ def prune(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
             reporter=ctx.reporter, workdir=ctx.fresh_dir("finetune"))
     amount = p["prune_amount"]
     report = prune_global(model, amount if amount >= 1 else float(amount), **kwargs)
-    _save_model(ctx.workdir / "cfc_pruned.pt", model.cpu())
+    _save_model(ctx.workdir / "cfc_pruned.pt", model.cpu(), model.stim_norm)
     for layer in report["layers"]:
         ctx.reporter.log(f"pruned {layer['pruned']:>4} of {layer['size']:>5} in {layer['name']}")
     return {"pruned": report["pruned"], "prune_candidates": report["candidates"]}
@@ -223,7 +235,7 @@ def sindy(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     for tag, fname in MODELS.items():
         model = _load_model(ctx.workdir / fname)
         ctx.reporter.log(f"{tag}: collecting hidden states")
-        u, x, _ = run_model(model, stim, n_frames, reporter=ctx.reporter)
+        u, x, _ = run_model(model, _standardise(stim, model), n_frames, reporter=ctx.reporter)
         mean = u.mean(0)
         # control inputs: the first principal components of the encoder features (SINDYc)
         _, _, vt = np.linalg.svd(u - mean, full_matrices=False)
@@ -270,7 +282,7 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     for tag, fname in MODELS.items():
         model = _load_model(ctx.workdir / fname)
         ctx.reporter.log(f"{tag}: predicting the test split")
-        u, states, rates = run_model(model, stim, n_frames, reporter=ctx.reporter)
+        u, states, rates = run_model(model, _standardise(stim, model), n_frames, reporter=ctx.reporter)
         preds[tag] = rates
         eqs = ctx.session.equations(f"retina {tag}")[-1]["data"] if ctx.session else None
         npz = np.load(ctx.workdir / f"sindy_{tag}.npz")

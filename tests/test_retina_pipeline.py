@@ -1,0 +1,29 @@
+"""The whole seed-000 pipeline in one command, at small sizes."""
+
+from __future__ import annotations
+
+import json
+
+from engine.session import Session
+from tests.conftest import cli
+
+
+def test_retina_end_to_end_json_matches_the_session(session_root):
+    proc = cli("run", "retina", "--session", "ret", "--headless", "--json",
+               "--set", "frames=1200", "--set", "test_frames=400", "--set", "iterations=6",
+               "--set", "samples=600", "--set", "max_test_frames=400", "--set", "seq_len=12",
+               "--set", "n_frames=6", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert set(out["mae"]) == {"CfC", "CfC-pruned", "SINDy", "SINDy-pruned"}
+    assert out["pruned"] == 20
+    s = Session.open("ret", session_root, create=False)
+    table = s.tables("retina MAE")[-1]["frame"]
+    for model, mae in out["mae"].items():  # the JSON and what the Results pane shows agree
+        if mae is None:
+            assert bool(table.loc[model, "diverged"])
+        else:
+            assert abs(table.loc[model, "mae"] - mae) < 1e-9
+    names = {e["name"] for e in s.equations()}
+    assert names == {"retina CfC", "retina CfC-pruned"}
+    assert all("sweep" in e["data"] for e in s.equations())
