@@ -130,11 +130,11 @@ def test_sigkill_loop_in_training_and_checkpoint_writes(session, monkeypatch):
     print(f"\nzygote {time.monotonic() - t0:.1f}s")
     monkeypatch.setattr(runner, "launch", zygote.launch)  # runner.resume launches through it
     rng = random.Random(20240612)
-    total, stall_at = 120, 4
+    total, stall_at = 600, 4  # long enough that 8 kills land on a quiet machine too
     ckdir = session.artifact_dir("fault") / "train" / "checkpoints"
     marker = session.artifact_dir("fault") / "stalled"
     job_id = runner.submit(session, "fault", ["train"],
-                           {"steps": total, "width": 96, "sleep": 0.005, "stall_at": stall_at})
+                           {"steps": total, "width": 96, "sleep": 0.01, "stall_at": stall_at})
     zygote.launch(session, job_id)
     kills = torn_writes = resumes = 0
     expected_resume: int | None = None

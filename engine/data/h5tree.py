@@ -92,8 +92,9 @@ def open_h5(path: str | Path) -> Iterator[h5py.File]:
         yield fh
     except DataError:
         raise
-    except (OSError, RuntimeError) as exc:
-        # Corrupt chunks and filter failures surface here, deep inside a read.
+    except (OSError, RuntimeError, KeyError, ValueError) as exc:
+        # Corrupt chunks, filter failures and objects whose address lies past the end of
+        # the file (h5py raises KeyError for those) surface here, deep inside a read.
         raise DataError(f"{path}: read failed ({_first_line(exc)})") from exc
     finally:
         fh.close()
