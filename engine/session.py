@@ -21,6 +21,7 @@ import json
 import os
 import re
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,6 +155,9 @@ class Session:
         self.db_path = self.path / "session.sqlite"
         self.artifacts = self.path / "artifacts"
         self._lock_fh = None
+        # one connection shared by the UI thread and worker threads: one statement at a time
+        self._lock = threading.RLock()
+        self._closed = False
         if not self.db_path.exists():
             if not create or readonly:
                 raise SessionError(f"no session {self.name!r} at {self.path}")
@@ -237,12 +241,22 @@ class Session:
 
     @property
     def schema_version(self) -> int:
-        return self._conn.execute("PRAGMA user_version").fetchone()[0]
+        return self._read("PRAGMA user_version")[0][0]
+
+    def _live(self) -> sqlite3.Connection:
+        if self._closed:
+            raise SessionError(f"session {self.name!r} is closed")
+        return self._conn
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         if self.readonly:
             raise SessionError(f"session {self.name!r} is open read-only")
+        with self._lock:
+            yield from self._write_locked()
+
+    def _write_locked(self) -> Iterator[sqlite3.Connection]:
+        self._live()
         try:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
@@ -262,15 +276,20 @@ class Session:
             raise SessionError(self._explain(exc)) from None
 
     def _read(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
-        try:
-            return self._conn.execute(sql, args).fetchall()
-        except sqlite3.DatabaseError as exc:
-            raise SessionError(self._explain(exc)) from None
+        with self._lock:
+            try:
+                return self._live().execute(sql, args).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise SessionError(self._explain(exc)) from None
 
     def close(self) -> None:
+        """Close the connection; waits for a query in another thread to finish (closing
+        under it crashes the interpreter), later calls raise SessionError."""
         self.release_ui_lock()
-        with contextlib.suppress(Exception):
-            self._conn.close()
+        with self._lock:
+            self._closed = True
+            with contextlib.suppress(Exception):
+                self._conn.close()
 
     def __enter__(self) -> "Session":
         return self
