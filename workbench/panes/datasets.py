@@ -218,7 +218,10 @@ class DatasetsPane(Widget):
     def set_paths(self, paths: list[Path]) -> None:
         """Show the HDF5 files found in ``paths`` (files, or folders searched recursively)."""
         self._paths = [Path(p) for p in paths]
-        tree = self.query_one("#ds-tree", Tree)
+        trees = self.query("#ds-tree")
+        if not trees:
+            return  # not composed yet: on_mount shows these paths
+        tree = trees.first(Tree)
         tree.clear()
         files = find_hdf5(self._paths)
         for f in files:
