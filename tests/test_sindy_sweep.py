@@ -131,4 +131,4 @@ def test_sweep_uses_the_batched_stlsq():
     lib = PolynomialLibrary(2).fit(5)
     X = np.concatenate(lib.transform(xs))
     Y = np.concatenate([finite_difference(x, dt) for x in xs])
-    np.testing.assert_allclose(r.coefs, stlsq(X, Y, [0.01, 0.1], exact=False), rtol=1e-12)
+    np.testing.assert_allclose(r.coefs, stlsq(X, Y, [0.01, 0.1], exact=False), rtol=1e-9)  # same solves; BLAS thread count changes the last bits
