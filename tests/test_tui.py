@@ -174,3 +174,18 @@ async def test_resumed_job_shows_the_whole_loss_curve(session):
         pane = app.query_one("#training-pane")
         assert pane.selected == second
         assert pane.series[second]["loss"][0] == list(range(1, 11))
+
+
+async def test_results_export_writes_csv_markdown_and_latex(snap_session):
+    app = WorkbenchApp(session=snap_session)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("4")
+        await _settle(pilot)
+        await pilot.press("e")
+        await pilot.pause()
+    out = snap_session.artifacts / "exports"
+    tex = next(out.glob("*.tex")).read_text()
+    md = next(out.glob("*.md")).read_text()
+    assert r"\begin{tabular}" in tex and r"SINDy-pruned & True & diverged" in tex
+    assert "| CfC | False | 0.081 |" in md
+    assert next(out.glob("*.csv")).read_text().startswith(",diverged,mae")

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from workbench.format import fmt_duration
+
 EXIT_USAGE = 2
 
 
@@ -112,7 +114,7 @@ class _ProgressPrinter:
             done, total = payload["done"], payload["total"]
             pct = f"{100 * done / total:5.1f}%" if total else ""
             eta = payload.get("eta_s")
-            eta_s = f" ETA {_fmt_s(eta)}" if eta is not None else ""
+            eta_s = f" ETA {fmt_duration(eta)}" if eta is not None else ""
             msg = payload.get("message") or ""
             self._line(f"[{self.step}] {done}/{total} {pct}{eta_s} {msg}".rstrip(),
                        final=not self.tty)
@@ -140,17 +142,6 @@ class _ProgressPrinter:
                 sys.stderr.write("\n")
             except OSError:
                 self.gone = True
-
-
-def _fmt_s(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
 
 
 # -- sessions and jobs ----------------------------------------------------------
@@ -204,7 +195,7 @@ def _print_jobs(jobs: list, session: Any = None) -> None:
             if p and p.get("total"):
                 prog = f"{p['done']}/{p['total']}"
                 if p.get("eta_s") is not None:
-                    prog += f" {_fmt_s(p['eta_s'])}"
+                    prog += f" {fmt_duration(p['eta_s'])}"
         print(f"{j.id:<32} {j.analysis:<10} {j.state:<11} {(j.current_step or '-'):<10} "
               f"{prog:<14} {(j.device or '-'):<8} {j.error or ''}")
 

@@ -186,36 +186,13 @@ class ResultsPane(StorePane):
             self.app.notify("nothing to export" if entry is None else "read-only session")
             return
         from engine.atomic import write_text
+        from engine.table_export import to_latex, to_markdown
 
         out = self.wb.session.artifacts / "exports"
         stem = f"{entry['name']}-{entry['id']}"
         frame = entry["frame"]
         write_text(out / f"{stem}.csv", frame.to_csv())
-        write_text(out / f"{stem}.md", frame.to_markdown() if _has_tabulate() else _markdown(frame))
-        write_text(out / f"{stem}.tex", frame.to_latex(float_format="%.4g") if _has_jinja() else "")
+        write_text(out / f"{stem}.md", to_markdown(frame))
+        write_text(out / f"{stem}.tex", to_latex(frame))
         self.app.notify(f"wrote {out}/{stem}.csv/.md/.tex")
 
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _has_jinja() -> bool:
-    try:
-        import jinja2  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _markdown(frame) -> str:
-    cols = ["model", *map(str, frame.columns)]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for idx, row in frame.iterrows():
-        vals = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values]
-        lines.append("| " + " | ".join([str(idx), *vals]) + " |")
-    return "\n".join(lines) + "\n"

@@ -18,7 +18,7 @@ from engine.session import Event, Job
 from workbench.messages import StoreUpdate
 from workbench.panes.base import StorePane
 from workbench.widgets.plot import line_plot
-from workbench.widgets.status_line import fmt_eta
+from workbench.format import fmt_duration
 
 STATE_MARK = {"queued": ("…", "yellow"), "running": ("●", "green"), "finished": ("✓", "green"),
               "failed": ("✗", "red"), "cancelled": ("■", "yellow"), "interrupted": ("!", "red")}
@@ -173,7 +173,7 @@ class TrainingPane(StorePane):
         if prog.get("total"):
             parts.append(f"{prog['done']}/{prog['total']}")
             if job.active:
-                parts.append(f"ETA {fmt_eta(prog.get('eta_s'))}")
+                parts.append(f"ETA {fmt_duration(prog.get('eta_s'))}")
         if prog.get("rate"):
             parts.append(f"{prog['rate']:.1f} it/s")
         if prog.get("samples_per_s"):

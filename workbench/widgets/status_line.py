@@ -7,13 +7,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from engine.session import Job
-
-
-def fmt_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    s = int(seconds)
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+from workbench.format import fmt_duration
 
 
 class StatusLine(Static):
@@ -52,7 +46,7 @@ class StatusLine(Static):
             t.append("● ", style="green")
             t.append(f"{j.analysis}/{j.current_step or j.state}")
             if p.get("total"):
-                t.append(f" {100 * p['done'] / p['total']:.0f}% ETA {fmt_eta(p.get('eta_s'))}")
+                t.append(f" {100 * p['done'] / p['total']:.0f}% ETA {fmt_duration(p.get('eta_s'))}")
             t.append("  ")
         if len(self._jobs) > 2:
             t.append(f"+{len(self._jobs) - 2} more  ")
