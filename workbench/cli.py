@@ -8,6 +8,8 @@
     workbench cancel JOB_ID
     workbench data gen retina PATH [--cells 9] [--frames 30000] [--seed 0]
     workbench data tree PATH
+    workbench report [--session NAME] [-o PATH]
+    workbench serve [--session NAME] [--port 8000]
 
 Errors a user can cause (bad names, bad files, bad values) print one line on
 stderr and exit with status 2; they never print a traceback.
@@ -233,6 +235,45 @@ def cmd_data(args: argparse.Namespace) -> int:
     raise UserError("usage: workbench data {gen retina PATH | tree PATH}")
 
 
+# -- report and browser view -----------------------------------------------------
+def cmd_report(args: argparse.Namespace) -> int:
+    from engine.report import write_report
+
+    s = _open_session(args, create=False)
+    try:
+        rep = write_report(s, args.output)
+    except OSError as exc:
+        raise UserError(f"cannot write the report: {exc}") from None
+    print(f"wrote {rep.path} ({rep.tables} tables, {rep.equation_sets} equation sets, "
+          f"{len(rep.figures)} figures)")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The TUI in a browser via textual-serve, bound to localhost only: reach it through
+    an SSH tunnel (ssh -L PORT:localhost:PORT server), never an open port."""
+    import shlex
+
+    from engine.session import check_name
+
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        raise UserError("the browser view needs textual-serve: python3 -m pip install textual-serve") from None
+    check_name(args.session)
+    if not 0 < args.port < 65536:
+        raise UserError(f"--port must be 1-65535, got {args.port}")
+    cmd = [sys.executable, "-m", "workbench.cli", "--session", args.session]
+    if args.root:
+        cmd += ["--root", str(_root(args))]
+    print(f"serving on http://localhost:{args.port} (localhost only); from your machine: "
+          f"ssh -L {args.port}:localhost:{args.port} <this server>, then open that address",
+          file=sys.stderr)
+    Server(shlex.join(cmd), host="localhost", port=args.port,
+           title=f"workbench {args.session}").serve()
+    return 0
+
+
 # -- TUI ------------------------------------------------------------------------
 def cmd_tui(args: argparse.Namespace, name: str | None = None) -> int:
     from workbench.app import WorkbenchApp
@@ -286,6 +327,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0)
     t = dsub.add_parser("tree", help="print an HDF5 file's tree")
     t.add_argument("path")
+
+    rp = sub.add_parser("report", help="write a Markdown report of a session (tables, equations, figures)")
+    rp.add_argument("--session", dest="session", default=argparse.SUPPRESS)
+    rp.add_argument("-o", "--output", metavar="PATH",
+                    help="report file (.md) or folder (default: the session's artifacts/exports/)")
+
+    sv = sub.add_parser("serve", help="the TUI in a browser on localhost (use an SSH tunnel)")
+    sv.add_argument("--session", dest="session", default=argparse.SUPPRESS)
+    sv.add_argument("--port", type=int, default=8000)
     return p
 
 
@@ -312,6 +362,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_cancel(args)
         if args.cmd == "data":
             return cmd_data(args)
+        if args.cmd == "report":
+            return cmd_report(args)
+        if args.cmd == "serve":
+            return cmd_serve(args)
         if args.cmd == "resume":
             return cmd_tui(args, args.name)
         return cmd_tui(args)
