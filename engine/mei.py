@@ -235,15 +235,19 @@ def _chunk_worker(model, neurons, shape, cfg):
 
 
 def optimize_meis_joblib(model, neurons, shape: tuple[int, int], config: MEIConfig | None = None,
-                         chunk_size: int = 16, n_jobs: int = 2, backend: str = "loky") -> MEIResult:
-    """:func:`optimize_meis` over chunks of neurons in joblib workers (CPU), same result."""
-    from joblib import Parallel, delayed
+                         chunk_size: int = 16, n_jobs: int = 2, backend: str | None = None) -> MEIResult:
+    """:func:`optimize_meis` over chunks of neurons in joblib workers (CPU), same result.
+
+    The chunks go through :func:`engine.parallel.pmap`: loky processes here, or the
+    session's dask/ray cluster; ``backend`` forces one for this call."""
+    from engine.parallel import pmap
 
     cfg = config or MEIConfig()
     neurons = np.asarray(neurons, dtype=int).ravel()
     model = model.cpu().eval()
     chunks = [neurons[i:i + chunk_size] for i in range(0, len(neurons), chunk_size)]
-    parts = Parallel(n_jobs=n_jobs, backend=backend)(delayed(_chunk_worker)(model, c, shape, cfg) for c in chunks)
+    parts = pmap(lambda c: _chunk_worker(model, c, shape, cfg), chunks, n_jobs=n_jobs, backend=backend,
+                 message="MEIs")
     return MEIResult(
         neurons=np.concatenate([p.neurons for p in parts]),
         images=np.concatenate([p.images for p in parts]),

@@ -407,7 +407,7 @@ def score_table(
     cells: Sequence | None = None,
     per_cell: bool = True,
     n_jobs: int = -1,
-    backend: str | None = "threading",
+    backend: str | None = None,
 ):
     """Score several models against one target; one row per model.
 
@@ -425,10 +425,10 @@ def score_table(
     per_cell : bool
         Add one column per metric and cell, named ``"<metric>:<cell>"``.
     n_jobs, backend :
-        joblib settings.  Models are scored in parallel; threads by default
-        because numpy releases the GIL and the target is not copied.  Pass
-        ``backend=None`` to use whatever ``joblib.parallel_config`` (loky, dask,
-        ray) is active.  Small inputs are scored in-process.
+        joblib settings.  Models are scored in parallel through
+        :func:`engine.parallel.pmap` on the session's backend (dask, ray); on this
+        machine in threads, because numpy releases the GIL and the target is not
+        copied.  ``backend="loky"`` etc. forces one.  Small inputs are scored in-process.
 
     Returns
     -------
@@ -465,9 +465,10 @@ def score_table(
     if n_jobs == 1 or len(jobs) == 1 or target.size < _PARALLEL_MIN_ENTRIES:
         rows = [_score_one(*j) for j in jobs]
     else:
-        from joblib import Parallel, delayed
+        from engine.parallel import pmap
 
-        rows = Parallel(n_jobs=n_jobs, backend=backend)(delayed(_score_one)(*j) for j in jobs)
+        rows = pmap(lambda j: _score_one(*j), jobs, n_jobs=n_jobs, backend=backend, prefer="threads",
+                    message="scoring models")
 
     records = []
     for row in rows:

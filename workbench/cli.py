@@ -10,6 +10,7 @@
     workbench data tree PATH
     workbench report [--session NAME] [-o PATH]
     workbench serve [--session NAME] [--port 8000]
+    workbench parallel [set KEY VALUE | unset KEY] [--session NAME]
 
 Errors a user can cause (bad names, bad files, bad values) print one line on
 stderr and exit with status 2; they never print a traceback.
@@ -274,6 +275,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- parallel backend -------------------------------------------------------------
+_PARALLEL_KEYS = ("backend", "address", "n_workers")
+
+
+def cmd_parallel(args: argparse.Namespace) -> int:
+    """Show or change where a session's parallel loops run (loky, dask, ray)."""
+    from engine import parallel
+
+    session = _open_session(args)
+    if args.action in ("set", "unset"):
+        if args.key not in _PARALLEL_KEYS:
+            raise UserError(f"unknown setting {args.key!r} (known: {', '.join(_PARALLEL_KEYS)})")
+        if args.action == "set" and args.value is None:
+            raise UserError(f"usage: workbench parallel set {args.key} VALUE")
+        default = getattr(parallel.ParallelConfig(), args.key)
+        parallel.save_config(session, **{args.key: args.value if args.action == "set" else default})
+    cfg = parallel.load_config(session)
+    print(f"backend = {cfg.backend}")
+    print(f"address = {cfg.address or 'local'}")
+    print(f"n_workers = {cfg.n_workers or 'auto'}")
+    return 0
+
+
 # -- TUI ------------------------------------------------------------------------
 def cmd_tui(args: argparse.Namespace, name: str | None = None) -> int:
     from workbench.app import WorkbenchApp
@@ -328,6 +352,12 @@ def build_parser() -> argparse.ArgumentParser:
     t = dsub.add_parser("tree", help="print an HDF5 file's tree")
     t.add_argument("path")
 
+    pl = sub.add_parser("parallel", help="show or set where a session's parallel loops run (loky, dask, ray)")
+    pl.add_argument("action", nargs="?", choices=["show", "set", "unset"], default="show")
+    pl.add_argument("key", nargs="?", help=", ".join(_PARALLEL_KEYS))
+    pl.add_argument("value", nargs="?")
+    pl.add_argument("--session", dest="session", default=argparse.SUPPRESS)
+
     rp = sub.add_parser("report", help="write a Markdown report of a session (tables, equations, figures)")
     rp.add_argument("--session", dest="session", default=argparse.SUPPRESS)
     rp.add_argument("-o", "--output", metavar="PATH",
@@ -362,6 +392,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_cancel(args)
         if args.cmd == "data":
             return cmd_data(args)
+        if args.cmd == "parallel":
+            return cmd_parallel(args)
         if args.cmd == "report":
             return cmd_report(args)
         if args.cmd == "serve":

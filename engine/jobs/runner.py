@@ -13,6 +13,7 @@ for the remaining steps, which continue from their last checkpoints.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -23,7 +24,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from engine import analyses
+from engine import analyses, parallel
 from engine.analyses.base import ParamError, StepContext
 from engine.jobs.reporter import SessionReporter
 from engine.reporting import Cancelled
@@ -99,7 +100,11 @@ def run_job(session: Session, job_id: str, *, echo: Callable[[str, dict], None] 
     beat = threading.Thread(target=_heartbeat, args=(session.path, job_id, stop_beat), daemon=True)
     beat.start()
     results: dict[str, Any] = {}
+    # parallel loops of every step go to the session's backend; a dask/ray cluster
+    # starts on first use and is closed when the job ends
+    scale_out = contextlib.ExitStack()
     try:
+        scale_out.enter_context(parallel.session_backend(session, reporter))
         for name in job.steps:
             if cancel.is_set():
                 raise Cancelled()
@@ -121,6 +126,7 @@ def run_job(session: Session, job_id: str, *, echo: Callable[[str, dict], None] 
         traceback.print_exc()
         session.finish_job(job_id, "failed", error=_one_line(exc), result=results)
     finally:
+        scale_out.close()
         stop_beat.set()
     return session.job(job_id)
 

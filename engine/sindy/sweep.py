@@ -26,6 +26,9 @@ from .model import Sindy, _as_list, _as_times
 
 __all__ = [
     "SweepResult",
+    "StoredSweep",
+    "load_sweep",
+    "refit_support",
     "threshold_sweep",
     "pareto_front",
     "knee_point",
@@ -156,6 +159,20 @@ class SweepResult:
     settings: dict[str, Any] = field(default_factory=dict)
     gram: Any = None
     timings: dict[str, float] = field(default_factory=dict)
+    val_gram: Any = None  # GramStats of the held-out data (scores hand edits, see StoredSweep)
+    rollouts: dict | None = None  # the held-out rollout starts (see _rollout_set)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What :func:`load_sweep` needs, as arrays for ``np.savez``: the coefficient stack, and
+        the training/held-out Gram statistics and rollout starts that refit and score edits."""
+        out: dict[str, np.ndarray] = {"coefs": self.coefs, "thresholds": self.thresholds}
+        for prefix, g in (("gram", self.gram), ("val_gram", self.val_gram)):
+            if g is not None:
+                out.update(_gram_arrays(prefix, g))
+        if self.rollouts is not None:
+            out.update({f"ro_{k}": v for k, v in self.rollouts.items() if v is not None})
+            out["ro_settings"] = np.array([self.settings.get("rollout_substeps", 1), self.settings.get("bound", np.inf)])
+        return out
 
     def model(self, i: int | None = None) -> Sindy:
         """The model of row ``i`` (default: the knee) as a :class:`Sindy`."""
@@ -284,6 +301,8 @@ def threshold_sweep(
 
     deriv_err = np.full(P, np.nan)
     rollout_err = np.full(P, np.nan)
+    val_stats = rollouts = None
+    bound = 1e3 * max(1.0, float(max(np.abs(xi).max() for xi in xl)))
     diverged_frac = np.full(P, np.nan)
     if val is not None:
         t0 = time.perf_counter()
@@ -294,16 +313,15 @@ def threshold_sweep(
         resid = pred.reshape(-1, P, K) - Yv[:, None, :]
         den = ((Yv - Yv.mean(0)) ** 2).sum(0)
         deriv_err = np.mean(np.einsum("npk,npk->pk", resid, resid) / np.where(den > 0, den, 1.0), axis=1)
+        # kept for scoring hand edits later without the data (O(F²) per model)
+        val_stats = GramStats.from_data(theta_v, Yv)
         timings["deriv_err"] = time.perf_counter() - t0
         _progress(2, 4, "derivative errors")
 
         if rollout_steps > 0 and n_rollouts > 0:
             t0 = time.perf_counter()
-            rollout_err, diverged_frac = _rollout_errors(
-                coefs, lib, val[0], val[1], val[2], rollout_steps, n_rollouts, rollout_substeps,
-                bound=1e3 * max(1.0, float(max(np.abs(xi).max() for xi in xl))), device=device,
-                simulate=simulate,
-            )
+            rollouts = _rollout_set(val[0], val[1], val[2], rollout_steps, n_rollouts)
+            rollout_err, diverged_frac = _rollout_errors(coefs, lib, rollouts, rollout_substeps, bound, device, simulate)
             timings["rollout"] = time.perf_counter() - t0
     _progress(3, 4, "rollouts")
 
@@ -336,55 +354,73 @@ def threshold_sweep(
         degree=model.degree, include_bias=model.include_bias, include_interaction=model.include_interaction,
         interaction_only=model.interaction_only, alpha=model.alpha, max_iter=model.max_iter,
         differentiation=model.differentiation, val_fraction=val_fraction, split=split_kind,
-        rollout_steps=rollout_steps, n_rollouts=n_rollouts, exact=exact,
+        rollout_steps=rollout_steps, n_rollouts=n_rollouts, exact=exact, rollout_substeps=rollout_substeps,
+        bound=bound,
         x_scale=float(max(np.abs(xi).max() for xi in xl)),
     )
     return SweepResult(
         table=table, coefs=coefs, thresholds=thr, feature_names=lib.get_feature_names(names + cnames),
         state_names=names, control_names=cnames, error_column=err_col, knee=knee, settings=settings,
-        gram=stats, timings=timings,
+        gram=stats, timings=timings, val_gram=val_stats, rollouts=rollouts,
     )
 
 
-def _rollout_errors(coefs, lib, vxs, vts, vus, steps, n_rollouts, substeps, bound, device, simulate):
-    """Relative RMS error of ``steps``-sample rollouts from held-out states, all models at once."""
-    P, K, F = coefs.shape
-    # candidate starts
+def _rollout_set(vxs, vts, vus, steps, n_rollouts) -> dict | None:
+    """The held-out rollout starts: ``x0 (S, n)``, ``truth (S, steps+1, n)``, ``grid (S, steps+1)``
+    (times from each start), ``u (S, steps+1, m)`` or None, and the per-state ``scale (n,)``.
+
+    Kept with the sweep so that a hand-edited model is scored exactly like the swept ones.
+    """
     cands = [(j, i) for j, xj in enumerate(vxs) for i in range(0, len(xj) - steps)]
     if not cands:
-        return np.full(P, np.nan), np.full(P, np.nan)
+        return None
     pick = np.unique(np.linspace(0, len(cands) - 1, min(n_rollouts, len(cands))).round().astype(int))
     starts = [cands[k] for k in pick]
     scale = np.concatenate(vxs).std(0)
     scale = np.where(scale > 0, scale, 1.0)
+    grids = []
+    for j, i in starts:
+        tj = vts[j]
+        grids.append(np.arange(steps + 1) * tj if np.isscalar(tj) else tj[i : i + steps + 1] - tj[i])
+    return {
+        "x0": np.stack([vxs[j][i] for j, i in starts]),
+        "truth": np.stack([vxs[j][i : i + steps + 1] for j, i in starts]),
+        "grid": np.stack(grids).astype(np.float64),
+        "u": None if vus is None else np.stack([vus[j][i : i + steps + 1] for j, i in starts]),
+        "scale": scale,
+    }
+
+
+def _rollout_errors(coefs, lib, ro, substeps, bound, device, simulate):
+    """Relative RMS error of the rollouts ``ro`` (:func:`_rollout_set`), all models at once.
+
+    Returns ``(error, diverged fraction)`` per model; a diverged rollout counts as ``inf``.
+    """
+    P, K, F = coefs.shape
+    if ro is None:
+        return np.full(P, np.nan), np.full(P, np.nan)
+    n_starts = len(ro["x0"])
     # group starts by their relative time grid (identical for uniform steps)
     groups: dict[bytes, list[int]] = {}
-    grids = []
-    for s, (j, i) in enumerate(starts):
-        tj = vts[j]
-        g = np.arange(steps + 1) * tj if np.isscalar(tj) else tj[i : i + steps + 1] - tj[i]
-        grids.append(g)
+    for s, g in enumerate(ro["grid"]):
         groups.setdefault(np.round(g, 12).tobytes(), []).append(s)
     # unique models (neighbouring thresholds often give the same coefficients)
     flat = coefs.reshape(P, -1)
     _, first, inv = np.unique(flat, axis=0, return_index=True, return_inverse=True)
     inv = inv.ravel()
     U = len(first)
-    err_u = np.zeros((U, len(starts)))
-    div_u = np.zeros((U, len(starts)), dtype=bool)
+    err_u = np.zeros((U, n_starts))
+    div_u = np.zeros((U, n_starts), dtype=bool)
     for members in groups.values():
         S = len(members)
-        g = grids[members[0]]
-        x0 = np.stack([vxs[starts[s][0]][starts[s][1]] for s in members])  # (S, n)
-        truth = np.stack([vxs[starts[s][0]][starts[s][1] : starts[s][1] + steps + 1] for s in members])
-        u_b = None
-        if vus is not None:
-            u_b = np.stack([vus[starts[s][0]][starts[s][1] : starts[s][1] + steps + 1] for s in members])
-            u_b = np.tile(u_b, (U, 1, 1))
+        g = ro["grid"][members[0]]
+        x0 = ro["x0"][members]  # (S, n)
+        truth = ro["truth"][members]
+        u_b = None if ro.get("u") is None else np.tile(ro["u"][members], (U, 1, 1))
         X0 = np.tile(x0, (U, 1))  # model u drives rows u*S .. u*S+S-1
         res = simulate(coefs[first], lib, X0, g, u_b, bound=bound, device=device, substeps=substeps)
-        xs_sim = res.x.reshape(U, S, steps + 1, -1)
-        d = (xs_sim - truth[None]) / scale
+        xs_sim = res.x.reshape(U, S, len(g), -1)
+        d = (xs_sim - truth[None]) / ro["scale"]
         e = np.sqrt(np.mean(d**2, axis=(2, 3)))
         dv = res.diverged.reshape(U, S)
         e[dv] = np.inf
@@ -394,6 +430,105 @@ def _rollout_errors(coefs, lib, vxs, vts, vus, steps, n_rollouts, substeps, boun
     with np.errstate(invalid="ignore"):
         err = err_u.mean(axis=1)
     return err[inv], div_u.mean(axis=1)[inv]
+
+
+# --------------------------------------------------------------------------------------------
+# stored sweeps and hand edits
+# --------------------------------------------------------------------------------------------
+def _gram_arrays(prefix: str, g) -> dict[str, np.ndarray]:
+    out = {f"{prefix}_G": g.G, f"{prefix}_b": g.b, f"{prefix}_yy": g.yy, f"{prefix}_n": np.array(g.n_samples)}
+    if g.y_sum is not None:
+        out[f"{prefix}_ysum"] = g.y_sum
+    return out
+
+
+def _gram_from(z, prefix: str):
+    from .stlsq import GramStats
+
+    if f"{prefix}_G" not in z:
+        return None
+    ys = z[f"{prefix}_ysum"] if f"{prefix}_ysum" in z else None
+    return GramStats(z[f"{prefix}_G"], z[f"{prefix}_b"], z[f"{prefix}_yy"], int(z[f"{prefix}_n"]), ys)
+
+
+@dataclass
+class StoredSweep:
+    """A sweep as saved by :meth:`SweepResult.arrays`: enough to refit and score hand edits.
+
+    ``gram`` (training) refits a support by least squares without the data; ``val_gram`` and
+    ``rollouts`` score any coefficient matrix the way the sweep scored its rows (held-out
+    derivative error ``1 - R²`` averaged over states, from the Gram; relative RMS error of the
+    same short rollouts).  Older files hold only ``thresholds`` and ``coefs``: then terms can
+    only be zeroed, not refitted or added, and edits are not scored.
+    """
+
+    thresholds: np.ndarray
+    coefs: np.ndarray
+    gram: Any = None
+    val_gram: Any = None
+    rollouts: dict | None = None
+    rollout_substeps: int = 1
+    bound: float = np.inf
+
+    def __len__(self) -> int:
+        return len(self.thresholds)
+
+    def edited(self, row: int, flips, refit: bool = True) -> np.ndarray:
+        """Coefficients of sweep row ``row`` with the terms ``flips`` [(state, term), ...] switched.
+
+        ``refit``: least squares on the kept support (from the training Gram, the sweep's own
+        unbias step); otherwise the removed terms are just zeroed (and none can be added).
+        """
+        coef = np.asarray(self.coefs[row], dtype=np.float64)
+        mask = coef != 0
+        for i, j in flips:
+            mask[int(i), int(j)] = not mask[int(i), int(j)]
+        if not refit or self.gram is None:
+            if (mask & (coef == 0)).any():
+                raise ValueError("adding a term needs a refit, and this sweep has no training statistics (re-run its sindy step)")
+            return np.where(mask, coef, 0.0)
+        return refit_support(self.gram, mask)
+
+    def errors(self, coef, library=None) -> dict[str, float | None]:
+        """``deriv_err`` (held out, from the Gram) and ``rollout_err`` of ``coef`` (None if unknown)."""
+        coef = np.asarray(coef, dtype=np.float64)
+        out: dict[str, float | None] = {"deriv_err": None, "rollout_err": None}
+        if self.val_gram is not None:
+            sse, sst = self.val_gram.sse(coef), self.val_gram.sst()
+            out["deriv_err"] = float(np.mean(sse / np.where(sst > 0, sst, 1.0)))
+        if self.rollouts is not None and library is not None:
+            from .simulate import simulate
+
+            err, _ = _rollout_errors(coef[None], library, self.rollouts, self.rollout_substeps, self.bound, None, simulate)
+            out["rollout_err"] = float(err[0])
+        return out
+
+
+def refit_support(gram, mask) -> np.ndarray:
+    """Least-squares coefficients ``(K, F)`` on the support ``mask`` from Gram statistics alone
+    (the unbias step of STLSQ, damped at its cut on ill-conditioned supports)."""
+    from .stlsq import _NumpySolver, single_threaded_blas
+
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != (gram.n_targets, gram.n_features):
+        raise ValueError(f"mask must have shape {(gram.n_targets, gram.n_features)}, got {mask.shape}")
+    with single_threaded_blas():
+        return _NumpySolver(gram, exact=False).lstsq(mask, np.arange(mask.shape[0]))
+
+
+def load_sweep(path) -> StoredSweep:
+    """Read a sweep saved from :meth:`SweepResult.arrays` (``OSError``/``KeyError``/``ValueError``
+    if the file is missing or not a sweep)."""
+    with np.load(path) as z:
+        ro = None
+        if "ro_x0" in z:
+            ro = {k: z[f"ro_{k}"] for k in ("x0", "truth", "grid", "scale")}
+            ro["u"] = z["ro_u"] if "ro_u" in z else None
+        sub, bound = (z["ro_settings"].tolist() if "ro_settings" in z else (1, np.inf))
+        return StoredSweep(
+            thresholds=z["thresholds"], coefs=z["coefs"], gram=_gram_from(z, "gram"),
+            val_gram=_gram_from(z, "val_gram"), rollouts=ro, rollout_substeps=int(sub), bound=float(bound),
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -458,8 +593,8 @@ def ensemble(
     threshold: float | None = None,
     x_dot=None,
     random_state: int | None = 0,
-    n_jobs: int = 1,
-    backend: str = "threading",
+    n_jobs: int | None = None,
+    backend: str | None = None,
     feature_names=None,
     control_names=None,
 ) -> EnsembleResult:
@@ -469,9 +604,10 @@ def ensemble(
     ``n_blocks`` blocks; else a ``subset_fraction`` (default 0.6) of them without replacement);
     each bag's Gram is the weighted sum of block Grams.  ``method="samples"``: bootstrap (or
     subset) of individual samples, one Gram per bag.  The per-bag STLSQ solves run through
-    joblib (``n_jobs``, ``backend``).
+    :func:`engine.parallel.pmap` on the session's backend (threads on this machine by default:
+    numpy releases the GIL); ``n_jobs``/``backend`` override it for this call.
     """
-    from joblib import Parallel, delayed
+    from engine.parallel import pmap
 
     from .stlsq import GramStats, stlsq_gram
 
@@ -514,7 +650,7 @@ def ensemble(
             GramStats(np.tensordot(w, Gs, 1), np.tensordot(w, bs, 1), w @ yys, int(w @ ns), w @ ysum)
             for w in W
         ]
-        coefs = Parallel(n_jobs=n_jobs, backend=backend)(delayed(solve)(s) for s in bags)
+        coefs = pmap(solve, bags, n_jobs=n_jobs, backend=backend, prefer="threads", message="ensemble")
     else:
         def bag(seed):
             r = np.random.default_rng(seed)
@@ -526,7 +662,8 @@ def ensemble(
             return solve(GramStats.from_data(theta, Y, weights=w))
 
         seeds = rng.integers(0, 2**63 - 1, size=n_models)
-        coefs = Parallel(n_jobs=n_jobs, backend=backend)(delayed(bag)(int(s)) for s in seeds)
+        coefs = pmap(bag, [int(s) for s in seeds], n_jobs=n_jobs, backend=backend, prefer="threads",
+                     message="ensemble")
     C = np.stack(coefs)  # (M, K, F)
     return EnsembleResult(
         coefs=C,

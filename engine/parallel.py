@@ -1,0 +1,305 @@
+"""One way to run embarrassingly parallel work: joblib over a backend chosen per session.
+
+Every parallel loop of the engine (SINDy ensembles, :func:`engine.metrics.score_table`,
+MEIs per neuron) goes through :func:`imap` (results as they finish) or :func:`pmap`
+(results in order).  Which machines run the work is not the call site's business: it is
+the session's ``parallel`` setting, entered around every job step by the job runner.
+
+``loky``
+    joblib's default, processes on this machine.  Call sites keep their own local
+    preference (``prefer="threads"`` where the work releases the GIL and copying the inputs
+    would cost more than it saves).
+``dask``
+    a ``distributed`` Client: on the scheduler at ``address`` (``tcp://host:8786``), or on a
+    ``LocalCluster`` of ``n_workers`` single-threaded processes started on first use and
+    closed when the step ends.  Needs ``pip install "neuro-workbench[dask]"``.
+``ray``
+    ray's joblib backend on the cluster at ``address`` (or a local ray).  Needs
+    ``pip install "neuro-workbench[ray]"``.
+
+Under ``dask``/``ray`` a call site's ``n_jobs=None`` means every worker of the cluster; an
+explicit ``n_jobs`` is honoured (``1`` runs in this process).  Progress (``done/total``)
+goes to the step's reporter as results arrive, from every backend; a cancel request stops
+the loop at the next result and drops the tasks not yet started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+import os
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from engine.analyses.base import ParamError
+from engine.reporting import Cancelled
+
+BACKENDS = ("loky", "dask", "ray")
+# the session's setting lives in its params table under this name (it is no analysis)
+CONFIG_SCOPE = "workbench.parallel"
+DASK_CONNECT_TIMEOUT_S = 10
+
+
+class ParallelError(ParamError):
+    """A bad backend setting, a missing optional package, or an unreachable cluster."""
+
+
+@dataclass(frozen=True)
+class ParallelConfig:
+    backend: str = "loky"
+    address: str | None = None  # dask scheduler / ray cluster; None: start one locally
+    n_workers: int | None = None  # local workers (LocalCluster, loky); None: all cores
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ParallelError(f"unknown parallel backend {self.backend!r} (known: {', '.join(BACKENDS)})")
+        if self.n_workers is not None and (isinstance(self.n_workers, bool)
+                                           or not isinstance(self.n_workers, int) or self.n_workers < 1):
+            raise ParallelError(f"n_workers must be a positive integer, got {self.n_workers!r}")
+        if self.address is not None and (not isinstance(self.address, str) or not self.address.strip()):
+            raise ParallelError(f"address must be a non-empty string, got {self.address!r}")
+        if self.address is not None and self.backend == "loky":
+            raise ParallelError("an address needs the dask or ray backend (loky runs on this machine)")
+
+
+def backend_from_config(values: dict[str, Any] | None) -> ParallelConfig:
+    """A :class:`ParallelConfig` from stored or typed values (strings are parsed)."""
+    values = dict(values or {})
+    unknown = set(values) - {"backend", "address", "n_workers"}
+    if unknown:
+        raise ParallelError(f"unknown parallel setting(s) {sorted(unknown)} (known: backend, address, n_workers)")
+    n = values.get("n_workers")
+    if isinstance(n, str):
+        n = n.strip()
+        if n.lower() in ("", "none", "auto"):
+            n = None
+        else:
+            try:
+                n = int(n)
+            except ValueError:
+                raise ParallelError(f"n_workers must be a positive integer, got {n!r}") from None
+    addr = values.get("address")
+    if isinstance(addr, str) and addr.strip().lower() in ("", "none", "local"):
+        addr = None
+    return ParallelConfig(backend=str(values.get("backend", "loky")).strip().lower(), address=addr, n_workers=n)
+
+
+def load_config(session) -> ParallelConfig:
+    return backend_from_config(session.params(CONFIG_SCOPE))
+
+
+def save_config(session, **changes: Any) -> ParallelConfig:
+    """Validate and store a session's parallel setting; returns the whole new setting.
+
+    Switching to ``loky`` drops a stored address (it would be meaningless there)."""
+    cfg = load_config(session)
+    merged = {**asdict(cfg), **changes}
+    if changes.get("backend") == "loky" and "address" not in changes:
+        merged["address"] = None
+    cfg = backend_from_config(merged)
+    session.set_params(CONFIG_SCOPE, asdict(cfg))
+    return cfg
+
+
+# --------------------------------------------------------------------------- the active backend
+
+
+class ActiveBackend:
+    """The backend entered by :func:`parallel_backend`; starts its cluster on first use."""
+
+    def __init__(self, config: ParallelConfig, reporter=None):
+        self.config = config
+        self.reporter = reporter
+        self._stack = contextlib.ExitStack()
+        self._started = False
+        self.client = None  # the dask Client, once started
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    def start(self) -> "ActiveBackend":
+        """Connect to (or start) the cluster now; :func:`imap` does it on first use."""
+        if self._started:
+            return self
+        cfg = self.config
+        if cfg.backend == "dask":
+            self.client = self._start_dask(cfg)
+        elif cfg.backend == "ray":
+            self._start_ray(cfg)
+        self._started = True
+        return self
+
+    def _start_dask(self, cfg: ParallelConfig):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise ParallelError('the dask backend needs dask.distributed: pip install "neuro-workbench[dask]"') from None
+        if cfg.address:
+            try:
+                client = Client(cfg.address, timeout=DASK_CONNECT_TIMEOUT_S)
+            except (OSError, TimeoutError) as exc:
+                raise ParallelError(f"cannot reach the dask scheduler at {cfg.address}: {exc}") from None
+            self._stack.callback(client.close)
+            return client
+        # single-threaded worker processes: the workers are the parallelism (no BLAS
+        # oversubscription); no dashboard, so that several sessions on one host never clash
+        cluster = LocalCluster(n_workers=cfg.n_workers or _cores(), threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.ERROR)
+        self._stack.callback(cluster.close)
+        client = Client(cluster)
+        self._stack.callback(client.close)  # runs before cluster.close (LIFO)
+        return client
+
+    def _start_ray(self, cfg: ParallelConfig) -> None:
+        try:
+            import ray
+            from ray.util.joblib import register_ray
+        except ImportError:
+            raise ParallelError('the ray backend needs ray: pip install "neuro-workbench[ray]"') from None
+        register_ray()
+        if not ray.is_initialized():
+            kw = {"address": cfg.address} if cfg.address else {"num_cpus": cfg.n_workers or _cores()}
+            try:
+                ray.init(include_dashboard=False, log_to_driver=False, **kw)
+            except (ConnectionError, RuntimeError) as exc:
+                raise ParallelError(f"cannot start or reach ray at {cfg.address or 'localhost'}: {exc}") from None
+            self._stack.callback(ray.shutdown)
+
+    def joblib_config(self, n_jobs: int | None) -> contextlib.AbstractContextManager:
+        """The ``joblib.parallel_config`` that sends a loop to this backend."""
+        import joblib
+
+        cfg = self.config
+        if cfg.backend == "loky":
+            # leave the backend to the call site's ``prefer``; only the worker count is ours
+            return joblib.parallel_config(n_jobs=n_jobs if n_jobs is not None else (cfg.n_workers or -1))
+        self.start()
+        n = -1 if n_jobs is None else n_jobs
+        if cfg.backend == "dask":
+            return joblib.parallel_config(backend="dask", n_jobs=n, client=self.client)
+        return joblib.parallel_config(backend="ray", n_jobs=n)
+
+    def close(self) -> None:
+        self._stack.close()
+        self._started = False
+        self.client = None
+
+
+_ACTIVE: contextvars.ContextVar[ActiveBackend | None] = contextvars.ContextVar("wb_parallel", default=None)
+
+
+def active() -> ActiveBackend | None:
+    return _ACTIVE.get()
+
+
+@contextlib.contextmanager
+def parallel_backend(name: str | ParallelConfig = "loky", address: str | None = None,
+                     n_workers: int | None = None, *, reporter=None, start: bool = False
+                     ) -> Iterator[ActiveBackend]:
+    """Send every :func:`imap`/:func:`pmap` inside the block to one backend.
+
+    The cluster (dask LocalCluster, ray) starts on first use (``start=True``: now) and
+    is closed at the end of the block; a remote scheduler's client is disconnected.
+    ``reporter`` receives the progress of loops that were not given their own.
+    """
+    cfg = name if isinstance(name, ParallelConfig) else backend_from_config(
+        {"backend": name, "address": address, "n_workers": n_workers})
+    handle = ActiveBackend(cfg, reporter)
+    token = _ACTIVE.set(handle)
+    try:
+        if start:
+            handle.start()
+        yield handle
+    finally:
+        _ACTIVE.reset(token)
+        handle.close()
+
+
+def session_backend(session, reporter=None) -> contextlib.AbstractContextManager:
+    """The session's configured backend (what the job runner enters around each step)."""
+    return parallel_backend(load_config(session), reporter=reporter)
+
+
+# --------------------------------------------------------------------------- the one helper
+
+
+def _indexed(fn: Callable, i: int, item: Any) -> tuple[int, Any]:
+    return i, fn(item)
+
+
+def imap(fn: Callable[[Any], Any], items: Iterable, *, n_jobs: int | None = None,
+         backend: str | None = None, prefer: str | None = None, reporter=None,
+         message: str = "") -> Iterator[tuple[int, Any]]:
+    """Yield ``(index, fn(item))`` as results finish, on the active backend.
+
+    ``backend`` (a joblib backend name, e.g. ``"threading"``) forces one for this call;
+    ``prefer="threads"`` is the call site's soft hint, used unless a dask/ray backend is
+    active.  ``reporter`` (default: the active backend's) gets ``progress(done, total)``
+    and is checked for cancel between results (raises :class:`Cancelled`).
+    """
+    import joblib
+
+    items = list(items)
+    total = len(items)
+    handle = active()
+    reporter = reporter if reporter is not None else (handle.reporter if handle else None)
+    if reporter is not None:
+        reporter.progress(0, total, message, parallel=True)
+    if total == 0:
+        return
+    tasks = [joblib.delayed(_indexed)(fn, i, it) for i, it in enumerate(items)]
+    if n_jobs == 1 and backend is None:  # in this process, whatever the cluster
+        ctx = joblib.parallel_config(backend="sequential")
+    elif backend is not None:
+        ctx = joblib.parallel_config(backend=backend, n_jobs=n_jobs if n_jobs is not None else -1)
+    else:  # outside any job: the default setting (loky, every core)
+        ctx = (handle or ActiveBackend(ParallelConfig())).joblib_config(n_jobs)
+    done = 0
+    with ctx:
+        for i, out in _run(tasks, prefer):
+            done += 1
+            if reporter is not None:
+                reporter.progress(done, total, message, parallel=True)
+                if reporter.cancelled and done < total:
+                    raise Cancelled()
+            yield i, out
+
+
+def _run(tasks: list, prefer: str | None) -> Iterator[tuple[int, Any]]:
+    import joblib
+
+    backend, _ = joblib.parallel.get_active_backend(prefer=prefer)
+    if getattr(backend, "supports_return_generator", False) or type(backend).__name__ == "SequentialBackend":
+        gen = joblib.Parallel(prefer=prefer, return_as="generator_unordered")(tasks)
+        try:
+            yield from gen
+        finally:
+            gen.close()  # a cancel or an error drops the tasks not yet started
+        return
+    # ray's joblib backend (a multiprocessing pool) cannot stream results: run waves of
+    # a few tasks per worker so that progress and cancel still come between waves
+    par = joblib.Parallel(prefer=prefer)
+    wave = max(1, 2 * abs(par.n_jobs if par.n_jobs and par.n_jobs > 0 else _cores()))
+    for a in range(0, len(tasks), wave):
+        yield from par(tasks[a:a + wave])
+
+
+def pmap(fn: Callable[[Any], Any], items: Sequence, **kw: Any) -> list:
+    """:func:`imap` collected in the order of ``items``."""
+    out: list[Any] = [None] * len(items)
+    for i, r in imap(fn, items, **kw):
+        out[i] = r
+    return out
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS
+        return os.cpu_count() or 1
+
+
+__all__ = ["BACKENDS", "ParallelConfig", "ParallelError", "active", "backend_from_config", "imap",
+           "load_config", "parallel_backend", "pmap", "save_config", "session_backend"]
