@@ -132,3 +132,50 @@ def test_sweep_uses_the_batched_stlsq():
     X = np.concatenate(lib.transform(xs))
     Y = np.concatenate([finite_difference(x, dt) for x in xs])
     np.testing.assert_allclose(r.coefs, stlsq(X, Y, [0.01, 0.1], exact=False), rtol=1e-9)  # same solves; BLAS thread count changes the last bits
+
+
+def test_stored_sweep_scores_rows_like_the_sweep_and_refits_edits(lorenz_sweep, tmp_path):
+    from engine.sindy.sweep import load_sweep
+
+    r = lorenz_sweep
+    np.savez(tmp_path / "s.npz", **r.arrays())
+    st = load_sweep(tmp_path / "s.npz")
+    np.testing.assert_array_equal(st.coefs, r.coefs)
+    lib = r.model().library_
+    for i in (10, r.knee, 60):
+        e = st.errors(st.coefs[i], lib)
+        # the held-out derivative error from the Gram equals the data's; the rollouts are the same
+        assert e["deriv_err"] == pytest.approx(r.table.loc[i, "deriv_err"], rel=1e-6)
+        assert e["rollout_err"] == pytest.approx(r.table.loc[i, "rollout_err"], rel=1e-9)
+    # drop x1 from (x0)' of the true model: the refit is least squares on the training data
+    names = r.feature_names
+    j = names.index("x1")
+    assert st.coefs[r.knee][0, j] != 0
+    edited = st.edited(r.knee, [(0, j)])
+    mask = st.coefs[r.knee] != 0
+    mask[0, j] = False
+    np.testing.assert_array_equal(edited != 0, mask)
+    xs, dt = lorenz(n_traj=5, T=5.0)
+    m = Sindy(degree=3).fit(xs[:4], dt)  # the training trajectories; for its library and derivatives
+    theta = np.concatenate(m.library_.transform(xs[:4]))
+    from engine.sindy.derivatives import finite_difference
+
+    y = np.concatenate([finite_difference(x, dt) for x in xs[:4]])
+    for k in range(3):
+        ref = np.linalg.lstsq(theta[:, mask[k]], y[:, k], rcond=None)[0]
+        np.testing.assert_allclose(edited[k, mask[k]], ref, rtol=1e-7, atol=1e-9)
+    # without the x1 term, x0 cannot follow x1: both errors grow a lot
+    before, after = st.errors(st.coefs[r.knee], lib), st.errors(edited, lib)
+    assert after["deriv_err"] > 100 * before["deriv_err"]
+    assert after["rollout_err"] > 10 * before["rollout_err"]
+    # flipping it back restores the sweep's model
+    np.testing.assert_allclose(st.edited(r.knee, [(0, j), (0, j)]), st.coefs[r.knee], rtol=1e-8, atol=1e-10)
+    # old files (coefficients only): zeroing works, adding or scoring does not
+    np.savez(tmp_path / "old.npz", coefs=r.coefs, thresholds=r.thresholds)
+    old = load_sweep(tmp_path / "old.npz")
+    assert old.errors(old.coefs[0], lib) == {"deriv_err": None, "rollout_err": None}
+    zeroed = old.edited(r.knee, [(0, j)])
+    assert zeroed[0, j] == 0 and zeroed[1].tolist() == r.coefs[r.knee][1].tolist()
+    off = int(np.flatnonzero(r.coefs[r.knee][0] == 0)[0])
+    with pytest.raises(ValueError, match="needs a refit"):
+        old.edited(r.knee, [(0, off)])

@@ -44,7 +44,7 @@ def fit_and_sweep(ctx: StepContext, name: str, x, t, u=None, *, degree: int, thr
     table = sweep.table
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
     path = Path(ctx.workdir) / f"sweep_{safe}.npz"
-    save_npz(path, coefs=sweep.coefs, thresholds=sweep.thresholds)
+    save_npz(path, **sweep.arrays())  # + Gram statistics and rollout starts: hand edits refit and score
     payload = model_to_dict(model)
     payload.update(extra or {})
     payload["sweep_path"] = str(path)
