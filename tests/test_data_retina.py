@@ -40,6 +40,17 @@ def test_generator_writes_the_deep_retina_layout(retina):
         changes = fh["ground_truth/train/scene_changes"][()]
         gaps = np.diff(np.concatenate([[0], changes]))
         assert (gaps >= 20).all() and (gaps <= 60).all()
+        assert fh["ground_truth/train/expected_rate"].shape == (4, 1500)
+        assert fh["ground_truth/test/expected_rate"].shape == (4, 300)
+
+
+def test_expected_rate_is_the_mean_of_the_recorded_rate():
+    sim = simulate_retina(6000, cells=3, seed=5)
+    # the smoothed Poisson counts scatter around the noise-free rate: same mean, and the
+    # correlation between them is the ceiling a model can reach (well below 1 in 10 ms bins)
+    np.testing.assert_allclose(sim.rates.mean(1), sim.expected.mean(1), rtol=0.1)
+    ceiling = [np.corrcoef(e, r)[0, 1] for e, r in zip(sim.expected, sim.rates)]
+    assert all(0.5 < c < 0.95 for c in ceiling), ceiling
 
 
 def test_generator_is_deterministic_and_sparse():

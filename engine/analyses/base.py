@@ -45,6 +45,12 @@ class Analysis:
     title: str
     steps: tuple[Step, ...]
     help: str = ""
+    # figures drawn from the steps' artifacts (engine.views.View); the Results and
+    # Training panes list the views whose ``pane`` is theirs
+    views: tuple[Any, ...] = ()
+
+    def views_for(self, pane: str) -> list[Any]:
+        return [v for v in self.views if getattr(v, "pane", "results") == pane]
 
     def step(self, name: str) -> Step:
         for s in self.steps:

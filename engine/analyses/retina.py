@@ -8,8 +8,10 @@ Run everything with ``workbench run retina --headless --json``; on a real
 from __future__ import annotations
 
 from engine.analyses.base import Analysis, Step
+from engine.views import View
 
 _S = "engine.analyses.retina_steps:"
+_V = "engine.analyses.retina_views:"
 
 ANALYSIS = Analysis(
     name="retina",
@@ -29,5 +31,9 @@ ANALYSIS = Analysis(
               "dt": 0.01, "smooth": True}),
         Step("evaluate", _S + "evaluate", "predict the test split with all four models; MAE table",
              {"horizon": 50, "max_test_frames": 3000}),
+    ),
+    views=(
+        View("validation", "CfC vs recorded rate (validation)", _V + "validation", index="cell", pane="training"),
+        View("traces", "Predicted vs target (test)", _V + "traces", index="cell"),
     ),
 )

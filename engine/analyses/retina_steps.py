@@ -155,12 +155,31 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
                       seed=p["seed"], log_every=5, patience=None)
     result = fit(model, train_b, val_b, cfg, ctx.reporter, ctx.fresh_dir("train"))
     _save_model(ctx.workdir / "cfc.pt", model.cpu(), norm)
+    _save_validation(ctx, model.eval(), stim, resp, cut, p["n_frames"], _data_path(ctx, p))
     _, corr = result.series("val_corr")
     _, vloss = result.series("val_loss")
     return {"train_status": result.status, "steps": result.step,
             "val_corr": float(corr[-1]) if len(corr) else None,
             "val_loss": float(vloss[-1]) if len(vloss) else None,
             "train_s": round(result.elapsed_s, 1), "device": result.device.get("device")}
+
+
+def _save_validation(ctx: StepContext, model, stim, resp, cut: int, n_frames: int, path: Path) -> None:
+    """Predicted and recorded rates over the whole validation split (the Training
+    pane's trace), with the noise-free rate when the file is synthetic."""
+    import h5py
+
+    from engine.atomic import save_npz
+
+    _, _, rates = run_model(model, stim[cut - n_frames + 1:], n_frames)
+    extra = {}
+    with h5py.File(path, "r") as fh:
+        key = "ground_truth/train/expected_rate"
+        if key in fh:
+            extra["expected"] = fh[key][:, cut:].T
+    save_npz(ctx.workdir / "val_predictions.npz", pred=rates.astype(np.float32),
+             target=resp[cut:].numpy(), start=np.int64(cut), **extra)
+    ctx.reporter.artifact("val_predictions.npz", ctx.workdir / "val_predictions.npz", kind="npz")
 
 
 # -- prune --------------------------------------------------------------------------

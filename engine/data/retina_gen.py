@@ -26,6 +26,7 @@ Layout written::
     /ground_truth/latency_frames       (cells,)
     /ground_truth/thresholds, gains    (cells,)
     /ground_truth/{train,test}/scene_changes  first frame of every new scene
+    /ground_truth/{train,test}/expected_rate  (cells, T) noise-free target (the ceiling)
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ class RetinaTruth:
         Smoothed firing rates, spikes per 10 ms bin.
     counts : ndarray, float32, shape (cells, T)
         Spike counts per bin.
+    expected : ndarray, float32, shape (cells, T)
+        The noise-free target: expected spikes per bin, smoothed like ``rates``.
+        ``corr(expected, rates)`` is the best correlation any model can reach.
     scene_changes : ndarray, int64
         First frame of every scene after the first.
     spatial, temporal : ndarray
@@ -78,6 +82,7 @@ class RetinaTruth:
     stimulus: np.ndarray
     rates: np.ndarray
     counts: np.ndarray
+    expected: np.ndarray
     scene_changes: np.ndarray
     spatial: np.ndarray
     temporal: np.ndarray
@@ -223,10 +228,12 @@ def simulate_retina(
     # per 10 ms bin, like the seed's targets (0.20, 0.12, 0.03...), not Hz
     rates = lfilter(_SMOOTH, [1.0], counts, axis=1).astype(np.float32)
     rates[rates < 1e-5] = 0.0  # lfilter round-off must not turn exact zeros into 1e-9
+    expected = lfilter(_SMOOTH, [1.0], lam * DT, axis=1).astype(np.float32)
     return RetinaTruth(
         stimulus=stimulus,
         rates=rates,
         counts=counts,
+        expected=expected,
         scene_changes=starts[1:].astype(np.int64),
         spatial=spatial,
         temporal=temporal,
@@ -319,6 +326,7 @@ def generate_retina(
                 resp.create_dataset("binned", data=sim.counts[:, a:b])
                 sc = sim.scene_changes
                 fh.create_dataset(f"ground_truth/{split}/scene_changes", data=sc[(sc >= a) & (sc < b)] - a)
+                fh.create_dataset(f"ground_truth/{split}/expected_rate", data=sim.expected[:, a:b])
             gt = fh["ground_truth"]
             gt.attrs["description"] = "LNP model that generated the responses; not present in real files"
             gt.create_dataset("spatial_filters", data=sim.spatial)

@@ -1,6 +1,7 @@
 """Results pane: metric tables from the session (rows models, columns overall + cells),
-best value per column highlighted, sortable, a bar chart of the overall column,
-export to CSV / Markdown / LaTeX."""
+best value per column highlighted, sortable, two runs side by side, export to CSV /
+Markdown / LaTeX; below the table a bar chart of the overall column or one of the
+analysis's figures (predicted-vs-target traces, rasters, MEIs...), cycled with ``v``."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from textual.widgets.option_list import Option
 
 from workbench.messages import StoreUpdate
 from workbench.panes.base import StorePane
+from workbench.widgets.figure_view import FigureView
 from workbench.widgets.plot import bar_plot
 
 HIGHER_IS_BETTER = ("corr", "fev", "r2", "bps", "bits", "accuracy")
@@ -32,10 +34,18 @@ class ResultsPane(StorePane):
         Binding("e", "export", "Export csv/md/tex"),
         Binding("left_square_bracket", "older", "Older run"),
         Binding("right_square_bracket", "newer", "Newer run"),
+        Binding("c", "compare", "Compare with the run before"),
+        Binding("v", "next_view", "Next figure"),
+        Binding("n", "index(1)", "Next cell/trial/neuron"),
+        Binding("p", "index(-1)", "Previous cell/trial/neuron"),
+        Binding("m", "option", "Next model"),
     ]
     DEFAULT_CSS = """
     ResultsPane #table-list { height: 1fr; }
-    ResultsPane #result-table { height: auto; max-height: 12; }
+    ResultsPane #tables-row { height: auto; max-height: 12; }
+    ResultsPane #result-table { height: auto; max-height: 12; width: 1fr; }
+    ResultsPane #compare-table { height: auto; max-height: 12; width: 1fr; display: none; }
+    ResultsPane.comparing #compare-table { display: block; }
     ResultsPane #result-bars { height: 1fr; min-height: 6; }
     """
 
@@ -46,6 +56,8 @@ class ResultsPane(StorePane):
         self.run_offset = 0  # 0 = newest run of this table, 1 = the one before...
         self._sort_desc = False
         self._tables_max = -1
+        self.comparing = False
+        self._analysis: str | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="pane-split"):
@@ -55,11 +67,15 @@ class ResultsPane(StorePane):
             with Vertical(classes="main"):
                 yield Static("no results yet — run an analysis's evaluate step", id="result-title",
                              classes="title")
-                yield DataTable(id="result-table", zebra_stripes=True)
-                yield Static("", id="result-bars", classes="plot")
+                with Horizontal(id="tables-row"):
+                    yield DataTable(id="result-table", zebra_stripes=True)
+                    yield DataTable(id="compare-table", zebra_stripes=True)
+                yield FigureView(builtin=("bars", self._bars), id="result-bars", classes="plot")
 
     def on_mount(self) -> None:
-        self.name_shown = self.wb.session.ui().get("results.table")
+        ui = self.wb.session.ui()
+        self.name_shown = ui.get("results.table")
+        self._figure_state = ui.get("results.figure") or {}
 
     def store_update(self, msg: StoreUpdate) -> None:
         if msg.tables_max_id != self._tables_max:
@@ -98,14 +114,24 @@ class ResultsPane(StorePane):
     def _draw(self) -> None:
         entry = self.current()
         table = self.query_one("#result-table", DataTable)
-        table.clear(columns=True)
         if entry is None:
+            table.clear(columns=True)
             return
-        frame = entry["frame"]
         runs = len(self._runs())
-        self.query_one("#result-title", Static).update(
-            Text.assemble((entry["name"], "bold"),
-                          (f"  run {runs - self.run_offset}/{runs} · job {entry['job_id'] or '-'}", "dim")))
+        title = Text.assemble((entry["name"], "bold"),
+                              (f"  run {runs - self.run_offset}/{runs} · job {entry['job_id'] or '-'}", "dim"))
+        self._fill(table, entry)
+        before = self._runs()[self.run_offset + 1] if self.run_offset + 1 < runs else None
+        self.set_class(self.comparing and before is not None, "comparing")
+        if self.comparing and before is not None:
+            self._fill(self.query_one("#compare-table", DataTable), before)
+            title.append(f"  ◂ vs run {runs - self.run_offset - 1}", "dim")
+        self.query_one("#result-title", Static).update(title)
+        self._configure_figure(entry)
+
+    def _fill(self, table: DataTable, entry: dict) -> None:
+        table.clear(columns=True)
+        frame = entry["frame"]
         table.add_column("model", key="model")
         for col in frame.columns:
             table.add_column(str(col), key=str(col))
@@ -124,24 +150,45 @@ class ResultsPane(StorePane):
                 elif not math.isfinite(v):
                     cells.append(Text("diverged" if v != v else "inf", style="red"))
                 else:
-                    style = "bold green" if col in best and v == best[col] else ""
-                    cells.append(Text(f"{v:.4g}", style=style))
+                    # a mark as well as a colour: the best value must read without colour (NO_COLOR)
+                    is_best = col in best and v == best[col]
+                    cells.append(Text(f"{v:.4g}" + ("*" if is_best else ""), style="bold green" if is_best else ""))
             table.add_row(*cells, key=str(idx))
-        self._draw_bars(entry)
 
-    def _draw_bars(self, entry: dict) -> None:
+    def _analysis_of(self, entry: dict) -> str | None:
+        if entry.get("job_id"):
+            try:
+                return self.wb.store.job(entry["job_id"]).analysis
+            except Exception:  # the job was deleted: fall back on the table's name
+                pass
+        return entry["name"].split()[0] if entry["name"] else None
+
+    def _configure_figure(self, entry: dict) -> None:
+        from engine import analyses
+
+        fv = self.query_one("#result-bars", FigureView)
+        name = self._analysis_of(entry)
+        try:
+            views = analyses.get(name).views_for("results") if name else []
+        except Exception:
+            views = []
+        workdir = self.wb.session.artifacts / name if name else None
+        fv.configure(workdir, views, self._figure_state if name != self._analysis else None)
+        self._analysis = name
+
+    def _bars(self, w: int, h: int):
+        entry = self.current()
+        if entry is None:
+            return ""
         frame = entry["frame"]
         col = "overall" if "overall" in frame.columns else next(
             (c for c in frame.columns if frame[c].dtype.kind == "f"), None)
-        bars = self.query_one("#result-bars", Static)
         if col is None:
-            bars.update("")
-            return
+            return ""
         series = frame[col].astype(float)
         series = series[series.map(math.isfinite)]
-        w, h = bars.size.width or 60, bars.size.height or 8
-        bars.update(bar_plot([str(i) for i in series.index], list(series.values), w, h,
-                             title=f"{col} {entry['name']}"))
+        return bar_plot([str(i) for i in series.index], list(series.values), w, h,
+                        title=f"{col} {entry['name']}")
 
     @on(OptionList.OptionHighlighted, "#table-list")
     def on_pick(self, event: OptionList.OptionHighlighted) -> None:
@@ -151,10 +198,26 @@ class ResultsPane(StorePane):
             self.wb.save_ui(**{"results.table": self.name_shown})
             self._draw()
 
-    def on_resize(self) -> None:
-        entry = self.current()
-        if entry is not None:
-            self.call_after_refresh(self._draw_bars, entry)
+    @on(FigureView.Changed)
+    def _figure_changed(self, event: FigureView.Changed) -> None:
+        self._figure_state = event.state
+        self.wb.save_ui(**{"results.figure": event.state})
+
+    def action_next_view(self) -> None:
+        self.query_one("#result-bars", FigureView).cycle_view()
+
+    def action_index(self, delta: int) -> None:
+        self.query_one("#result-bars", FigureView).step_index(delta)
+
+    def action_option(self) -> None:
+        self.query_one("#result-bars", FigureView).cycle_option()
+
+    def action_compare(self) -> None:
+        if len(self._runs()) < 2:
+            self.app.notify("only one run of this table: nothing to compare")
+            return
+        self.comparing = not self.comparing
+        self._draw()
 
     def action_sort(self) -> None:
         table = self.query_one("#result-table", DataTable)
@@ -164,7 +227,7 @@ class ResultsPane(StorePane):
 
         def key(cell):
             try:
-                return float(cell.plain)
+                return float(cell.plain.rstrip("*"))
             except (ValueError, AttributeError):
                 return math.inf
         self._sort_desc = not self._sort_desc

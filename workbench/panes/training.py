@@ -17,6 +17,7 @@ from textual.widgets import DataTable, ProgressBar, RichLog, Static
 from engine.session import Event, Job
 from workbench.messages import StoreUpdate
 from workbench.panes.base import StorePane
+from workbench.widgets.figure_view import FigureView
 from workbench.widgets.plot import line_plot
 from workbench.format import fmt_duration
 
@@ -31,6 +32,9 @@ class TrainingPane(StorePane):
         Binding("R", "resume", "Resume job"),
         Binding("s", "start", "Start…"),
         Binding("l", "toggle_log_scale", "Log y"),
+        Binding("v", "next_view", "Loss / predicted vs true"),
+        Binding("n", "index(1)", "Next cell"),
+        Binding("p", "index(-1)", "Previous cell"),
     ]
     DEFAULT_CSS = """
     TrainingPane #job-table { height: 1fr; }
@@ -49,6 +53,7 @@ class TrainingPane(StorePane):
         self.log_scale = False
         self._plot_dirty = True
         self._upto: dict[str, int] = {}  # last event id folded in, per job
+        self._figure_for: tuple[str, str] | None = None  # (job, analysis) the figure view shows
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="pane-split"):
@@ -61,7 +66,7 @@ class TrainingPane(StorePane):
                 with Horizontal(id="progress-row"):
                     yield ProgressBar(id="job-progress", show_eta=False)
                 yield Static("", id="job-facts", classes="muted")
-                yield Static("", id="loss-plot", classes="plot")
+                yield FigureView(builtin=("loss", self._loss_plot), id="loss-plot", classes="plot")
                 yield RichLog(id="job-log", max_lines=500, wrap=True, markup=False)
 
     def on_mount(self) -> None:
@@ -102,6 +107,8 @@ class TrainingPane(StorePane):
             self.facts[job_id]["progress"] = p
         elif e.kind == "artifact" and "checkpoint" in (p.get("artifact_kind") or ""):
             self.facts[job_id].setdefault("checkpoints", []).append(p["name"])
+        elif e.kind == "artifact":  # e.g. the validation predictions a figure reads
+            self.query_one("#loss-plot", FigureView).reload()
         elif e.kind == "log":
             stamp = time.strftime("%H:%M:%S", time.localtime(e.ts))
             style = {"warning": "yellow", "error": "red"}.get(p.get("level", ""), "")
@@ -191,13 +198,26 @@ class TrainingPane(StorePane):
             self._draw_plot()
 
     def _draw_plot(self) -> None:
-        plot = self.query_one("#loss-plot", Static)
+        fv = self.query_one("#loss-plot", FigureView)
+        job = self.jobs.get(self.selected or "")
+        if job is not None and self._figure_for != (job.id, job.analysis):
+            self._figure_for = (job.id, job.analysis)
+            from engine import analyses
+
+            try:
+                views = analyses.get(job.analysis).views_for("training")
+            except Exception:  # an analysis no longer registered: the loss curve still shows
+                views = []
+            fv.configure(self.wb.session.artifacts / job.analysis, views)
+        elif fv.view_name == "loss":
+            fv.redraw()
+        self._plot_dirty = False
+
+    def _loss_plot(self, w: int, h: int):
         series = self.series.get(self.selected or "", {})
         shown = {k: v for k, v in series.items() if k in LOSS_METRICS} or {
             k: v for k, v in list(series.items())[:2]}
-        w, h = plot.size.width or 60, plot.size.height or 10
-        plot.update(line_plot(shown, w, h, ylog=self.log_scale, xlabel="step"))
-        self._plot_dirty = False
+        return line_plot(shown, w, h, ylog=self.log_scale, xlabel="step")
 
     def on_resize(self) -> None:
         self._plot_dirty = True
@@ -222,6 +242,12 @@ class TrainingPane(StorePane):
 
     def action_start(self) -> None:
         self.app.action_command_palette()
+
+    def action_next_view(self) -> None:
+        self.query_one("#loss-plot", FigureView).cycle_view()
+
+    def action_index(self, delta: int) -> None:
+        self.query_one("#loss-plot", FigureView).step_index(delta)
 
     def action_toggle_log_scale(self) -> None:
         self.log_scale = not self.log_scale

@@ -1,0 +1,162 @@
+"""Analysis figures (engine.views): loaders on artifacts with known contents, the
+renderer's size discipline, and the Results / Training panes cycling through them."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine.analyses import get
+from engine.atomic import save_npz
+from engine.views import Figure, Panel, Series, load_figure
+
+
+def _retina_artifacts(workdir, T=800, cells=3, seed=0):
+    rng = np.random.default_rng(seed)
+    target = rng.gamma(0.5, 0.2, (T, cells))
+    preds = {"CfC": target + 0.1, "CfC_pruned": target + 0.2, "SINDy": target * 0.5,
+             "SINDy_pruned": np.where(np.arange(T)[:, None] < T // 2, target, np.nan)}
+    save_npz(workdir / "predictions.npz", target=target, **preds)
+    save_npz(workdir / "val_predictions.npz", target=target, pred=target * 2 + 0.05,
+             expected=target * 0.9, start=np.int64(5000))
+    return target, preds
+
+
+def _view(name):
+    return next(v for v in get("retina").views if v.name == name)
+
+
+def test_retina_traces_figure_reports_the_chosen_model_and_cell(tmp_path):
+    target, preds = _retina_artifacts(tmp_path)
+    fig = load_figure(_view("traces"), tmp_path, index=1, option="CfC-pruned")
+    assert fig.index == 1 and fig.n_index == 3
+    assert fig.options == ["CfC", "CfC-pruned", "SINDy", "SINDy-pruned"] and fig.option == "CfC-pruned"
+    assert "MAE 0.2000" in fig.caption and "corr 1.000" in fig.caption
+    (panel,) = fig.panels
+    assert [s.role for s in panel.series] == ["background", "line"]  # target behind the prediction
+    np.testing.assert_allclose(panel.series[1].y, preds["CfC_pruned"][:600, 1])
+    # out-of-range index is clamped; an unknown model falls back on the first
+    fig = load_figure(_view("traces"), tmp_path, index=99, option="nope")
+    assert fig.index == 2 and fig.option == "CfC"
+    # a half-diverged SINDy says so instead of averaging NaN
+    fig = load_figure(_view("traces"), tmp_path, index=0, option="SINDy-pruned")
+    assert "50% diverged" in fig.caption and "MAE 0.0000" in fig.caption
+
+
+def test_retina_validation_figure_has_the_noise_ceiling(tmp_path):
+    _retina_artifacts(tmp_path)
+    fig = load_figure(_view("validation"), tmp_path, index=2, option=None)
+    assert fig.index == 2 and "corr 1.000" in fig.caption and "ceiling 1.000" in fig.caption
+    assert fig.panels[0].series[0].x[0] == pytest.approx(50.0)  # seconds from the split's start
+
+
+def test_missing_artifact_names_the_step(tmp_path):
+    with pytest.raises(FileNotFoundError, match="evaluate"):
+        load_figure(_view("traces"), tmp_path)
+    with pytest.raises(FileNotFoundError, match="train"):
+        load_figure(_view("validation"), tmp_path)
+
+
+def test_render_figure_fits_its_box():
+    from rich.console import Console
+
+    from workbench.widgets.figure import render_figure
+
+    x = np.arange(200.0)
+    fig = Figure("a title that is much longer than the box it is drawn in, on purpose", [
+        Panel("trace", [Series("target", x, np.sin(x / 9), role="background"), Series("model", x, np.cos(x / 9))]),
+        Panel("raster", image=np.random.default_rng(0).poisson(1, (40, 200))),
+        Panel("mei", image=np.eye(20), aspect=True), Panel("gabor", image=np.eye(20)[::-1], aspect=True),
+    ], caption="r 0.5")
+    for w, h in ((80, 20), (40, 12), (200, 45)):
+        console = Console(width=w, color_system="truecolor", record=True, file=open("/dev/null", "w"))
+        console.print(render_figure(fig, w, h))
+        lines = console.export_text().splitlines()
+        assert len(lines) <= h, (w, h, len(lines))
+        assert max(len(line) for line in lines) <= w
+        assert lines[-1].startswith("r 0.5")
+
+
+# -- panes ---------------------------------------------------------------------------
+@pytest.fixture
+def retina_session(session_root):
+    from engine.session import Session
+
+    s = Session.open("figs", session_root)
+    job = s.create_job("retina", ["train", "evaluate"], {}, job_id="ret-0001")
+    s.update_job(job, state="running", current_step="evaluate", started=time.time(), heartbeat=time.time())
+    s.finish_job(job, "finished", result={})
+    for run, shift in ((1, 0.0), (2, 0.01)):
+        frame = pd.DataFrame({"mae": [0.08 + shift, 0.09 + shift]}, index=["CfC", "SINDy"])
+        s.save_table("retina MAE", frame, job_id=job)
+    _retina_artifacts(s.artifact_dir("retina"))
+    yield s
+    s.close()
+
+
+async def _settle(pilot, seconds=0.5):
+    await pilot.pause(seconds)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def _text(widget) -> str:
+    from rich.console import Console
+
+    console = Console(width=200, record=True, file=open("/dev/null", "w"))
+    console.print(widget.content)
+    return console.export_text()
+
+
+async def test_results_pane_cycles_figures_and_restores_them(retina_session):
+    from textual.widgets import DataTable
+
+    from workbench.app import WorkbenchApp
+
+    app = WorkbenchApp(session=retina_session)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.press("4")
+        await _settle(pilot)
+        view = app.query_one("#result-bars")
+        assert "mae retina MAE" in _text(view)  # bars first
+        await pilot.press("v")
+        await _settle(pilot)
+        assert "CfC vs target, cell 0" in _text(view)
+        await pilot.press("n", "m")
+        await _settle(pilot)
+        shown = _text(view)
+        assert "CfC-pruned vs target, cell 1" in shown and "MAE 0.2000" in shown
+        # two runs side by side
+        await pilot.press("c")
+        await _settle(pilot)
+        other = app.query_one("#compare-table", DataTable)
+        assert other.display and other.get_cell("CfC", "mae").plain.rstrip("*") == "0.08"
+        assert app.query_one("#result-table", DataTable).get_cell("CfC", "mae").plain.rstrip("*") == "0.09"
+    from engine.session import Session
+
+    again = Session(retina_session.path, create=False)  # the app closed the first one
+    app = WorkbenchApp(session=again)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.press("4")
+        await _settle(pilot)
+        assert "CfC-pruned vs target, cell 1" in _text(app.query_one("#result-bars"))
+    again.close()
+
+
+async def test_training_pane_shows_predicted_vs_true(retina_session):
+    from workbench.app import WorkbenchApp
+
+    app = WorkbenchApp(session=retina_session)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await _settle(pilot)
+        await pilot.press("v")
+        await _settle(pilot)
+        view = app.query_one("#loss-plot")
+        assert "Validation: predicted vs recorded, cell 0" in _text(view)
+        await pilot.press("n")
+        await _settle(pilot)
+        assert "cell 1: corr 1.000" in _text(view)

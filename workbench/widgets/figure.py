@@ -1,0 +1,92 @@
+"""Draw an :class:`engine.views.Figure` as Rich renderables at a given size.
+
+Line panels go through plotext (the target drawn first, grey, behind the
+prediction, as in seed 000's figure); image panels through half blocks: images
+that keep their aspect (MEIs, receptive fields) sit side by side, heatmaps
+(neurons x time) fill the width and stack.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from workbench.widgets.halfblock import halfblock
+from workbench.widgets.plotext_view import render_plotext
+
+__all__ = ["render_figure"]
+
+_COLOURS = ("cyan", "orange", "green", "magenta", "blue", "red")
+
+
+def _lines(panel: Any, width: int, height: int) -> Text:
+    def draw(plt) -> None:
+        colour = iter(_COLOURS)
+        for s in panel.series:
+            x, y = list(map(float, s.x)), [float(v) for v in s.y]
+            if s.role == "points":
+                plt.scatter(x, y, label=s.label, marker="dot", color=next(colour))
+            else:
+                plt.plot(x, y, label=s.label, marker="braille",
+                         color="gray" if s.role == "background" else next(colour))
+        if panel.xlabel:
+            plt.xlabel(panel.xlabel)
+        if panel.label and len(panel.series) == 1:
+            plt.title(panel.label)
+
+    if not any(len(s.x) for s in panel.series):
+        return Text("no data", style="dim")
+    out = render_plotext(draw, width, height)
+    out.rstrip()  # plotext ends with a newline: it would push the caption one line down
+    return out
+
+
+def _image(panel: Any, width: int, height: int) -> Text:
+    import numpy as np
+
+    img = np.asarray(panel.image, dtype=float)
+    if panel.aspect:
+        body = halfblock(img, width, height - 1, cmap=panel.cmap)
+    else:  # stretch: a (neurons x time) heatmap uses all of the space it is given
+        rows, cols = max(1, 2 * (height - 1)), max(1, width)
+        ri = np.minimum((np.arange(rows) + 0.5) * img.shape[0] / rows, img.shape[0] - 1).astype(int)
+        ci = np.minimum((np.arange(cols) + 0.5) * img.shape[1] / cols, img.shape[1] - 1).astype(int)
+        body = halfblock(img[np.ix_(ri, ci)], width, height - 1, cmap=panel.cmap)
+    out = Text(panel.label[:width] + "\n", style="bold", no_wrap=True, overflow="crop")
+    out.append_text(body)
+    return out
+
+
+def render_figure(fig: Any, width: int, height: int) -> Group:
+    """Everything of ``fig`` that fits in ``width`` x ``height`` cells."""
+    head = Text(fig.title[:width], style="bold", no_wrap=True, overflow="crop")
+    parts: list[Any] = [head]
+    body_h = height - 1 - (1 if fig.caption else 0)
+    images = [p for p in fig.panels if p.image is not None]
+    lines = [p for p in fig.panels if p.image is None]
+    side = [p for p in images if p.aspect]
+    stacked = lines + [p for p in images if not p.aspect]
+    n_rows = len(stacked) + (1 if side else 0)
+    left = body_h
+    if n_rows and left >= 4:
+        each = max(4, body_h // n_rows)  # panels that do not fit are left out, not squeezed
+        if side:  # images keeping their aspect: side by side, one row
+            grid = Table.grid(padding=(0, 1))
+            w = max(6, (width - (len(side) - 1)) // len(side))
+            for _ in side:
+                grid.add_column(width=w)
+            grid.add_row(*(_image(p, w, min(each, left)) for p in side))
+            parts.append(grid)
+            left -= min(each, left)
+        for p in stacked:
+            if left < 4:
+                break
+            h = min(each, left)
+            parts.append(_lines(p, width, h) if p.image is None else _image(p, width, h))
+            left -= h
+    if fig.caption:
+        parts.append(Text(fig.caption[:width], style="italic", no_wrap=True, overflow="crop"))
+    return Group(*parts)
