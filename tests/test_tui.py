@@ -189,3 +189,155 @@ async def test_results_export_writes_csv_markdown_and_latex(snap_session):
     assert r"\begin{tabular}" in tex and r"SINDy-pruned & True & diverged" in tex
     assert "| CfC | False | 0.081 |" in md
     assert next(out.glob("*.csv")).read_text().startswith(",diverged,mae")
+
+
+# -- jobs screen (issue #13) --------------------------------------------------------------
+FAKE_GPU = [{"index": 0, "name": "NVIDIA H100 80GB HBM3", "mem_used": 12288.0, "mem_total": 81559.0,
+             "util": 35.0, "procs": {}}]
+
+
+def _jobs_session(root, monkeypatch):
+    """The snapshot session plus one job in each other state; a fixed clock and a fake GPU."""
+    import workbench.device_probe as probe
+    import workbench.screens.jobs as jobs_screen
+    from tests.tui_fixtures import T0
+
+    s = make_snapshot_session(root)
+    host = os.uname().nodename
+    for k, (state, error) in enumerate([("failed", "ValueError: the data has NaN in column 3"),
+                                        ("interrupted", "the worker process ended without finishing"),
+                                        ("cancelled", None), ("running", None)], start=2):
+        jid = s.create_job("fake", ["count", "table"], {"n": 20}, job_id=f"snap-000{k}")
+        s.update_job(jid, state=state, current_step="count", started=T0 + 5, device="cuda:0",
+                     host=host, pid=os.getpid(), heartbeat=time.time(), error=error)
+        s.add_event(jid, "progress", {"done": 300, "total": 1000, "eta_s": 95.0})
+        with s._write() as c:
+            c.execute("UPDATE jobs SET created=?, ended=? WHERE id=?",
+                      (T0 + k, None if state == "running" else T0 + 65, jid))
+    gpu = [dict(FAKE_GPU[0], procs={os.getpid(): 10240.0})]
+    monkeypatch.setattr(probe, "probe", lambda: (probe.describe(gpu), gpu))
+    monkeypatch.setattr(jobs_screen, "_now", lambda: T0 + 125)
+    return s
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 50)], ids=["80x24", "200x50"])
+async def test_jobs_screen_snapshots(session_root, monkeypatch, size):
+    s = _jobs_session(session_root, monkeypatch)
+    app = WorkbenchApp(session=s)
+    async with app.run_test(size=size) as pilot:
+        await _settle(pilot, 0.8)
+        await pilot.press("j")
+        await _settle(pilot, 0.8)
+        # the app's own text export (what S saves); pid and host vary by machine
+        text = app.screen_text().replace(f"pid {os.getpid()} · {os.uname().nodename}", "pid PID · HOST")
+        table = app.screen.query_one("#jobs-table", DataTable)
+        # newest first; every state carries its own symbol (readable without colour)
+        assert [str(table.get_row_at(i)[0]) for i in range(5)] == [
+            "● running", "■ cancelled", "! interrupted", "✗ failed", "✓ finished"]
+        row = [str(c) for c in table.get_row_at(0)]
+        assert "30%" in row[4] and row[5] == "1m35s" and "10.0 GiB" in row
+        await pilot.press("j")  # j again: back to the panes
+        assert app.screen is app.screen_stack[0]
+    s.close()
+    path = SNAPSHOTS / f"jobs-{size[0]}x{size[1]}.txt"
+    if os.environ.get("WORKBENCH_UPDATE_SNAPSHOTS"):
+        path.write_text(text)
+    assert path.exists(), f"missing snapshot {path.name}: run with WORKBENCH_UPDATE_SNAPSHOTS=1"
+    assert text == path.read_text()
+    assert len(text.splitlines()) == size[1]
+
+
+async def test_jobs_screen_starts_cancels_resumes_and_deletes(session):
+    from workbench.screens.confirm import ConfirmScreen
+    from workbench.screens.jobs import JobsScreen
+
+    session.set_params("fake", {"n": 400, "sleep": 0.05, "ckpt_every": 5})  # a 20 s job
+    app = WorkbenchApp(session=session)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("j")
+        assert isinstance(app.screen, JobsScreen)
+        await pilot.press("s")  # start: the command palette
+        await pilot.press(*"Run fake: count")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        first = await _wait_state(pilot, session, None, ("running",))
+        await pilot.press("j")
+        await _wait_shown(pilot, app, first.id)
+        await pilot.press("c")
+        await _wait_state(pilot, session, first.id, ("cancelled",))
+        await _wait_shown(pilot, app, first.id, "cancelled")
+        await pilot.press("R")
+        resumed = await _wait_state(pilot, session, None, ("running", "finished"), resume_of=first.id)
+        # delete the cancelled one: asks first, n keeps it, y deletes it
+        table = app.screen.query_one("#jobs-table", DataTable)
+        await _wait_shown(pilot, app, resumed.id)
+        table.move_cursor(row=table.get_row_index(first.id))
+        await pilot.press("d")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert first.id in [j.id for j in session.jobs()]
+        await pilot.press("d", "y")
+        await pilot.pause()
+        assert first.id not in [j.id for j in session.jobs()]
+        runner_cancel = __import__("engine.jobs.runner", fromlist=["cancel"]).cancel
+        runner_cancel(session, resumed.id)
+        await _wait_state(pilot, session, resumed.id, ("cancelled", "finished"))
+
+
+async def _wait_state(pilot, session, job_id, states, resume_of=None, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for j in session.jobs():
+            if (job_id is None or j.id == job_id) and j.state in states and (
+                    resume_of is None or j.resume_of == resume_of):
+                return j
+        await pilot.pause(0.2)
+    raise AssertionError(f"no job reached {states} in {timeout} s: {session.jobs()}")
+
+
+async def _wait_shown(pilot, app, job_id, state=None, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        table = app.screen.query_one("#jobs-table", DataTable)
+        if job_id in table.rows and (state is None or state in str(table.get_row(job_id)[0])):
+            table.move_cursor(row=table.get_row_index(job_id))
+            return
+        await pilot.pause(0.2)
+    raise AssertionError(f"{job_id} not shown as {state or 'any state'}")
+
+
+async def test_no_color_keeps_meaning_in_symbols(session_root, monkeypatch):
+    from textual.filter import Monochrome, NoColor
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    s = _jobs_session(session_root, monkeypatch)
+    app = WorkbenchApp(session=s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert app.no_color and any(isinstance(f, (Monochrome, NoColor)) for f in app._filters)
+        await _settle(pilot)
+        await pilot.press("j")
+        await _settle(pilot)
+        text = screen_text(app)
+        for mark in "●■!✗✓":
+            assert mark in text
+    s.close()
+
+
+async def test_screen_saved_as_svg_and_text_and_report_from_the_palette(snap_session):
+    app = WorkbenchApp(session=snap_session)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("4")
+        await _settle(pilot)
+        await pilot.press("S")
+        await pilot.pause()
+        await pilot.press("ctrl+p", *"Export session report")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await _settle(pilot)
+    shots = snap_session.artifacts / "exports" / "screens"
+    svg, txt = next(shots.glob("results-*.svg")), next(shots.glob("results-*.txt"))
+    assert svg.read_text().lstrip().startswith("<svg")
+    lines = txt.read_text().splitlines()
+    assert len(lines) == 24 and any("CfC" in line and "0.081" in line for line in lines)
+    report = next((snap_session.artifacts / "exports").glob("report-*.md")).read_text()
+    assert "| CfC | False | 0.081 |" in report and "(x0)' = -0.1 x0^3 + 2 x1^3" in report

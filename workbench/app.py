@@ -30,20 +30,27 @@ class WorkbenchApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "neuro-workbench"
     COMMANDS = App.COMMANDS | {AnalysisCommands}
+    # ids name the bindings a user may remap in the config's [keys] table (workbench.config)
     BINDINGS = [
-        Binding("1", "show_pane('datasets')", "Data", key_display="1"),
-        Binding("2", "show_pane('training')", "Train", key_display="2"),
-        Binding("3", "show_pane('equations')", "Eqns", key_display="3"),
-        Binding("4", "show_pane('results')", "Results", key_display="4"),
-        Binding("r", "run_dialog", "Run"),
-        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("1", "show_pane('datasets')", "Data", id="pane.datasets"),
+        Binding("2", "show_pane('training')", "Train", id="pane.training"),
+        Binding("3", "show_pane('equations')", "Eqns", id="pane.equations"),
+        Binding("4", "show_pane('results')", "Results", id="pane.results"),
+        Binding("r", "run_dialog", "Run", id="run"),
+        Binding("j", "jobs", "Jobs", id="jobs"),
+        Binding("S", "screenshot", "Save screen", show=False, id="screenshot"),
+        Binding("E", "report", "Report", show=False, id="report"),
+        Binding("question_mark", "help", "Help", id="help"),
         Binding("ctrl+p", "command_palette", "Palette", show=False),
-        Binding("q", "quit", "Quit"),
+        Binding("q", "quit", "Quit", id="quit"),
     ]
 
     def __init__(self, session: Session | None = None, *, session_name: str = "demo",
                  root: Path | None = None, poll: bool = True):
         super().__init__()
+        from workbench.config import load
+
+        self.config, self._config_warning = load()
         self.session = session or Session.open(session_name, root)
         self.readonly = self.session.readonly or not self.session.acquire_ui_lock()
         # a second connection for the poll worker thread; the main one writes UI state
@@ -53,6 +60,9 @@ class WorkbenchApp(App):
         self._job_states: dict[str, str] = {}
         self._first_update = True
         self.exit_message = ""
+        self.last_jobs: list = []  # the latest poll, for the jobs screen
+        self.last_progress: dict[str, dict] = {}
+        self.gpus: list[dict] = []
         self.sub_title = self.session.name + ("  [read-only]" if self.readonly else "")
 
     # -- layout ------------------------------------------------------------------
@@ -100,6 +110,7 @@ class WorkbenchApp(App):
         self.status = self.query_one(StatusLine)
         self.panes = list(self.query(StorePane))
         self.status.readonly = self.readonly
+        self._apply_config()
         self.call_after_refresh(self._mount_datasets)
         if self.readonly:
             self.notify("Another workbench has this session open: this one is read-only and "
@@ -111,6 +122,20 @@ class WorkbenchApp(App):
         if self._poll:
             self.poll_store()
             self.set_interval(POLL_S, self.poll_store)
+
+    def _apply_config(self) -> None:
+        cfg = self.config
+        if cfg.keys:
+            self.set_keymap(cfg.keys)
+        warning = self._config_warning
+        if cfg.theme:
+            if cfg.theme in self.available_themes:
+                self.theme = cfg.theme
+            else:
+                warning = (f"config {cfg.path}: unknown theme {cfg.theme!r} (known: "
+                           f"{', '.join(sorted(self.available_themes))}); using the default")
+        if warning:  # one line, and the workbench opens with the defaults
+            self.notify(warning, severity="warning", timeout=12)
 
     # -- polling the store -------------------------------------------------------
     @work(thread=True, exclusive=True, group="poll", exit_on_error=False, name="poll")
@@ -136,6 +161,8 @@ class WorkbenchApp(App):
         if not self.is_running or not self.status.is_attached:
             return  # a last poll arriving while the app shuts down
         self.status.set_jobs(msg.jobs, msg.progress)
+        self.last_jobs, self.last_progress = msg.jobs, msg.progress
+        self._redraw_jobs()
         self._notify_endings(msg)
         for pane in self.panes:
             pane.store_update(msg)
@@ -167,7 +194,8 @@ class WorkbenchApp(App):
         self._job_states = {j.id: j.state for j in msg.jobs}
 
     def config_bell(self) -> bool:
-        return bool(self.session.ui().get("bell", False)) if not self.readonly else False
+        """Ring the terminal bell when a job ends: ``bell = true`` in the config file."""
+        return self.config.bell
 
     def _mark_seen(self, jobs) -> None:
         if self.readonly:
@@ -185,6 +213,8 @@ class WorkbenchApp(App):
     @on(DeviceInfo)
     def on_device_info(self, msg: DeviceInfo) -> None:
         self.status.device = msg.text
+        self.gpus = msg.gpus
+        self._redraw_jobs()
         if msg.gpus:  # GPUs change: keep watching them, nvtop-style
             self.set_timer(2.0, self.probe_device)
 
@@ -197,7 +227,91 @@ class WorkbenchApp(App):
 
     # -- actions -----------------------------------------------------------------
     def action_show_pane(self, pane: str) -> None:
-        self.query_one("#panes", TabbedContent).active = pane
+        from workbench.screens.jobs import JobsScreen
+
+        if isinstance(self.screen, JobsScreen):
+            self.pop_screen()
+        self.screen_stack[0].query_one("#panes", TabbedContent).active = pane
+
+    def _jobs_screen(self):
+        from workbench.screens.jobs import JobsScreen
+
+        return next((s for s in self.screen_stack if isinstance(s, JobsScreen)), None)
+
+    def _redraw_jobs(self) -> None:
+        screen = self._jobs_screen()
+        if screen is not None:
+            screen.redraw()
+
+    def action_jobs(self) -> None:
+        """Open the jobs screen, or close it when it is in front."""
+        from workbench.screens.jobs import JobsScreen
+
+        if isinstance(self.screen, JobsScreen):
+            self.pop_screen()
+        elif self._jobs_screen() is None:
+            self.push_screen(JobsScreen())
+
+    def active_view(self) -> str:
+        """What is in front: "jobs", "help", or the pane's id."""
+        from workbench.screens.jobs import JobsScreen
+
+        if isinstance(self.screen, JobsScreen):
+            return "jobs"
+        if len(self.screen_stack) > 1 and self.screen.id:
+            return self.screen.id
+        return self.screen_stack[0].query_one("#panes", TabbedContent).active or "panes"
+
+    def screen_text(self) -> str:
+        """The screen in front as plain text (what ``S`` saves beside the SVG)."""
+        import io
+
+        from rich.console import Console
+
+        width, height = self.size
+        console = Console(width=width, height=height, file=io.StringIO(), record=True,
+                          force_terminal=True, color_system=None, legacy_windows=False, safe_box=False)
+        console.print(self.screen._compositor.render_update(
+            full=True, screen_stack=self._background_screens))
+        return "\n".join(line.rstrip() for line in console.export_text(styles=False).splitlines()) + "\n"
+
+    def action_screenshot(self) -> None:
+        """Save the screen in front as SVG and text in the session's ``exports/screens``."""
+        out = self.session.artifacts / "exports" / "screens"
+        stem = f"{self.active_view()}-{time.strftime('%Y%m%d-%H%M%S')}"
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            self.save_screenshot(f"{stem}.svg", str(out))
+            (out / f"{stem}.txt").write_text(self.screen_text(), encoding="utf-8")
+        except OSError as exc:
+            self.notify(f"cannot save the screen: {exc}", severity="error")
+            return
+        self.notify(f"saved {out / stem}.svg and .txt", title="screen saved")
+
+    def action_report(self) -> None:
+        self.report_worker()
+
+    @work(thread=True, exclusive=True, group="report", exit_on_error=False, name="report")
+    def report_worker(self) -> None:
+        from engine.report import write_report
+
+        with Session(self.session.path, create=False, readonly=True) as s:  # this thread's own
+            rep = write_report(s, self.session.artifacts / "exports"
+                               / f"report-{time.strftime('%Y%m%d-%H%M%S')}.md")
+        self.call_from_thread(self.notify, f"{rep.path} ({rep.tables} tables, {rep.equation_sets} "
+                              f"equation sets, {len(rep.figures)} figures)", title="report written")
+
+    def get_system_commands(self, screen):
+        from textual.app import SystemCommand
+
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Jobs screen", "every job: state, progress, ETA, device, GPU; "
+                            "cancel / resume / delete (key j)", self.action_jobs)
+        yield SystemCommand("Save screen as SVG and text",
+                            "into the session's artifacts/exports/screens (key S)", self.action_screenshot)
+        yield SystemCommand("Export session report", "Markdown with tables, equations and PNG "
+                            "figures into artifacts/exports (key E)", self.action_report)
+        yield SystemCommand("Help: keys of this pane", "key ?", self.action_help)
 
     @on(TabbedContent.TabActivated)
     def on_tab(self, event: TabbedContent.TabActivated) -> None:
@@ -219,7 +333,8 @@ class WorkbenchApp(App):
     def action_help(self) -> None:
         from workbench.screens.help import HelpScreen
 
-        self.push_screen(HelpScreen(self))
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self))
 
     def action_run_dialog(self) -> None:
         self.action_command_palette()
@@ -253,6 +368,31 @@ class WorkbenchApp(App):
         sent = runner.cancel(self.session, job_id)
         self.notify("cancel sent; the job stops at its next safe point" if sent
                     else "job is not running", title=job_id)
+
+    def ask_delete_job(self, job_id: str) -> None:
+        """Delete a job after a y/n question (its events go; its artifacts stay on disk)."""
+        from workbench.screens.confirm import ConfirmScreen
+
+        job = next((j for j in self.last_jobs if j.id == job_id), None)
+        if job is not None and job.active:
+            self.notify(f"{job_id} is {job.state}: cancel it first", severity="warning")
+            return
+        what = f" ({job.analysis}, {job.state})" if job else ""
+        self.push_screen(ConfirmScreen(f"Delete job [b]{job_id}[/b]{what} and its events? "
+                                       "Its artifacts stay on disk."),
+                         lambda yes: self.delete_job(job_id) if yes else None)
+
+    def delete_job(self, job_id: str) -> None:
+        if self.readonly:
+            self.notify("read-only session", severity="warning")
+            return
+        try:
+            self.session.delete_job(job_id)
+        except SessionError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.notify("deleted (its artifacts stay on disk)", title=job_id)
+        self.poll_store()
 
     def resume_job(self, job_id: str) -> None:
         from engine.jobs import runner

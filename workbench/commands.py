@@ -24,6 +24,17 @@ class AnalysisCommands(Provider):
                             step.help))
         for i, pane in enumerate(("datasets", "training", "equations", "results"), 1):
             out.append((f"Show {pane} pane", partial(app.action_show_pane, pane), f"key {i}"))
+        # every job action of the jobs screen, by job id (newest first)
+        for job in reversed(getattr(app, "last_jobs", [])):
+            if job.active:
+                out.append((f"Cancel job {job.id}", partial(app.cancel_job, job.id),
+                            f"{job.analysis}, {job.state}"))
+            else:
+                if job.state != "finished":
+                    out.append((f"Resume job {job.id}", partial(app.resume_job, job.id),
+                                f"{job.analysis}, {job.state}"))
+                out.append((f"Delete job {job.id}", partial(app.ask_delete_job, job.id),
+                            f"{job.analysis}, {job.state}; artifacts stay on disk"))
         return out
 
     async def discover(self) -> Hits:

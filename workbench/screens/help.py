@@ -22,16 +22,32 @@ class HelpScreen(ModalScreen[None]):
         super().__init__()
         self._wb = app
 
+    def _key(self, b) -> str:
+        """The key as shown in the footer, after the user's [keys] remapping."""
+        from textual.binding import Binding
+
+        key = getattr(self._wb, "config", None) and self._wb.config.keys.get(b.id or "")
+        if key:
+            b = Binding(key.split(",")[0], b.action, b.description)
+        return self._wb.get_key_display(b)
+
     def rows(self) -> list[tuple[str, str]]:
-        """(key, description) pairs: the app's keys, then the pane in front's."""
+        """(key, description) pairs: the app's keys, then those of the pane or screen in front."""
+        from workbench.screens.jobs import JobsScreen
+
         out = [("[b]Everywhere[/b]", "")]
-        out += [(b.key_display or b.key, b.description) for b in self._wb.BINDINGS if b.description]
-        out.append(("ctrl+p", "command palette: run any analysis or step"))
-        active = self._wb.query_one("#panes").active
+        out += [(self._key(b), b.description) for b in self._wb.BINDINGS if b.description]
+        out.append(("ctrl+p", "command palette: run any analysis or step, every action"))
+        front = self._wb.screen_stack[-2] if len(self._wb.screen_stack) > 1 else None
+        if isinstance(front, JobsScreen):
+            out += [("", ""), ("[b]Jobs screen[/b]", "")]
+            out += [(self._key(b), b.description) for b in front.BINDINGS]
+            return out
+        active = self._wb.screen_stack[0].query_one("#panes").active
         for pane in self._wb.panes:
             if getattr(pane.parent, "id", None) == active:
                 out += [("", ""), (f"[b]{active.title()} pane[/b]", "")]
-                out += [(b.key_display or b.key, b.description) for b in pane._bindings_list()]
+                out += [(self._key(b), b.description) for b in pane._bindings_list()]
         return out
 
     def compose(self) -> ComposeResult:
