@@ -69,9 +69,15 @@ def launch(session: Session, job_id: str) -> int:
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    cmd = [sys.executable, "-m", "engine.jobs.worker", str(session.path), job_id]
+    nproc = int(session.job(job_id).params.get("nproc", 1) or 1)
+    if nproc > 1:  # DDP: torchrun starts nproc ranks of the worker; rank 0 is the job
+        from engine.distributed import torchrun_command
+
+        cmd = torchrun_command(nproc, "engine.jobs.worker", str(session.path), job_id)
     with open(log_dir / f"{job_id}.log", "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "engine.jobs.worker", str(session.path), job_id],
+            cmd,
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, close_fds=True, env=env, cwd=root,
         )

@@ -6,6 +6,7 @@ import signal
 import sys
 import threading
 
+from engine import distributed
 from engine.jobs.runner import run_job
 from engine.session import Session
 
@@ -18,7 +19,15 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: cancel.set())
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     session = Session(session_dir, create=False)
+    if distributed.env_rank() > 0:  # a torchrun rank other than 0: the job is rank 0's
+        try:
+            ok = distributed.run_follower(session, job_id, cancel)
+        finally:
+            distributed.shutdown()
+            session.close()
+        return 0 if ok else 1
     job = run_job(session, job_id, cancel=cancel)
+    distributed.shutdown()
     session.close()
     return 0 if job.state == "finished" else 1
 

@@ -1,0 +1,246 @@
+"""Multi-GPU (or multi-process CPU) training with DistributedDataParallel under torchrun.
+
+A job whose parameters say ``nproc=N`` (N > 1) is launched by the job runner as
+
+    python -m torch.distributed.run --standalone --nproc-per-node N -m engine.jobs.worker SESSION JOB
+
+Every rank runs the same steps.  Rank 0 is the job: it writes the job's state, heartbeat
+and events, so the TUI follows it like any other job.  The other ranks run the steps with
+a reporter that says nothing (:func:`run_follower`).  A step that trains in parallel does::
+
+    info = distributed.init()                  # no-op (world of 1) outside torchrun
+    rep = distributed.reporter(ctx.reporter)   # rank 0 reports; cancel is agreed by all ranks
+    model = distributed.wrap(model.to(info.device))
+    part = distributed.shard(n_samples)        # this rank's contiguous slice of the time axis
+
+On a GPU server each rank takes ``cuda:LOCAL_RANK`` and the NCCL backend; on CPU, gloo.
+Cancel (SIGTERM to the job's process) reaches rank 0; ``reporter.cancelled`` is an
+all-reduce of every rank's flag, so all ranks stop at the same safe point instead of one
+of them waiting for the others forever in the next gradient all-reduce.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.reporting import NullReporter
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+    backend: str | None = None  # "nccl" / "gloo" once initialised
+    device: Any = None  # torch.device for this rank
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def env_rank() -> int:
+    """This process's rank from torchrun's environment (0 outside torchrun)."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def under_torchrun() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "LOCAL_RANK" in os.environ
+
+
+def torchrun_command(nproc: int, module: str, *args: str) -> list[str]:
+    """The command that runs ``python -m module args`` on ``nproc`` local ranks.
+
+    ``--standalone`` picks a free rendezvous port on this host, so several jobs never clash.
+    """
+    if int(nproc) < 2:
+        raise ValueError(f"nproc must be >= 2 for torchrun, got {nproc}")
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+            f"--nproc-per-node={int(nproc)}", "-m", module, *args]
+
+
+_INFO: DistInfo | None = None
+
+
+def init(backend: str | None = None) -> DistInfo:
+    """Join the process group torchrun set up (idempotent); a world of 1 outside torchrun."""
+    global _INFO
+    import torch
+    import torch.distributed as dist
+
+    if _INFO is not None:
+        return _INFO
+    if not under_torchrun():
+        from engine.device import pick_device  # the one device helper
+
+        _INFO = DistInfo(device=pick_device("auto"))
+        return _INFO
+    local_rank = int(os.environ["LOCAL_RANK"])
+    if backend is None:
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend)
+    _INFO = DistInfo(rank=dist.get_rank(), local_rank=local_rank, world_size=dist.get_world_size(),
+                     backend=backend, device=device)
+    return _INFO
+
+
+def info() -> DistInfo:
+    return _INFO or DistInfo()
+
+
+def shutdown() -> None:
+    """Leave the process group (the worker does it when the job ends)."""
+    global _INFO
+    if _INFO is not None and _INFO.distributed:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    _INFO = None
+
+
+def wrap(model, **kw: Any):
+    """``model`` in DistributedDataParallel when there is more than one rank, else as is."""
+    i = info()
+    if not i.distributed:
+        return model
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    if i.device is not None and i.device.type == "cuda":
+        kw.setdefault("device_ids", [i.local_rank])
+        kw.setdefault("output_device", i.local_rank)
+    return DDP(model, **kw)
+
+
+def unwrap(model):
+    """The plain module inside a DDP wrapper (for checkpoints and evaluation)."""
+    return getattr(model, "module", model)
+
+
+def shard(n: int, rank: int | None = None, world_size: int | None = None) -> slice:
+    """This rank's contiguous part of ``range(n)`` (time is split in blocks, not strided, so
+    each rank trains on whole stretches of the recording; sizes differ by at most one)."""
+    i = info()
+    rank = i.rank if rank is None else rank
+    world_size = i.world_size if world_size is None else world_size
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} outside a world of {world_size}")
+    if n < world_size:
+        raise ValueError(f"cannot split {n} samples over {world_size} ranks")
+    return slice(rank * n // world_size, (rank + 1) * n // world_size)
+
+
+def any_rank(flag: bool) -> bool:
+    """True on every rank if it is true on any (a collective: every rank must call it)."""
+    i = info()
+    if not i.distributed:
+        return bool(flag)
+    import torch
+    import torch.distributed as dist
+
+    t = torch.tensor([1.0 if flag else 0.0], device=i.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)
+
+
+class DistributedReporter:
+    """Rank 0 forwards everything to the job's reporter; other ranks stay silent.
+
+    ``cancelled`` is agreed by all ranks (see :func:`any_rank`), so it must be read at the
+    same points on every rank, which holds when all ranks run the same loop.
+    Other ranks write their checkpoints to a private folder, never over rank 0's.
+    """
+
+    def __init__(self, inner, dist_info: DistInfo | None = None):
+        self.inner = inner
+        self.info = dist_info or info()
+        self._private: Path | None = None
+
+    def _main(self) -> bool:
+        return self.info.is_main
+
+    def progress(self, done: int, total: int, message: str = "", **extra: Any) -> None:
+        if self._main():
+            self.inner.progress(done, total, message, **extra)
+
+    def metric(self, name: str, value: float, step: int | None = None, **extra: Any) -> None:
+        if self._main():
+            self.inner.metric(name, value, step, **extra)
+
+    def log(self, message: str, level: str = "info") -> None:
+        if self._main():
+            self.inner.log(message, level)
+
+    def artifact(self, name: str, path: Path, kind: str = "file") -> None:
+        if self._main():
+            self.inner.artifact(name, path, kind)
+
+    def artifact_dir(self) -> Path:
+        if self._main():
+            return self.inner.artifact_dir()
+        if self._private is None:
+            self._private = Path(tempfile.mkdtemp(prefix=f"wb-rank{self.info.rank}-"))
+        return self._private
+
+    @property
+    def cancelled(self) -> bool:
+        return any_rank(self.inner.cancelled)
+
+
+def reporter(inner) -> DistributedReporter | Any:
+    """The reporter a step should use while training under torchrun (``inner`` outside it)."""
+    return DistributedReporter(inner) if info().distributed else inner
+
+
+# --------------------------------------------------------------------------- ranks > 0
+
+
+def run_follower(session, job_id: str, cancel: threading.Event | None = None) -> bool:
+    """A non-zero rank's share of a job: the same steps, nothing written to the session.
+
+    Returns True when every step ran; a cancel or a failure is rank 0's to record.
+    """
+    from engine import analyses
+    from engine.analyses.base import StepContext
+    from engine.reporting import Cancelled
+
+    class FollowerContext(StepContext):
+        def fresh_dir(self, name: str) -> Path:
+            # emptying a fresh run's folder is rank 0's job: two ranks racing rmtree
+            # against rank 0's first checkpoint could lose it
+            d = self.workdir / name
+            d.mkdir(parents=True, exist_ok=True)
+            return d
+
+    job = session.job(job_id)
+    spec = analyses.get(job.analysis)
+    rep = NullReporter(tempfile.mkdtemp(prefix=f"wb-rank{env_rank()}-"), cancel=cancel)
+    try:
+        for name in job.steps:
+            # session=None: tables and equations are rank 0's to store
+            ctx = FollowerContext(workdir=session.artifact_dir(job.analysis), reporter=rep, session=None,
+                                  job_id=job_id, resuming=job.resume_of is not None)
+            spec.step(name).load()(ctx, dict(job.params))
+    except Cancelled:
+        return False
+    return True
+
+
+__all__ = ["DistInfo", "DistributedReporter", "any_rank", "env_rank", "info", "init", "reporter",
+           "run_follower", "shard", "shutdown", "torchrun_command", "under_torchrun", "unwrap", "wrap"]
