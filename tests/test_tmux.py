@@ -1,0 +1,130 @@
+"""The remote-first promise in a real terminal: the TUI in tmux, a job started by key,
+the client detached (a dropped SSH connection), the job finishing meanwhile, and the
+re-attached client seeing it finished."""
+
+from __future__ import annotations
+
+import os
+import pty
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+
+from engine.session import Session
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+
+class Tmux:
+    """A private tmux server (its own socket), so the test never touches the user's."""
+
+    def __init__(self) -> None:
+        self.socket = f"wb-test-{uuid.uuid4().hex[:8]}"
+
+    def __call__(self, *args: str, check: bool = True) -> str:
+        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True,
+                              timeout=10, check=check).stdout
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", "wb")
+
+    def wait_screen(self, *words: str, timeout: float = 20) -> str:
+        deadline = time.monotonic() + timeout
+        text = ""
+        while time.monotonic() < deadline:
+            text = self.screen()
+            if all(w in text for w in words):
+                return text
+            time.sleep(0.2)
+        raise AssertionError(f"{words} not on screen after {timeout} s:\n{text}")
+
+    def attach(self) -> tuple[subprocess.Popen, int]:
+        """A client in a pty of its own, as an SSH login's terminal would be; its output drained."""
+        master, slave = pty.openpty()
+        proc = subprocess.Popen(["tmux", "-L", self.socket, "attach", "-t", "wb"], stdin=slave,
+                                stdout=slave, stderr=slave, env=dict(os.environ, TERM="xterm-256color"),
+                                start_new_session=True)
+        os.close(slave)
+
+        def drain() -> None:
+            try:
+                while os.read(master, 65536):
+                    pass
+            except OSError:
+                pass
+
+        threading.Thread(target=drain, daemon=True).start()
+        return proc, master
+
+    def clients(self) -> list[str]:
+        return [c for c in self("list-clients", "-t", "wb", check=False).splitlines() if c]
+
+
+@pytest.fixture
+def tmux():
+    t = Tmux()
+    yield t
+    t("kill-server", check=False)
+
+
+def _wait(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def test_job_finishes_while_detached_and_is_seen_on_reattach(tmux, session_root):
+    with Session.open("tm", session_root) as s:
+        s.set_params("fake", {"n": 30, "sleep": 0.1})  # a 3 s job: long enough to detach from
+    env = {"WORKBENCH_SESSIONS": str(session_root), "WORKBENCH_ANALYSES": "fake=tests.fake_analysis",
+           "PYTHONPATH": str(ROOT), "WORKBENCH_CONFIG": str(session_root / "no-config.toml")}
+    cmd = " ".join(["env", *(f"{k}={v}" for k, v in env.items()),
+                    sys.executable, "-m", "workbench.cli", "--session", "tm"])
+    # stderr stays on the pane: Textual draws there in a pty
+    tmux("new-session", "-d", "-s", "wb", "-x", "100", "-y", "30", "-c", str(ROOT), cmd)
+    tmux.wait_screen("Datasets", "Results")
+    client, master = tmux.attach()
+    try:
+        _wait(tmux.clients, 10, "the client to attach")
+        # start a job with the keyboard only: r opens the palette
+        tmux("send-keys", "-t", "wb", "r")
+        tmux.wait_screen("Search")
+        tmux("send-keys", "-t", "wb", "-l", "Run fake: count")
+        tmux.wait_screen("Run fake: count")
+        time.sleep(0.3)  # the palette's search settles on the typed text
+        tmux("send-keys", "-t", "wb", "Enter")
+        with Session.open("tm", session_root, readonly=True) as ro:
+            job = _wait(lambda: ro.jobs(), 10, "a job to be created")[0]
+            assert job.analysis == "fake" and job.steps == ["count"]
+            # the connection drops: the client goes, the TUI and the job stay
+            tmux("detach-client", "-s", "wb")
+            client.wait(10)
+            assert not tmux.clients()
+            _wait(lambda: ro.job(job.id).state == "finished", 30, "the job to finish while detached")
+    finally:
+        if client.poll() is None:
+            client.kill()
+        os.close(master)
+    client, master = tmux.attach()
+    try:
+        _wait(tmux.clients, 10, "the client to re-attach")
+        tmux("send-keys", "-t", "wb", "j")
+        short = job.id[len("tm-"):]
+        text = tmux.wait_screen("✓ finished", short)
+        assert "0 running" in text
+        tmux("send-keys", "-t", "wb", "q")  # quit: no job running, nothing to say
+        _wait(lambda: "wb" not in tmux("list-sessions", check=False), 15, "the TUI to quit")
+    finally:
+        if client.poll() is None:
+            client.kill()
+        os.close(master)
