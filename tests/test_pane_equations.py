@@ -59,3 +59,79 @@ async def test_threshold_steps_redraw_fast_and_export(sindy_session):
         await app.workers.wait_for_complete()
         exports = list((sindy_session.artifacts / "exports").glob("*"))
         assert {p.suffix for p in exports} >= {".txt", ".tex", ".json"}
+
+
+async def test_hand_toggled_terms_refit_show_errors_and_persist(sindy_session):
+    import numpy as np
+
+    from engine.sindy.sweep import load_sweep
+
+    app = WorkbenchApp(session=sindy_session)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.press("3")
+        await pilot.pause(0.8)
+        await app.workers.wait_for_complete()
+        pane = app.query_one("#equations-pane")
+        s = pane.current()
+        await pilot.press("k")  # the knee: the true cubic oscillator, 2 terms per equation
+        row = pane._row(s)
+        base = np.array(pane.coef_of(s))
+        feats = s["data"]["feature_names"]
+        await pilot.press("right_square_bracket")  # the cursor appears on (x0)'s largest term
+        assert pane.cursor == (0, int(np.argmax(np.abs(base[0]))))
+        await pilot.press("right_square_bracket")  # ... then (x1)'s
+        top = int(np.argmax(np.abs(base[1])))
+        assert pane.cursor == (1, top)
+        await pilot.press("right")  # the smaller term, then round to the largest again
+        assert pane.cursor[1] != top
+        await pilot.press("right")
+        assert pane.cursor == (1, top)
+        await pilot.press("space")  # switch it off: the other term is refitted alone
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        coef = np.array(pane.coef_of(s))
+        mask = base != 0
+        mask[1, top] = False
+        np.testing.assert_array_equal(coef != 0, mask)
+        np.testing.assert_array_equal(coef[0], base[0])  # the other equation is untouched
+        st = load_sweep(s["data"]["sweep_path"])
+        np.testing.assert_allclose(coef, st.edited(row, [(1, top)]))
+        assert coef[1][mask[1]][0] != base[1][mask[1]][0]  # refitted, not just zeroed
+        before, after = pane.edit_errors[(s["id"], row, ((1, top),))]
+        assert after["deriv_err"] > 10 * before["deriv_err"]  # the dominant term is missing
+        assert after["rollout_err"] > before["rollout_err"]
+        title = str(app.query_one("#eq-title").render())
+        assert "hand-edited from 4" in title and f"ẋ err {before['deriv_err']:.3g} → {after['deriv_err']:.3g}" in title
+        body = str(app.query_one("#eq-text").render())
+        assert f"  {feats[top]}" in body.splitlines()[1]  # listed struck through, to switch back on
+        # add a term by name to (x0)'
+        await pilot.press("left_square_bracket", "a")
+        for ch in "x0 x1":
+            await pilot.press("space" if ch == " " else ch)
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        j = feats.index("x0 x1")
+        assert pane.coef_of(s)[0, j] != 0
+        await pilot.press("a", *"nope", "enter")  # not a library term: an error, nothing changes
+        assert pane.coef_of(s)[0, j] != 0
+        assert sindy_session.ui()["equations.edits"] == {str(s["id"]): {str(row): [[0, j], [1, top]]}}
+        await pilot.press("question_mark")  # the edit keys are on the help screen
+        rows = dict(app.screen.rows())
+        assert rows["space"].startswith("Switch the term off") and rows["u"].startswith("Undo the hand edits")
+        await pilot.press("escape")
+    # a new app restores the edits
+    from engine.session import Session
+
+    again = Session(sindy_session.path)
+    app = WorkbenchApp(session=again)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.press("3")
+        await pilot.pause(0.8)
+        await app.workers.wait_for_complete()
+        pane = app.query_one("#equations-pane")
+        s = pane.current()
+        assert pane._row(s) == row
+        np.testing.assert_allclose(pane.coef_of(s), st.edited(row, [(0, j), (1, top)]))
+        await pilot.press("u")  # undo: the sweep's model again
+        np.testing.assert_array_equal(pane.coef_of(s), base)
+        assert again.ui()["equations.edits"] == {}

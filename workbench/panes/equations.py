@@ -5,6 +5,13 @@ Moving the threshold does not refit: each equation set carries its threshold
 sweep (every threshold's coefficients, solved at once by the batched STLSQ),
 so ``+``/``-`` step through it and redraw at once, with the term count and the
 validation errors, on a Pareto plot of terms against error with the knee marked.
+
+Terms can be switched by hand: ``[``/``]`` pick an equation, left/right a term,
+space switches it off (or back on), ``a`` adds a term by name.  The kept terms
+are refitted by least squares from the sweep's training Gram (no data pass, a
+millisecond), and the held-out derivative and rollout errors before → after are
+shown in the title.  Edits belong to the threshold they were made at and are
+kept in the session's UI state.
 """
 
 from __future__ import annotations
@@ -27,11 +34,14 @@ from workbench.widgets.plotext_view import render_plotext
 SCALE = ("grey50", "cyan", "green", "yellow", "bold red")
 
 
-def render_equations(payload: dict, coef=None, precision: int = 3) -> Text:
+def render_equations(payload: dict, coef=None, precision: int = 3, cursor=None, removed=(), added=()) -> Text:
     """Colour each term by the decade of |coefficient| relative to the largest.
 
     Built as one string plus style spans: appending ~2,000 terms one by one to a
-    Rich Text is what made a dense (220-term) model slow to draw.
+    Rich Text is what made a dense (220-term) model slow to draw.  ``cursor``
+    ``(state, term)`` is shown reversed; ``removed`` (state, term) pairs are
+    listed struck through after the kept terms (so they can be switched back on),
+    ``added`` ones underlined.
     """
     import numpy as np
 
@@ -53,14 +63,15 @@ def render_equations(payload: dict, coef=None, precision: int = 3) -> Text:
         pos += len(text)
 
     top = len(SCALE) - 1
-    for name, row in zip(states, coef):
-        nz = np.flatnonzero(row)
-        order = nz[np.argsort(-np.abs(row[nz]), kind="stable")]
+    removed, added = set(map(tuple, removed)), set(map(tuple, added))
+    for k, (name, row) in enumerate(zip(states, coef)):
+        order = term_order(row)
         add(f"({name})' = ", "bold")
         if not len(order):
             add("0", "dim")
         for i, j in enumerate(order):
             c = float(row[j])
+            start = pos
             if i:
                 add(" - " if c < 0 else " + ")
             elif c < 0:
@@ -69,9 +80,26 @@ def render_equations(payload: dict, coef=None, precision: int = 3) -> Text:
             add(f"{abs(c):.{precision}g}", SCALE[max(0, min(top, top + decade))])
             if features[j] != "1":
                 add(f" {features[j]}")
+            if (k, j) in added:
+                spans.append(Span(start, pos, "underline"))
+            if cursor == (k, j):
+                spans.append(Span(start, pos, "reverse"))
+        for j in sorted(j for i, j in removed if i == k):
+            start = pos
+            add(f"  {features[j]}", "strike dim")
+            if cursor == (k, j):
+                spans.append(Span(start, pos, "reverse"))
         add(f"   [{len(order)} terms]", "dim")
         add("\n")
     return Text("".join(parts), spans=spans)
+
+
+def term_order(row):
+    """The nonzero terms of one equation, largest |coefficient| first (as drawn)."""
+    import numpy as np
+
+    nz = np.flatnonzero(row)
+    return nz[np.argsort(-np.abs(row[nz]), kind="stable")]
 
 
 class EquationsPane(StorePane):
@@ -83,6 +111,14 @@ class EquationsPane(StorePane):
         Binding("c", "compare", "Compare sets"),
         Binding("e", "export", "Export txt/tex/json/sympy"),
         Binding("y", "copy", "Copy (OSC 52)"),
+        # hand edits: in the help screen (?), not the footer (it is full)
+        Binding("left_square_bracket", "pick_equation(-1)", "Previous equation (edit cursor)", show=False),
+        Binding("right_square_bracket", "pick_equation(1)", "Next equation (edit cursor)", show=False),
+        Binding("left", "pick_term(-1)", "Previous term (edit cursor)", show=False),
+        Binding("right", "pick_term(1)", "Next term (edit cursor)", show=False),
+        Binding("space", "toggle_term", "Switch the term off/on, refit the rest", show=False),
+        Binding("a", "add_term", "Add a term by name to the equation", show=False),
+        Binding("u", "reset_edits", "Undo the hand edits at this threshold", show=False),
     ]
     DEFAULT_CSS = """
     EquationsPane #eq-list { height: 1fr; }
@@ -102,6 +138,15 @@ class EquationsPane(StorePane):
         self.comparing = False
         self._max = -1
         self._pareto_timer = None
+        # hand edits: set id -> sweep row -> switched (state, term) pairs
+        self.edits: dict[int, dict[int, list[tuple[int, int]]]] = {}
+        self.cursor: tuple[int, int] | None = None  # (state, term); None until an edit key
+        self._edited: dict[tuple, Any] = {}  # (set, row, flips) -> refitted coef
+        self.edit_errors: dict[tuple, tuple[dict, dict]] = {}  # same key -> (before, after)
+        self._input_mode = "threshold"
+        self._pareto_key = None
+        self._body_cache: dict[tuple, Text] = {}
+        self._scoring: set[tuple] = set()
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="pane-split"):
@@ -121,6 +166,8 @@ class EquationsPane(StorePane):
         ui = self.wb.session.ui()
         self.shown = ui.get("equations.set")
         self.index = {int(k): v for k, v in (ui.get("equations.index") or {}).items()}
+        self.edits = {int(k): {int(r): [tuple(f) for f in flips] for r, flips in rows.items()}
+                      for k, rows in (ui.get("equations.edits") or {}).items()}
 
     # -- loading -------------------------------------------------------------------
     def store_update(self, msg: StoreUpdate) -> None:
@@ -158,23 +205,35 @@ class EquationsPane(StorePane):
         if sweep is None:
             return None
         if s["id"] not in self.index:
-            self.index[s["id"]] = _nearest(sweep[0], s["data"].get("threshold", 0.0))
+            self.index[s["id"]] = _nearest(sweep.thresholds, s["data"].get("threshold", 0.0))
         return self.index[s["id"]]
 
     def coef_of(self, s: dict):
+        """The shown coefficients: the sweep row, with the hand edits made at that row."""
         row = self._row(s)
-        return s["data"].get("coef") if row is None else self.sweeps[s["id"]][1][row]
+        if row is None:
+            return s["data"].get("coef")
+        flips = self._flips(s, row)
+        if not flips:
+            return self.sweeps[s["id"]].coefs[row]
+        key = (s["id"], row, flips)
+        if key not in self._edited:
+            self._edited[key] = self.sweeps[s["id"]].edited(row, flips)
+        return self._edited[key]
+
+    def _flips(self, s: dict, row: int) -> tuple:
+        return tuple(sorted(self.edits.get(s["id"], {}).get(row, ())))
 
     def threshold_of(self, s: dict) -> float | None:
         row = self._row(s)
-        return s["data"].get("threshold") if row is None else float(self.sweeps[s["id"]][0][row])
+        return s["data"].get("threshold") if row is None else float(self.sweeps[s["id"]].thresholds[row])
 
     def _step(self, delta: int) -> None:
         s = self.current()
         if s is None or self._row(s) is None:
             self.app.notify("this equation set has no threshold sweep", severity="warning")
             return
-        n = len(self.sweeps[s["id"]][0])
+        n = len(self.sweeps[s["id"]])
         self.index[s["id"]] = max(0, min(n - 1, self.index[s["id"]] + delta))
         self._remember()
         self.redraw()
@@ -194,7 +253,12 @@ class EquationsPane(StorePane):
             self.redraw()
 
     def action_type_threshold(self) -> None:
+        self._ask("threshold", "threshold, e.g. 0.05 (enter to apply, escape to cancel)")
+
+    def _ask(self, mode: str, placeholder: str) -> None:
+        self._input_mode = mode
         box = self.query_one("#eq-threshold", Input)
+        box.placeholder = placeholder
         box.add_class("visible")
         box.value = ""
         box.focus()
@@ -203,6 +267,9 @@ class EquationsPane(StorePane):
     def on_threshold(self, event: Input.Submitted) -> None:
         box = event.input
         box.remove_class("visible")
+        if self._input_mode == "term":
+            self._add_term(event.value.strip())
+            return
         s = self.current()
         try:
             value = float(event.value)
@@ -212,7 +279,7 @@ class EquationsPane(StorePane):
             self.app.notify(f"not a threshold: {event.value!r}", severity="error")
             return
         if s is not None and self._row(s) is not None:
-            self.index[s["id"]] = _nearest(self.sweeps[s["id"]][0], value)
+            self.index[s["id"]] = _nearest(self.sweeps[s["id"]].thresholds, value)
             self._remember()
             self.redraw()
             got = self.threshold_of(s)
@@ -228,11 +295,147 @@ class EquationsPane(StorePane):
     def _remember(self) -> None:
         self.wb.save_ui(**{"equations.index": {str(k): v for k, v in self.index.items()}})
 
+    # -- hand edits ------------------------------------------------------------------
+    def _editable(self) -> tuple[dict, int] | None:
+        s = self.current()
+        row = None if s is None else self._row(s)
+        if row is None:
+            self.app.notify("hand edits need the set's threshold sweep (re-run its sindy step)", severity="warning")
+            return None
+        return s, row
+
+    def _terms(self, s: dict, row: int, state: int) -> list[int]:
+        """The terms the cursor visits in one equation: the kept ones as drawn, then the removed."""
+        import numpy as np
+
+        coef = np.asarray(self.coef_of(s))
+        removed = sorted(j for i, j in self._flips(s, row) if i == state and self.sweeps[s["id"]].coefs[row][i, j] != 0)
+        return [int(j) for j in term_order(coef[state])] + removed
+
+    def action_pick_equation(self, delta: int) -> None:
+        ed = self._editable()
+        if ed is None:
+            return
+        s, row = ed
+        n = len(self.sweeps[s["id"]].coefs[row])
+        state = 0 if self.cursor is None else (self.cursor[0] + delta) % n
+        terms = self._terms(s, row, state)
+        self.cursor = (state, terms[0] if terms else -1)
+        self.redraw()
+
+    def action_pick_term(self, delta: int) -> None:
+        ed = self._editable()
+        if ed is None:
+            return
+        s, row = ed
+        state = 0 if self.cursor is None else self.cursor[0]
+        terms = self._terms(s, row, state)
+        if not terms:
+            self.cursor = (state, -1)
+        elif self.cursor is None or self.cursor[1] not in terms:
+            self.cursor = (state, terms[0] if delta > 0 else terms[-1])
+        else:
+            self.cursor = (state, terms[(terms.index(self.cursor[1]) + delta) % len(terms)])
+        self.redraw()
+
+    def action_toggle_term(self) -> None:
+        ed = self._editable()
+        if ed is None:
+            return
+        if self.cursor is None or self.cursor[1] < 0:
+            self.app.notify("pick a term first: [ ] choose the equation, left/right the term")
+            return
+        self._flip(*ed, self.cursor)
+
+    def action_add_term(self) -> None:
+        if self._editable() is None:
+            return
+        if self.cursor is None:
+            self.cursor = (0, -1)
+        self._ask("term", f"term to add to equation {self.cursor[0]}, e.g. x0 x1 (enter to add, escape to cancel)")
+
+    def _add_term(self, name: str) -> None:
+        ed = self._editable()
+        if ed is None or not name:
+            return
+        s, row = ed
+        feats = s["data"].get("feature_names") or []
+        if name not in feats:
+            near = [f for f in feats if name.replace(" ", "") in f.replace(" ", "")][:6]
+            self.app.notify(f"no term {name!r} in the library" + (f"; e.g. {', '.join(near)}" if near else ""),
+                            severity="error")
+            return
+        state, j = self.cursor[0], feats.index(name)
+        import numpy as np
+
+        if np.asarray(self.coef_of(s))[state, j] != 0:
+            self.app.notify(f"{name} is already in equation {state}")
+            return
+        self.cursor = (state, j)
+        self._flip(s, row, self.cursor)
+
+    def _flip(self, s: dict, row: int, pair: tuple[int, int]) -> None:
+        flips = set(self._flips(s, row))
+        flips ^= {tuple(pair)}  # switching twice undoes
+        try:
+            self.sweeps[s["id"]].edited(row, sorted(flips))
+        except ValueError as exc:  # e.g. adding a term to an old sweep without its Gram
+            self.app.notify(str(exc), severity="error")
+            return
+        self.edits.setdefault(s["id"], {})[row] = sorted(flips)
+        if not flips:
+            del self.edits[s["id"]][row]
+        self._remember_edits()
+        self.redraw()
+
+    def action_reset_edits(self) -> None:
+        s = self.current()
+        row = None if s is None else self._row(s)
+        if row is not None and self.edits.get(s["id"], {}).pop(row, None) is not None:
+            self._remember_edits()
+            self.redraw()
+
+    def _remember_edits(self) -> None:
+        self.wb.save_ui(**{"equations.edits": {str(k): {str(r): [list(f) for f in flips] for r, flips in rows.items()}
+                                               for k, rows in self.edits.items() if rows}})
+
+    @work(thread=True, exclusive=True, group="eq-score", exit_on_error=False)
+    def score_edit(self, s: dict, row: int, flips: tuple) -> None:
+        """Held-out derivative and rollout errors of the sweep row and of its edit."""
+        from engine.sindy.export import model_from_dict
+
+        sweep = self.sweeps[s["id"]]
+        try:
+            lib = model_from_dict(s["data"]).library_
+            before = sweep.errors(sweep.coefs[row], lib)
+            after = sweep.errors(sweep.edited(row, flips), lib)
+        except Exception as exc:  # scoring is a nicety: say why, keep the edit
+            before = after = {"deriv_err": None, "rollout_err": None}
+            self.app.call_from_thread(self.app.notify, f"could not score the edit: {exc}", severity="warning")
+        self.app.call_from_thread(self._scored, (s["id"], row, flips), before, after)
+
+    def _scored(self, key: tuple, before: dict, after: dict) -> None:
+        self.edit_errors[key] = (before, after)
+        self._scoring.discard(key)
+        s = self.current()
+        if s is not None and (s["id"], self._row(s), self._flips(s, self._row(s) or 0)) == key:
+            self._draw_title(s)
+            self._draw_pareto(s, key[1])
+
     # -- drawing ---------------------------------------------------------------------
     def redraw(self) -> None:
         s = self.current()
         if s is None:
             return
+        row = self._row(s)
+        self._draw_title(s)
+        self.query_one("#eq-text", Static).update(self._body(s, row))
+        # the plot trails the equations: a held-down key redraws the text at once
+        if self._pareto_timer is not None:
+            self._pareto_timer.stop()
+        self._pareto_timer = self.set_timer(0.06, lambda: self._draw_pareto(s, row))
+
+    def _draw_title(self, s: dict) -> None:
         data = s["data"]
         row = self._row(s)
         sweep = data.get("sweep") or {}
@@ -240,29 +443,56 @@ class EquationsPane(StorePane):
         thr = self.threshold_of(s)
         if thr is not None:
             facts.append(f"threshold {thr:.3g}")
-        if row is not None:
+        flips = () if row is None else self._flips(s, row)
+        if row is not None and flips:
+            import numpy as np
+
+            facts.append(f"{int(np.count_nonzero(self.coef_of(s)))} terms (hand-edited from {sweep['n_terms'][row]}; "
+                         "u undoes)")
+            key = (s["id"], row, flips)
+            if key not in self.edit_errors:
+                facts.append("scoring…")
+                if key not in self._scoring:
+                    self._scoring.add(key)
+                    self.score_edit(s, row, flips)
+            else:
+                before, after = self.edit_errors[key]
+                for k, label in (("deriv_err", "ẋ err"), ("rollout_err", "rollout err")):
+                    if before[k] is not None and after[k] is not None:
+                        facts.append(f"{label} {before[k]:.3g} → {after[k]:.3g}")
+        elif row is not None:
             facts.append(f"{sweep['n_terms'][row]} terms")
             for key, label in (("deriv_err", "ẋ err"), ("rollout_err", "rollout err")):
                 v = sweep.get(key, [None] * (row + 1))[row]
                 if v is not None:
                     facts.append(f"{label} {v:.3g}")
-            if row == sweep.get("knee"):
-                facts.append("◆ knee")
-        elif isinstance(data.get("val_error"), (int, float)):
+        if row is not None and row == sweep.get("knee"):
+            facts.append("◆ knee")
+        elif row is None and isinstance(data.get("val_error"), (int, float)):
             facts.append(f"val err {data['val_error']:.3g}")
         self.query_one("#eq-title", Static).update(Text.assemble((s["name"], "bold"), "\n", (" · ".join(facts), "dim")))
-        body = render_equations(data, self.coef_of(s))
-        if self.comparing:
-            other = self._other(s)
+
+    def _body(self, s: dict, row: int | None) -> Text:
+        """The equations as drawn, cached per (set, row, edits, cursor): stepping back and forth
+        through the sweep redraws without re-rendering 2,000 terms."""
+        flips = () if row is None else self._flips(s, row)
+        other = self._other(s) if self.comparing else None
+        okey = None if other is None else (other["id"], self._row(other), self._flips(other, self._row(other) or 0))
+        key = (s["id"], row, flips, self.cursor, okey)
+        body = self._body_cache.get(key)
+        if body is None:
+            base = None if row is None else self.sweeps[s["id"]].coefs[row]
+            removed = [f for f in flips if base is not None and base[f] != 0]
+            added = [f for f in flips if base is not None and base[f] == 0]
+            body = render_equations(s["data"], self.coef_of(s), cursor=self.cursor, removed=removed, added=added)
             if other is not None:
                 body.append(f"\n── {other['name']} (threshold {self.threshold_of(other) or 0:.3g}) ──\n",
                             style="bold magenta")
                 body.append(render_equations(other["data"], self.coef_of(other)))
-        self.query_one("#eq-text", Static).update(body)
-        # the plot trails the equations: a held-down key redraws the text at once
-        if self._pareto_timer is not None:
-            self._pareto_timer.stop()
-        self._pareto_timer = self.set_timer(0.06, lambda: self._draw_pareto(s, row))
+            if len(self._body_cache) > 256:
+                self._body_cache.clear()
+            self._body_cache[key] = body
+        return body
 
     def _other(self, s: dict) -> dict | None:
         """The set to compare with: same analysis prefix (e.g. CfC vs CfC-pruned), else the previous."""
@@ -276,7 +506,13 @@ class EquationsPane(StorePane):
         sweep = s["data"].get("sweep")
         if not sweep or row is None:
             plot.update("")
+            self._pareto_key = None
             return
+        edit = self._edit_point(s, row)
+        key = (s["id"], row, plot.size.width, edit)
+        if key == self._pareto_key:  # only the text changed (cursor, comparison)
+            return
+        self._pareto_key = key
         col = sweep.get("error_column", "rollout_err")
         errs = sweep.get(col) or sweep.get("deriv_err")
         pts = [(n, e) for n, e in zip(sweep["n_terms"], errs) if e is not None and e > 0]
@@ -291,17 +527,34 @@ class EquationsPane(StorePane):
                 plt.scatter([sweep["n_terms"][knee]], [errs[knee]], marker="◆", color="yellow", label="knee")
             if errs[row]:
                 plt.scatter([sweep["n_terms"][row]], [errs[row]], marker="●", color="red", label="shown")
+            if edit is not None:
+                plt.scatter([edit[0]], [edit[1]], marker="✚", color="magenta", label="edited")
             plt.yscale("log")
             plt.xlabel("terms")
 
         w = plot.size.width or 60
         plot.update(render_plotext(draw, w, 12))
 
+    def _edit_point(self, s: dict, row: int) -> tuple[int, float] | None:
+        """(terms, error) of the hand-edited model once scored, in the plot's error column."""
+        flips = self._flips(s, row)
+        scored = self.edit_errors.get((s["id"], row, flips)) if flips else None
+        if scored is None:
+            return None
+        col = s["data"]["sweep"].get("error_column", "rollout_err")
+        err = scored[1].get(col if col in scored[1] else "deriv_err")
+        if err is None or not err > 0 or not math.isfinite(err):
+            return None
+        import numpy as np
+
+        return int(np.count_nonzero(self.coef_of(s))), float(err)
+
     @on(OptionList.OptionHighlighted, "#eq-list")
     def on_pick(self, event: OptionList.OptionHighlighted) -> None:
         new = int(event.option.id)
         if new != self.shown:
             self.shown = new
+            self.cursor = None  # another set: other equations
             self.wb.save_ui(**{"equations.set": new})
             self.redraw()
 
@@ -356,15 +609,14 @@ class EquationsPane(StorePane):
 
 
 def _load_sweep(data: dict):
-    """(thresholds, coefs) from the sweep artifact named in the payload, or None."""
+    """The sweep artifact named in the payload (an ``engine.sindy.sweep.StoredSweep``), or None."""
     path = data.get("sweep_path")
     if not path:
         return None
-    import numpy as np
+    from engine.sindy.sweep import load_sweep
 
     try:
-        with np.load(path) as z:
-            return z["thresholds"], z["coefs"]
+        return load_sweep(path)
     except (OSError, KeyError, ValueError):
         return None  # artifact gone: the stored model still shows
 
