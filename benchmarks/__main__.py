@@ -7,7 +7,7 @@ import importlib
 import subprocess
 import sys
 
-BENCHES = ["bench_sindy", "bench_train", "bench_tui", "bench_hdf5"]
+BENCHES = ["bench_sindy", "bench_train", "bench_tui", "bench_hdf5", "bench_dask"]
 
 
 def main() -> int:

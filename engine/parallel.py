@@ -18,7 +18,7 @@ the session's ``parallel`` setting, entered around every job step by the job run
     ``pip install "neuro-workbench[ray]"``.
 
 Under ``dask``/``ray`` a call site's ``n_jobs=None`` means every worker of the cluster; an
-explicit ``n_jobs`` is honoured (``1`` runs in this process).  Progress (``done/total``)
+explicit ``n_jobs=1`` runs in this process (and so does joblib on a one-core dask cluster).  Progress (``done/total``)
 goes to the step's reporter as results arrive, from every backend; a cancel request stops
 the loop at the next result and drops the tasks not yet started.
 """
@@ -226,6 +226,8 @@ def session_backend(session, reporter=None) -> contextlib.AbstractContextManager
 
 
 def _indexed(fn: Callable, i: int, item: Any) -> tuple[int, Any]:
+    if not callable(fn):  # a dask future of the function that reached this process unresolved
+        fn = fn.result()
     return i, fn(item)
 
 
@@ -249,6 +251,13 @@ def imap(fn: Callable[[Any], Any], items: Iterable, *, n_jobs: int | None = None
         reporter.progress(0, total, message, parallel=True)
     if total == 0:
         return
+    if backend is None and n_jobs != 1 and handle is not None and handle.config.backend == "dask":
+        # ship the function (and the arrays its closure holds, e.g. a whole library matrix)
+        # to every worker once, not once per task: the tasks then name it by its future.
+        # (joblib runs the tasks in this process when the cluster has a single core.)
+        handle.start()
+        if sum(handle.client.nthreads().values()) > 1:
+            fn = handle.client.scatter(fn, hash=False, broadcast=True)  # no worker favoured
     tasks = [joblib.delayed(_indexed)(fn, i, it) for i, it in enumerate(items)]
     if n_jobs == 1 and backend is None:  # in this process, whatever the cluster
         ctx = joblib.parallel_config(backend="sequential")
