@@ -55,6 +55,8 @@ class Panel:
     series: list[Series] = field(default_factory=list)
     image: np.ndarray | None = None
     cmap: str = "viridis"
+    vmin: float | None = None  # shared colour range, so two heatmaps compare by eye
+    vmax: float | None = None
     # images keep their aspect ratio; heatmaps (neurons x time) fill the space
     aspect: bool = False
     xlabel: str = ""

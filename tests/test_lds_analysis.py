@@ -168,3 +168,22 @@ def test_registered_and_cheap_to_import():
     code = "import sys, engine.analyses.lds, engine.metrics; print(sorted(m for m in ('torch','textual','rich','plotext') if m in sys.modules))"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert res.stdout.strip() == "[]"
+
+
+def test_views_draw_a_trial_of_spikes_rates_and_latents(run_small):
+    from engine.views import load_figure
+
+    wd, _, _, p = run_small
+    views = {v.name: v for v in lds.ANALYSIS.views}
+    fig = load_figure(views["raster"], wd, index=p["trials"] - 1)
+    truth, model = fig.panels
+    assert fig.index == p["trials"] - 1 and "test trial" in fig.title
+    assert truth.image.shape == model.image.shape == (p["neurons"] // 2, p["steps"])
+    assert truth.vmax == model.vmax  # one colour scale: the two heatmaps compare by eye
+    npz = np.load(wd / lds.PRED_FILE)
+    np.testing.assert_allclose(model.image, npz["rates_heldout"][:, p["trials"] - 1].T)
+    spikes = load_figure(views["raster"], wd, index=0, option="spikes vs predicted")
+    assert spikes.option == "spikes vs predicted" and spikes.panels[0].image.sum() > 0
+    lat = load_figure(views["latents"], wd, index=0)
+    r2 = float(lat.caption.rsplit("R² ", 1)[1])
+    assert 0.3 < r2 <= 1.0  # the trained RNN's state carries the latents

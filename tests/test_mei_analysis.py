@@ -46,3 +46,21 @@ def test_missing_inputs_are_clear(tmp_path):
         ANALYSIS.step("reliability").load()(ctx, p)
     with pytest.raises(FileNotFoundError, match="reliability"):
         ANALYSIS.step("train").load()(ctx, p)
+
+
+def test_views_show_each_neurons_mei_and_the_correlation_matrix(run):
+    from engine.views import load_figure
+
+    ctx, out = run
+    views = {v.name: v for v in ANALYSIS.views}
+    n = out["mei"]["n_neurons"]
+    fig = load_figure(views["mei"], ctx.workdir, index=n + 5)  # clamped to the last neuron
+    assert fig.index == n - 1 and fig.n_index == n
+    assert [p.label for p in fig.panels] == ["MEI", "Gabor fit", "top-3 images", "true RF"]
+    with np.load(ctx.workdir / "meis.npz") as f:
+        np.testing.assert_array_equal(fig.panels[0].image, f["meis"][n - 1])
+        ratio = f["activation"][n - 1] / f["best_image_activation"][n - 1]
+    assert f"({ratio:.2f}x)" in fig.caption and "|corr| with RF" in fig.caption
+    corr = load_figure(views["correlations"], ctx.workdir)
+    c = corr.panels[0].image
+    assert c.shape[0] == c.shape[1] and np.allclose(np.diag(c), 1.0)

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.analyses.base import Analysis, Step, StepContext
+from engine.views import View
 
 DATA_FILE = "lds.h5"
 PRED_FILE = "lds_predictions.npz"
@@ -421,5 +422,9 @@ ANALYSIS = Analysis(
              {"heldout_trials": 20}),
         Step("sindy", "engine.analyses.lds:sindy", "degree-1 SINDy on the true latents vs A0 - I",
              {"sindy_threshold": 0.008}),
+    ),
+    views=(
+        View("raster", "Spikes and rates, true vs predicted", "engine.analyses.lds_views:raster", index="trial"),
+        View("latents", "True latents vs the RNN state", "engine.analyses.lds_views:latents", index="trial"),
     ),
 )

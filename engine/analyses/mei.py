@@ -30,6 +30,7 @@ This module imports nothing heavy; the steps live in ``mei_steps.py``.
 from __future__ import annotations
 
 from engine.analyses.base import Analysis, Step
+from engine.views import View
 
 ANALYSIS = Analysis(
     name="mei",
@@ -49,5 +50,9 @@ ANALYSIS = Analysis(
         Step("mei", "engine.analyses.mei_steps:mei", "MEIs by preconditioned gradient ascent; comparisons",
              {"mei_steps": 100, "mei_starts": 2, "mei_lr": 0.1, "precondition": 1.0, "blur_start": 2.0,
               "blur_end": 0.0, "n_jobs": 1, "min_val_corr": 0.5, "device": "auto", "mei_seed": 0}),
+    ),
+    views=(
+        View("mei", "MEI, Gabor, top images, true RF", "engine.analyses.mei_views:mei", index="neuron"),
+        View("correlations", "Neuron-neuron correlations", "engine.analyses.mei_views:correlations"),
     ),
 )

@@ -227,7 +227,8 @@ def mei(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
              best_image_activation=best_nat, unit_ids=unit_ids, val_corr=val_corr,
              power_mei=np.stack([power_spectrum(m) for m in res.images]).astype(np.float32),
              power_gabor=np.stack([power_spectrum(g) for g in gab]).astype(np.float32),
-             gabor_params=json.dumps([g.params() for g in gabors]))
+             gabor_params=json.dumps([g.params() for g in gabors]),
+             **({"true_rfs": truth.astype(np.float32)} if truth is not None else {}))
     ctx.reporter.artifact("meis.npz", ctx.workdir / MEIS, kind="npz")
     png_dir = ctx.workdir / "png"
     for name, arr in (("meis", res.images), ("gabors", gab), ("top3", tops)):

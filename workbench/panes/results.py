@@ -39,6 +39,7 @@ class ResultsPane(StorePane):
         Binding("n", "index(1)", "Next cell/trial/neuron"),
         Binding("p", "index(-1)", "Previous cell/trial/neuron"),
         Binding("m", "option", "Next model"),
+        Binding("z", "zoom", "Figure full height"),
     ]
     DEFAULT_CSS = """
     ResultsPane #table-list { height: 1fr; }
@@ -46,6 +47,7 @@ class ResultsPane(StorePane):
     ResultsPane #result-table { height: auto; max-height: 12; width: 1fr; }
     ResultsPane #compare-table { height: auto; max-height: 12; width: 1fr; display: none; }
     ResultsPane.comparing #compare-table { display: block; }
+    ResultsPane.zoomed #tables-row { display: none; }
     ResultsPane #result-bars { height: 1fr; min-height: 6; }
     """
 
@@ -211,6 +213,9 @@ class ResultsPane(StorePane):
 
     def action_option(self) -> None:
         self.query_one("#result-bars", FigureView).cycle_option()
+
+    def action_zoom(self) -> None:
+        self.toggle_class("zoomed")  # at 80x24 a raster or an MEI needs the table's rows
 
     def action_compare(self) -> None:
         if len(self._runs()) < 2:
