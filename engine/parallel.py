@@ -98,8 +98,22 @@ def save_config(session, **changes: Any) -> ParallelConfig:
     if changes.get("backend") == "loky" and "address" not in changes:
         merged["address"] = None
     cfg = backend_from_config(merged)
+    check_installed(cfg.backend)  # jobs run here: say now, not at their first parallel loop
     session.set_params(CONFIG_SCOPE, asdict(cfg))
     return cfg
+
+
+_EXTRA = {"dask": ("distributed", "dask"), "ray": ("ray", "ray")}
+
+
+def check_installed(backend: str) -> None:
+    """Raise :class:`ParallelError` with the pip line if the backend's package is missing."""
+    import importlib.util
+
+    if backend in _EXTRA:
+        module, extra = _EXTRA[backend]
+        if importlib.util.find_spec(module) is None:
+            raise ParallelError(f'the {backend} backend needs {module}: pip install "neuro-workbench[{extra}]"')
 
 
 # --------------------------------------------------------------------------- the active backend
@@ -310,5 +324,5 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-__all__ = ["BACKENDS", "ParallelConfig", "ParallelError", "active", "backend_from_config", "imap",
+__all__ = ["BACKENDS", "ParallelConfig", "ParallelError", "active", "backend_from_config", "check_installed", "imap",
            "load_config", "parallel_backend", "pmap", "save_config", "session_backend"]

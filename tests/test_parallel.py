@@ -155,6 +155,17 @@ def test_ray_backend_when_installed():
         assert pmap(_slow_first, range(4)) == [0, 1, 4, 9]
 
 
+def test_selecting_a_backend_that_is_not_installed_is_refused(session, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
+    with pytest.raises(ParallelError, match=r'pip install "neuro-workbench\[ray\]"'):
+        parallel.save_config(session, backend="ray")
+    assert parallel.load_config(session).backend == "loky"
+    assert parallel.save_config(session, backend="dask").backend == "dask"  # installed for the tests
+
+
 def test_missing_optional_package_is_a_clear_error(monkeypatch):
     import builtins
 
@@ -182,3 +193,27 @@ def test_cli_parallel_set_show_and_errors(session_root):
     assert bad.returncode == 2 and "known: backend, address, n_workers" in bad.stderr
     cli("--session", "cfg", "parallel", "unset", "n_workers", check=True)
     assert "n_workers = auto" in cli("--session", "cfg", "parallel", check=True).stdout
+
+
+async def test_palette_picks_the_sessions_backend(session, monkeypatch):
+    import workbench.device_probe as probe
+    from workbench.app import WorkbenchApp
+    from workbench.commands import AnalysisCommands
+
+    monkeypatch.setattr(probe, "probe", lambda: ("CPU (test)", []))
+    app = WorkbenchApp(session=session)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.3)
+
+        def entries():  # what the command palette lists (typing into it is slow under load)
+            cmds = AnalysisCommands(app.screen)._commands()
+            return {title: (cb, help_text) for title, cb, help_text in cmds if title.startswith("Parallel")}
+
+        listed = entries()
+        assert set(listed) == {"Parallel backend: loky", "Parallel backend: dask", "Parallel backend: ray"}
+        assert listed["Parallel backend: loky"][1].endswith("(current)")
+        listed["Parallel backend: dask"][0]()
+        await pilot.pause(0.2)
+        assert parallel.load_config(app.session).backend == "dask"
+        assert entries()["Parallel backend: dask"][1].endswith("(current)")
+        assert any("parallel backend: dask" in n.message for n in app._notifications)

@@ -7,6 +7,36 @@ from functools import partial
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 
+def _parallel_commands(app) -> list[tuple[str, object, str]]:
+    """Pick where the session's parallel loops run (SINDy ensembles, scoring, MEIs)."""
+    from engine import parallel
+
+    try:
+        current = parallel.load_config(app.session)
+    except Exception:  # an unreadable setting must not break the palette
+        current = parallel.ParallelConfig()
+    where = {"loky": "processes on this machine", "dask": "dask.distributed: a scheduler or a local cluster",
+             "ray": "ray's joblib backend"}
+    return [(f"Parallel backend: {name}", partial(_set_parallel_backend, app, name),
+             where[name] + ("  (current)" if name == current.backend else ""))
+            for name in parallel.BACKENDS]
+
+
+def _set_parallel_backend(app, name: str) -> None:
+    from engine import parallel
+
+    if getattr(app, "readonly", False):
+        app.notify("read-only: change the backend in the workbench that owns this session", severity="warning")
+        return
+    try:
+        cfg = parallel.save_config(app.session, backend=name)
+    except parallel.ParallelError as exc:
+        app.notify(str(exc), severity="error")
+        return
+    where = cfg.address or (f"{cfg.n_workers} local workers" if cfg.n_workers else "all local cores")
+    app.notify(f"parallel backend: {cfg.backend} on {where}; jobs started from now on use it")
+
+
 class AnalysisCommands(Provider):
     def _commands(self) -> list[tuple[str, object, str]]:
         from engine import analyses
@@ -24,6 +54,7 @@ class AnalysisCommands(Provider):
                             step.help))
         for i, pane in enumerate(("datasets", "training", "equations", "results"), 1):
             out.append((f"Show {pane} pane", partial(app.action_show_pane, pane), f"key {i}"))
+        out.extend(_parallel_commands(app))
         # every job action of the jobs screen, by job id (newest first)
         for job in reversed(getattr(app, "last_jobs", [])):
             if job.active:
