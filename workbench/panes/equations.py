@@ -34,15 +34,12 @@ from workbench.widgets.plotext_view import render_plotext
 SCALE = ("grey50", "cyan", "green", "yellow", "bold red")
 
 
-def render_equations(payload: dict, coef=None, precision: int = 3, cursor=None, removed=(), added=()) -> Text:
-    """Colour each term by the decade of |coefficient| relative to the largest.
-
-    Built as one string plus style spans: appending ~2,000 terms one by one to a
-    Rich Text is what made a dense (220-term) model slow to draw.  ``cursor``
-    ``(state, term)`` is shown reversed; ``removed`` (state, term) pairs are
-    listed struck through after the kept terms (so they can be switched back on),
-    ``added`` ones underlined.
-    """
+def equation_parts(payload: dict, coef=None, precision: int = 3, cursor=None, removed=(), added=()) -> list:
+    """The equations as units that are never split across lines: per equation, the left-hand
+    side, one unit per term (largest |coefficient| first, coloured by its decade relative to
+    the largest coefficient), the hand-removed terms struck through, and the term count.  A unit
+    is a list of ``(text, style)`` pieces; ``cursor`` ``(state, term)`` is reversed, ``added``
+    terms are underlined."""
     import numpy as np
 
     coef = payload.get("coef") if coef is None else coef
@@ -51,47 +48,160 @@ def render_equations(payload: dict, coef=None, precision: int = 3, cursor=None, 
     states = payload.get("state_names") or [f"x{i}" for i in range(len(coef))]
     biggest = float(np.abs(coef).max()) if coef.size else 0.0
     biggest = biggest or 1.0
-    parts: list[str] = []
-    spans: list[Span] = []
-    pos = 0
-
-    def add(text: str, style: str | None = None) -> None:
-        nonlocal pos
-        parts.append(text)
-        if style:
-            spans.append(Span(pos, pos + len(text), style))
-        pos += len(text)
-
     top = len(SCALE) - 1
     removed, added = set(map(tuple, removed)), set(map(tuple, added))
+    out = []
     for k, (name, row) in enumerate(zip(states, coef)):
         order = term_order(row)
-        add(f"({name})' = ", "bold")
+        units: list[list[tuple[str, str | None]]] = [[(f"({name})' = ", "bold")]]
         if not len(order):
-            add("0", "dim")
+            units.append([("0", "dim")])
         for i, j in enumerate(order):
             c = float(row[j])
-            start = pos
-            if i:
-                add(" - " if c < 0 else " + ")
-            elif c < 0:
-                add("-")
+            sign = (" - " if c < 0 else " + ") if i else ("-" if c < 0 else "")
             decade = math.floor(math.log10(abs(c) / biggest))
-            add(f"{abs(c):.{precision}g}", SCALE[max(0, min(top, top + decade))])
+            unit = [(sign, None)] if sign else []
+            unit.append((f"{abs(c):.{precision}g}", SCALE[max(0, min(top, top + decade))]))
             if features[j] != "1":
-                add(f" {features[j]}")
-            if (k, j) in added:
-                spans.append(Span(start, pos, "underline"))
-            if cursor == (k, j):
-                spans.append(Span(start, pos, "reverse"))
+                unit.append((f" {features[j]}", None))
+            extra = ("underline" if (k, j) in added else "") + (" reverse" if cursor == (k, j) else "")
+            if extra:
+                unit = [(t, f"{st or ''} {extra}".strip()) for t, st in unit]
+            units.append(unit)
         for j in sorted(j for i, j in removed if i == k):
-            start = pos
-            add(f"  {features[j]}", "strike dim")
-            if cursor == (k, j):
-                spans.append(Span(start, pos, "reverse"))
-        add(f"   [{len(order)} terms]", "dim")
-        add("\n")
-    return Text("".join(parts), spans=spans)
+            units.append([(f"  {features[j]}", "strike dim reverse" if cursor == (k, j) else "strike dim")])
+        units.append([(f"   [{len(order)} terms]", "dim")])
+        out.append(units)
+    return out
+
+
+def parts_to_text(parts: list) -> Text:
+    """One Rich Text, an equation per line (built as one string plus spans: appending ~2,000
+    terms one by one to a Text is what made a dense (220-term) model slow to draw)."""
+    chunks: list[str] = []
+    spans: list[Span] = []
+    pos = 0
+    for units in parts:
+        for unit in units:
+            for text, style in unit:
+                chunks.append(text)
+                if style:
+                    spans.append(Span(pos, pos + len(text), style))
+                pos += len(text)
+        chunks.append("\n")
+        pos += 1
+    return Text("".join(chunks), spans=spans)
+
+
+def render_equations(payload: dict, coef=None, precision: int = 3, cursor=None, removed=(), added=()) -> Text:
+    """The equations as a Rich Text (see :func:`equation_parts`)."""
+    return parts_to_text(equation_parts(payload, coef, precision, cursor, removed, added))
+
+
+_STYLES: dict[str | None, Any] = {}
+
+
+def layout_parts(parts: list, width: int) -> tuple[list, dict]:
+    """Wrap the units into lines of ``width`` cells, continuations indented under the
+    right-hand side: ``(lines, where)`` with ``lines[i] = (equation, first unit, end unit)`` and
+    ``where[(equation, unit)]`` the line of a unit.
+
+    Our own greedy wrap over whole terms, on widths alone: Rich's general-purpose wrap of a
+    220-term model took ~100 ms on a loaded CPU; the Strips of a line are made only when it
+    is drawn (:func:`line_strip`).  A unit wider than a line gets a line of its own, cut.
+    """
+    width = max(width, 20)
+    lines: list[tuple[int, int, int]] = []
+    where: dict[tuple[int, int], int] = {}
+    for k, units in enumerate(parts):
+        widths = [sum(len(t) for t, _ in unit) for unit in units]
+        indent = min(widths[0], width // 3) if widths else 0
+        first, x = 0, 0
+        for u, w in enumerate(widths):
+            if u > first:
+                if x + w > width:  # this unit starts the next line
+                    lines.append((k, first, u))
+                    first = u
+                    x = indent + w - (len(units[u][0][0]) - len(units[u][0][0].lstrip()))
+                else:
+                    x += w
+            else:
+                x += w
+            where[(k, u)] = len(lines)
+        lines.append((k, first, len(widths)))
+    return lines, where
+
+
+def line_strip(parts: list, line: tuple[int, int, int], width: int):
+    """The Strip of one laid-out line (see :func:`layout_parts`)."""
+    from rich.segment import Segment
+    from rich.style import Style
+    from textual.strip import Strip
+
+    k, first, end = line
+    units = parts[k]
+    segs = []
+    if first > 0:
+        segs.append(Segment(" " * min(sum(len(t) for t, _ in units[0]), max(width, 20) // 3)))
+    for u in range(first, end):
+        for i, (text, st) in enumerate(units[u]):
+            if first > 0 and u == first and i == 0:
+                text = text.lstrip()  # no blank between the indent and the sign
+            if st not in _STYLES:
+                _STYLES[st] = Style.parse(st) if st else Style.null()
+            segs.append(Segment(text, _STYLES[st]))
+    return Strip(segs)
+
+
+class EquationText(Static):
+    """The equations, drawn line by line from a layout cached per width.
+
+    A ``Static`` (its ``render()`` is the whole Text, for copying and tests) whose lines come
+    from :func:`layout_parts`: inside the scrolling body only the visible lines are drawn, and
+    a new threshold costs a layout of a few ms instead of Textual wrapping ~30,000 characters.
+    """
+
+    def __init__(self, **kw) -> None:
+        super().__init__("", **kw)
+        self._parts: list = []
+        self._text: Text | None = Text("")
+        self._layouts: dict[int, tuple[list, dict, dict]] = {}
+
+    def show(self, parts: list, text: Text | None = None, layouts: dict | None = None) -> None:
+        """Draw ``parts``; ``layouts`` (width -> layout) is a cache the caller may keep."""
+        n_before = len(self.layout_for(self.content_region.width)[0]) if self._parts else -1
+        self._parts = parts
+        self._text = text  # made on demand (copy, tests): drawing needs only the parts
+        self._layouts = {} if layouts is None else layouts
+        # a new layout of the screen only when the height changes (most steps keep it)
+        self.refresh(layout=len(self.layout_for(self.content_region.width)[0]) != n_before)
+
+    def layout_for(self, width: int) -> tuple[list, dict, dict]:
+        """``(lines, where, strips made so far)`` at ``width``."""
+        if width not in self._layouts:
+            if len(self._layouts) > 4:  # widths of a resize drag
+                self._layouts.clear()
+            self._layouts[width] = (*layout_parts(self._parts, width), {})
+        return self._layouts[width]
+
+    def render(self) -> Text:
+        if self._text is None:
+            self._text = parts_to_text(self._parts)
+        return self._text
+
+    def get_content_height(self, container, viewport, width: int) -> int:
+        return len(self.layout_for(width)[0])
+
+    def render_line(self, y: int):
+        from textual.strip import Strip
+
+        width = self.content_region.width
+        lines, _, strips = self.layout_for(width)
+        if y >= len(lines):
+            return Strip.blank(width, self.rich_style)
+        if y not in strips:
+            strips[y] = line_strip(self._parts, lines[y], width).crop_extend(0, width, None).apply_style(self.rich_style)
+        return strips[y]
 
 
 def term_order(row):
@@ -147,6 +257,8 @@ class EquationsPane(StorePane):
         self._pareto_key = None
         self._body_cache: dict[tuple, Text] = {}
         self._scoring: set[tuple] = set()
+        self._title_lines = -1
+        self._plots: dict[tuple, Any] = {}
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="pane-split"):
@@ -159,7 +271,7 @@ class EquationsPane(StorePane):
                 yield Input(placeholder="threshold, e.g. 0.05 (enter to apply, escape to cancel)",
                             id="eq-threshold")
                 with VerticalScroll(id="eq-body"):
-                    yield Static("", id="eq-text")
+                    yield EquationText(id="eq-text")
                 yield Static("", id="eq-pareto")
 
     def on_mount(self) -> None:
@@ -194,6 +306,24 @@ class EquationsPane(StorePane):
         if self.shown in ids:
             lst.highlighted = ids.index(self.shown)
         self.redraw()
+        if sweeps:
+            self.prefetch([s for s in sets if self.sweeps.get(s["id"]) is not None])
+
+    @work(thread=True, exclusive=True, group="eq-prefetch", exit_on_error=False)
+    def prefetch(self, sets: list[dict]) -> None:
+        """Lay out every swept row ahead (pure Python, off the UI thread): the first visit of a
+        threshold then costs the screen update only."""
+        from textual.worker import get_current_worker
+
+        worker = get_current_worker()
+        for s in sets:
+            sweep = self.sweeps[s["id"]]
+            for row in range(len(sweep)):
+                key = (s["id"], row, (), None, None)
+                if worker.is_cancelled:
+                    return
+                if key not in self._body_cache:
+                    self._body_cache[key] = (equation_parts(s["data"], sweep.coefs[row]), None, {})
 
     def current(self) -> dict | None:
         return next((s for s in self.sets if s["id"] == self.shown), None)
@@ -429,7 +559,13 @@ class EquationsPane(StorePane):
             return
         row = self._row(s)
         self._draw_title(s)
-        self.query_one("#eq-text", Static).update(self._body(s, row))
+        view = self.query_one("#eq-text", EquationText)
+        view.show(*self._body(s, row))
+        if self.cursor is not None:  # keep the cursor's line in view
+            lines = view.layout_for(view.content_region.width)[1]
+            line = next((ln for (k, u), ln in lines.items() if k == self.cursor[0]), None)
+            if line is not None:
+                self.query_one("#eq-body").scroll_to(y=max(0, line - 1), animate=False)
         # the plot trails the equations: a held-down key redraws the text at once
         if self._pareto_timer is not None:
             self._pareto_timer.stop()
@@ -470,11 +606,15 @@ class EquationsPane(StorePane):
             facts.append("◆ knee")
         elif row is None and isinstance(data.get("val_error"), (int, float)):
             facts.append(f"val err {data['val_error']:.3g}")
-        self.query_one("#eq-title", Static).update(Text.assemble((s["name"], "bold"), "\n", (" · ".join(facts), "dim")))
+        title = self.query_one("#eq-title", Static)
+        text = Text.assemble((s["name"], "bold"), "\n", (" · ".join(facts), "dim"))
+        n_lines = len(text.wrap(self.app.console, max(title.content_region.width, 1)))
+        title.update(text, layout=n_lines != self._title_lines)  # a screen layout only if its height changes
+        self._title_lines = n_lines
 
-    def _body(self, s: dict, row: int | None) -> Text:
-        """The equations as drawn, cached per (set, row, edits, cursor): stepping back and forth
-        through the sweep redraws without re-rendering 2,000 terms."""
+    def _body(self, s: dict, row: int | None) -> tuple[list, None, dict]:
+        """The equations as drawn (parts, no Text yet, layouts per width), cached per (set, row, edits,
+        cursor): stepping back and forth through the sweep lays nothing out twice."""
         flips = () if row is None else self._flips(s, row)
         other = self._other(s) if self.comparing else None
         okey = None if other is None else (other["id"], self._row(other), self._flips(other, self._row(other) or 0))
@@ -484,14 +624,14 @@ class EquationsPane(StorePane):
             base = None if row is None else self.sweeps[s["id"]].coefs[row]
             removed = [f for f in flips if base is not None and base[f] != 0]
             added = [f for f in flips if base is not None and base[f] == 0]
-            body = render_equations(s["data"], self.coef_of(s), cursor=self.cursor, removed=removed, added=added)
+            parts = equation_parts(s["data"], self.coef_of(s), cursor=self.cursor, removed=removed, added=added)
             if other is not None:
-                body.append(f"\n── {other['name']} (threshold {self.threshold_of(other) or 0:.3g}) ──\n",
-                            style="bold magenta")
-                body.append(render_equations(other["data"], self.coef_of(other)))
-            if len(self._body_cache) > 256:
+                parts.append([[("", None)]])
+                parts.append([[(f"── {other['name']} (threshold {self.threshold_of(other) or 0:.3g}) ──", "bold magenta")]])
+                parts += equation_parts(other["data"], self.coef_of(other))
+            if len(self._body_cache) > 1024:
                 self._body_cache.clear()
-            self._body_cache[key] = body
+            body = self._body_cache[key] = (parts, None, {})
         return body
 
     def _other(self, s: dict) -> dict | None:
@@ -513,6 +653,9 @@ class EquationsPane(StorePane):
         if key == self._pareto_key:  # only the text changed (cursor, comparison)
             return
         self._pareto_key = key
+        if key in self._plots:  # rows seen before: no new plot (plotext takes ~10 ms)
+            plot.update(self._plots[key], layout=False)
+            return
         col = sweep.get("error_column", "rollout_err")
         errs = sweep.get(col) or sweep.get("deriv_err")
         pts = [(n, e) for n, e in zip(sweep["n_terms"], errs) if e is not None and e > 0]
@@ -533,7 +676,10 @@ class EquationsPane(StorePane):
             plt.xlabel("terms")
 
         w = plot.size.width or 60
-        plot.update(render_plotext(draw, w, 12))
+        if len(self._plots) > 512:
+            self._plots.clear()
+        self._plots[key] = render_plotext(draw, w, 12)
+        plot.update(self._plots[key], layout=False)  # its height is fixed
 
     def _edit_point(self, s: dict, row: int) -> tuple[int, float] | None:
         """(terms, error) of the hand-edited model once scored, in the plot's error column."""
