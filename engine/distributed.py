@@ -13,6 +13,10 @@ a reporter that says nothing (:func:`run_follower`).  A step that trains in para
     model = distributed.wrap(model.to(info.device))
     part = distributed.shard(n_samples)        # this rank's contiguous slice of the time axis
 
+``engine.train.fit`` runs unchanged on the wrapped model with that reporter (pass
+``TrainConfig(device=str(info.device))``): rank 0 writes the checkpoints and events, the
+other ranks checkpoint to a private temporary folder.
+
 On a GPU server each rank takes ``cuda:LOCAL_RANK`` and the NCCL backend; on CPU, gloo.
 Cancel (SIGTERM to the job's process) reaches rank 0; ``reporter.cancelled`` is an
 all-reduce of every rank's flag, so all ranks stop at the same safe point instead of one
@@ -22,9 +26,11 @@ of them waiting for the others forever in the next gradient all-reduce.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,8 +140,14 @@ def unwrap(model):
 
 
 def shard(n: int, rank: int | None = None, world_size: int | None = None) -> slice:
-    """This rank's contiguous part of ``range(n)`` (time is split in blocks, not strided, so
-    each rank trains on whole stretches of the recording; sizes differ by at most one)."""
+    """This rank's contiguous part of ``range(n)``: ``n // world_size`` samples each.
+
+    Time is split in blocks, not strided, so each rank trains on whole stretches of the
+    recording.  Every rank gets the same count (the last ``n % world_size`` samples are
+    left out, as DistributedSampler pads instead): ranks with different batch counts would
+    leave one waiting in a gradient all-reduce that the others never join.  Give every
+    rank the *whole* validation set, so that early stopping decides alike everywhere.
+    """
     i = info()
     rank = i.rank if rank is None else rank
     world_size = i.world_size if world_size is None else world_size
@@ -143,7 +155,8 @@ def shard(n: int, rank: int | None = None, world_size: int | None = None) -> sli
         raise ValueError(f"rank {rank} outside a world of {world_size}")
     if n < world_size:
         raise ValueError(f"cannot split {n} samples over {world_size} ranks")
-    return slice(rank * n // world_size, (rank + 1) * n // world_size)
+    k = n // world_size
+    return slice(rank * k, (rank + 1) * k)
 
 
 def any_rank(flag: bool) -> bool:
@@ -196,6 +209,7 @@ class DistributedReporter:
             return self.inner.artifact_dir()
         if self._private is None:
             self._private = Path(tempfile.mkdtemp(prefix=f"wb-rank{self.info.rank}-"))
+            weakref.finalize(self, shutil.rmtree, self._private, True)
         return self._private
 
     @property
@@ -230,7 +244,8 @@ def run_follower(session, job_id: str, cancel: threading.Event | None = None) ->
 
     job = session.job(job_id)
     spec = analyses.get(job.analysis)
-    rep = NullReporter(tempfile.mkdtemp(prefix=f"wb-rank{env_rank()}-"), cancel=cancel)
+    scratch = tempfile.TemporaryDirectory(prefix=f"wb-rank{env_rank()}-")
+    rep = NullReporter(scratch.name, cancel=cancel)
     try:
         for name in job.steps:
             # session=None: tables and equations are rank 0's to store
@@ -239,6 +254,8 @@ def run_follower(session, job_id: str, cancel: threading.Event | None = None) ->
             spec.step(name).load()(ctx, dict(job.params))
     except Cancelled:
         return False
+    finally:
+        scratch.cleanup()
     return True
 
 

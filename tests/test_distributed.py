@@ -55,6 +55,27 @@ def _reference():
     return w
 
 
+def _fit(X, y, reporter, workdir=None):
+    """engine.train.fit, full batch per rank, so DDP must equal one process on all the data."""
+    import torch
+
+    from engine.train import TrainConfig, fit
+
+    torch.manual_seed(0)
+    model = distributed.wrap(torch.nn.Linear(3, 1))
+    part = distributed.shard(len(X))
+    xs, ys = torch.as_tensor(X[part]), torch.as_tensor(y[part])
+    cfg = TrainConfig(steps=STEPS, lr=LR, batch_size=len(xs), loss="mse", clip_grad=None, amp=False,
+                      device=str(distributed.info().device or "cpu"), val_every=3, log_every=1,
+                      restore_best=False, checkpoint_every=3)
+    from engine.train import TensorBatches
+
+    fit(model, TensorBatches(xs, ys, batch_size=len(xs), shuffle=False), (torch.as_tensor(X), torch.as_tensor(y)),
+        cfg, reporter=reporter, workdir=workdir, resume=False)
+    m = distributed.unwrap(model)
+    return np.concatenate([m.weight.detach().numpy().ravel(), m.bias.detach().numpy()])
+
+
 def _reference_untrained():
     import torch
 
@@ -64,7 +85,8 @@ def _reference_untrained():
 
 
 def test_shard_and_command():
-    assert [distributed.shard(10, r, 3) for r in range(3)] == [slice(0, 3), slice(3, 6), slice(6, 10)]
+    # equal counts on every rank (else one rank waits in an all-reduce the others never join)
+    assert [distributed.shard(10, r, 3) for r in range(3)] == [slice(0, 3), slice(3, 6), slice(6, 9)]
     assert distributed.shard(5) == slice(0, 5)  # outside torchrun: everything
     with pytest.raises(ValueError, match="cannot split 1 samples over 2"):
         distributed.shard(1, 0, 2)
@@ -74,6 +96,20 @@ def test_shard_and_command():
     with pytest.raises(ValueError, match="nproc must be >= 2"):
         distributed.torchrun_command(1, "x")
     assert not distributed.under_torchrun() and distributed.info().world_size == 1
+
+
+def test_reporter_forwards_on_rank_0_only():
+    for rank in (0, 1):
+        inner = RecordingReporter()
+        rep = distributed.DistributedReporter(inner, distributed.DistInfo(rank=rank, world_size=2))
+        rep.progress(1, 2, "x")
+        rep.metric("loss", 0.5, step=1)
+        rep.log("hello")
+        assert len(inner.events) == (3 if rank == 0 else 0)
+        assert (rep.artifact_dir() == inner.artifact_dir()) == (rank == 0)  # rank 1: private folder
+        assert not rep.cancelled
+        inner.cancel_event.set()
+        assert rep.cancelled  # (a world of 1 in this process: the all-reduce is the flag itself)
 
 
 # ---------------------------------------------------------------- a job launched through torchrun
@@ -93,15 +129,16 @@ def _ddp_step(ctx, p):
     local = RecordingReporter()
     _, stopped = _train(X, y, distributed.reporter(local), local.cancel_event,
                         cancel_at=2 if info.rank == 1 else None)
+    fit_w = _fit(X, y, distributed.reporter(ctx.reporter))  # the training loop every analysis uses
     return {"world_size": info.world_size, "rank": info.rank, "backend": info.backend,
-            "weights": w.tolist(), "stopped_at": stopped}
+            "weights": w.tolist(), "stopped_at": stopped, "fit_weights": fit_w.tolist()}
 
 
 ANALYSIS = Analysis(name="ddptest", title="DDP test", steps=(
     Step("train", "tests.test_distributed:_ddp_step", "tiny DDP regression", {"nproc": 2}),))
 
 
-def test_job_with_nproc_runs_under_torchrun_and_rank0_reports(session, monkeypatch):
+def test_job_with_nproc_runs_under_torchrun_and_rank0_reports(session, monkeypatch, tmp_path):
     """Two gloo ranks on CPU, launched by the job runner through torchrun like a GPU job."""
     from engine.jobs import runner
 
@@ -122,4 +159,12 @@ def test_job_with_nproc_runs_under_torchrun_and_rank0_reports(session, monkeypat
     assert not np.allclose(ref, _reference_untrained())  # and training did move the weights
     assert r["stopped_at"] == 2  # rank 1's cancel reached rank 0
     metrics = [e.payload for e in session.events(job_id, kinds=("metric",))]
-    assert len(metrics) == STEPS and {m["rank"] for m in metrics} == {0}
+    ours = [m for m in metrics if m["name"] == "loss"]
+    assert len(ours) == STEPS and {m["rank"] for m in ours} == {0}  # rank 0 alone reports
+
+    X, y = _data()
+    rec = RecordingReporter()
+    fit_ref = _fit(X, y, rec, workdir=tmp_path / "ref")
+    np.testing.assert_allclose(r["fit_weights"], fit_ref, rtol=1e-5, atol=1e-6)  # fit under DDP too
+    n_ref = sum(e["name"] == "train_loss" for e in rec.of("metric"))
+    assert n_ref > 0 and sum(m["name"] == "train_loss" for m in metrics) == n_ref  # not twice
