@@ -10,13 +10,36 @@ from rich.text import Text
 from workbench.widgets.plotext_view import render_plotext
 
 
+def thin(x: Sequence[float], y: Sequence[float], buckets: int) -> tuple[list, list]:
+    """At most ~2 points per bucket: each bucket's lowest and highest y, in x order.
+
+    plotext's cost grows with the points, not the cells: a job streaming thousands of
+    metric points made every redraw take most of a second (benchmarks/bench_tui.py
+    tui_latency); min/max per bucket keeps spikes and the curve's envelope.
+    """
+    n = len(x)
+    if n <= 2 * buckets:
+        return list(x), list(y)
+    step = -(-n // buckets)
+    xs, ys = [], []
+    for i in range(0, n, step):
+        chunk = range(i, min(i + step, n))
+        lo = min(chunk, key=lambda k: (y[k] if y[k] == y[k] else float("inf")))
+        hi = max(chunk, key=lambda k: (y[k] if y[k] == y[k] else float("-inf")))
+        for k in sorted({lo, hi}):
+            xs.append(x[k])
+            ys.append(y[k])
+    return xs, ys
+
+
 def line_plot(series: dict[str, tuple[Sequence[float], Sequence[float]]], width: int, height: int,
               title: str = "", ylog: bool = False, xlabel: str = "") -> Text:
     """One line per named series of (x, y)."""
     def draw(plt) -> None:
         for name, (x, y) in series.items():
             if len(x):
-                plt.plot(list(x), list(y), label=name, marker="braille")
+                x, y = thin(x, y, max(16, 2 * width))  # braille: 2 dots per cell across
+                plt.plot(x, y, label=name, marker="braille")
         if ylog:
             plt.yscale("log")
         if title:
