@@ -100,3 +100,31 @@ async def test_app_warns_once_and_opens_with_defaults(session_root, tmp_path, mo
             assert app.theme == "textual-dark" and not app.config_bell()
             await pilot.press("j")
             assert app.screen.id == "jobs-screen"
+
+
+async def test_bell_rings_when_a_job_ends_only_if_configured(session, tmp_path, monkeypatch):
+    import os
+    import time
+
+    from engine.session import Session
+    from workbench.app import WorkbenchApp
+
+    for bell in (True, False):
+        path = tmp_path / "c.toml"
+        path.write_text(f"bell = {str(bell).lower()}\n")
+        monkeypatch.setenv(config.ENV, str(path))
+        s = Session.open("t", session.path.parent)
+        job = s.create_job("fake", ["count"], {})
+        s.update_job(job, state="running", pid=os.getpid(), heartbeat=time.time(), host=os.uname().nodename)
+        app = WorkbenchApp(session=s)
+        rings = []
+        monkeypatch.setattr(app, "bell", lambda: rings.append(1))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.8)
+            with Session.open("t", session.path.parent) as w:
+                w.finish_job(job, "finished")
+            deadline = time.monotonic() + 10
+            while not any(n.title == job for n in app._notifications) and time.monotonic() < deadline:
+                await pilot.pause(0.2)
+            assert any(n.title == job and "finished" in n.message for n in app._notifications)
+        assert rings == ([1] if bell else [])

@@ -90,3 +90,46 @@ def test_cli_report(session, session_root, tmp_path):
     assert "| CfC | 0.081 |" in out.read_text()
     bad = cli("report", "--session", "nope")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "nope" in bad.stderr
+
+
+def test_serve_without_textual_serve_says_what_to_install(monkeypatch, capsys):
+    import sys
+
+    from workbench.cli import main
+
+    monkeypatch.setitem(sys.modules, "textual_serve.server", None)  # import fails as if missing
+    assert main(["serve", "--session", "t"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install textual-serve" in err and "Traceback" not in err
+
+
+def test_serve_answers_on_localhost_only(session_root):
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    pytest.importorskip("textual_serve")
+    with socket.socket() as sock:  # a free port
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "serve", "--session", "t",
+                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read().decode()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.3)
+        assert "workbench t" in page  # the page title names the session
+        listening = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True)
+        if listening.returncode == 0 and listening.stdout.strip():
+            assert all(("127.0.0.1" in line or "[::1]" in line) for line in listening.stdout.splitlines())
+    finally:
+        proc.terminate()
+        proc.wait(10)
