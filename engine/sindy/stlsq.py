@@ -168,8 +168,11 @@ class GramStats:
             return cls(G, b, np.einsum("ij,ij->j", yw, yw), int(np.count_nonzero(weights)), (yw * w).sum(0))
         with gram_blas_threads():
             G = theta.T @ theta  # numpy turns A.T @ A into one syrk
-            b = theta.T @ y
-        return cls(G, b, np.einsum("ij,ij->j", y, y), theta.shape[0], y.sum(0))
+            # (yᵀ Θ)ᵀ: the same GEMM with the thin operand first, ~15% faster (memory-bound)
+            b = np.ascontiguousarray((y.T @ theta).T) if theta.flags.f_contiguous else theta.T @ y
+            # a GEMV: numpy's sum over axis 0 of a thin C array is 5x slower
+            y_sum = np.ones(len(y)) @ y
+        return cls(G, b, np.einsum("ij,ij->j", y, y), theta.shape[0], y_sum)
 
     @property
     def n_features(self) -> int:
@@ -328,10 +331,10 @@ class _NumpySolver:
         if rcond < 1e-10:
             return None
         x0, _ = self._potrs(L, self.stats.b, lower=1)
-        inv, info = self._potri(L, lower=1)
+        # the full symmetric inverse in one call (potri gives a triangle to mirror: slower)
+        inv, info = self._potrs(L, np.eye(F, order="F"), lower=1)
         if info != 0:
             return None
-        inv = np.tril(inv) + np.tril(inv, -1).T
         self._schur = (inv, x0)
         return self._schur
 
