@@ -122,10 +122,19 @@ class JobsScreen(Screen):
             ("  (read-only)", "yellow") if getattr(app, "readonly", False) else ""))
         self.query_one("#jobs-gpus", Static).update(self._gpu_text(gpus))
         rows = [self._row(j, progress.get(j.id), gpus, now, wide) for j in jobs]
-        sig = (wide, self.size.width, tuple((j.id, tuple(map(str, r))) for j, r in zip(jobs, rows)))
-        if sig != self._sig:
-            self._sig = sig
-            self._fill(jobs, rows, wide)
+        shown = {j.id: tuple(map(str, r)) for j, r in zip(jobs, rows)}
+        layout = (wide, self.size.width, tuple(shown))
+        if self._sig is None or self._sig[0] != layout:
+            self._fill(jobs, rows, wide)  # new jobs, new order or new width: rebuild
+        else:  # the same jobs: touch only the cells that changed (a 200-job session stays cheap)
+            table = self.query_one("#jobs-table", DataTable)
+            cols = list(table.columns)
+            for j, r in zip(jobs, rows):
+                old = self._sig[1].get(j.id, ())
+                for c, (col, value) in enumerate(zip(cols, r)):
+                    if c >= len(old) or old[c] != str(value):
+                        table.update_cell(j.id, col, value)
+        self._sig = (layout, shown)
         self._detail()
 
     def _gpu_text(self, gpus: list[dict]) -> Text:
