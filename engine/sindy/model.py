@@ -306,14 +306,22 @@ class Sindy:
         ).fit(n_inputs)
 
     @staticmethod
-    def _theta(lib: PolynomialLibrary, xs, us) -> np.ndarray:
-        """Stacked library matrix of all trajectories, ``(n_samples, F)`` (Fortran-ordered)."""
+    def _theta(lib: PolynomialLibrary, xs, us, ys=None) -> np.ndarray:
+        """Stacked library matrix of all trajectories, ``(n_samples, F)`` (Fortran-ordered).
+
+        With ``ys`` (the targets per trajectory, ``(T_i, K)``) they are stacked as K more
+        columns, ``[Θ y]``: one ``syrk`` over it gives ``Θᵀ Θ``, ``Θᵀ y`` and ``yᵀ y`` at once
+        (:meth:`GramStats.from_joint`) instead of a second pass over Θ for ``Θᵀ y``.
+        """
         rows = sum(len(xi) for xi in xs)
-        thetaT = np.empty((lib.n_output_features_, rows))
+        F = lib.n_output_features_
+        thetaT = np.empty((F + (0 if ys is None else ys[0].shape[1]), rows))
         pos = 0
         for i, xi in enumerate(xs):
             z = xi if us is None else np.concatenate([xi, us[i]], axis=1)
-            lib.transform_T(z, out=thetaT[:, pos : pos + len(xi)])
+            lib.transform_T(z, out=thetaT[:F, pos : pos + len(xi)])
+            if ys is not None:
+                thetaT[F:, pos : pos + len(xi)] = ys[i].T
             pos += len(xi)
         return thetaT.T
 
@@ -338,20 +346,29 @@ class Sindy:
         -------
         self
         """
-        from .stlsq import stlsq
+        from .stlsq import GramStats, stlsq, stlsq_gram
 
         self._check_params()
         xl, us, xds, names, cnames = self._prepare(x, t, u, x_dot, feature_names, control_names)
         n, m = xl[0].shape[1], (0 if us is None else us[0].shape[1])
         lib = self._make_library(n + m)
-        theta = self._theta(lib, xl, us)
-        Y = np.concatenate(xds, axis=0)
-        if not np.all(np.isfinite(Y)):
+        if not all(np.all(np.isfinite(d)) for d in xds):
             raise ValueError("x_dot contains NaN or inf")
-        coef, info = stlsq(
-            theta, Y, self.threshold, self.alpha, self.max_iter,
-            unbias=self.unbias, device=self.device, exact=self.exact, return_info=True,
-        )
+        if self.device is None:  # [Θ y] in one buffer: one syrk for all the statistics
+            F = lib.n_output_features_
+            joint = self._theta(lib, xl, us, xds)
+            theta, Y = joint[:, :F], joint[:, F:]
+            coef, info = stlsq_gram(
+                GramStats.from_joint(joint, F), self.threshold, self.alpha, self.max_iter,
+                unbias=self.unbias, theta=theta, y=Y, exact=self.exact, return_info=True,
+            )
+        else:
+            theta = self._theta(lib, xl, us)
+            Y = np.concatenate(xds, axis=0)
+            coef, info = stlsq(
+                theta, Y, self.threshold, self.alpha, self.max_iter,
+                unbias=self.unbias, device=self.device, exact=self.exact, return_info=True,
+            )
         self.coef_ = coef[0]
         self.support_ = self.coef_ != 0
         self.library_ = lib

@@ -174,6 +174,20 @@ class GramStats:
             y_sum = np.ones(len(y)) @ y
         return cls(G, b, np.einsum("ij,ij->j", y, y), theta.shape[0], y_sum)
 
+    @classmethod
+    def from_joint(cls, theta_y, n_features: int) -> "GramStats":
+        """Statistics of ``[Θ y]`` given as one ``(n_samples, F + K)`` matrix (Fortran order:
+        its column blocks are the views ``Θ`` and ``y``): one ``syrk`` for ``G``, ``b`` and ``yy``."""
+        theta_y = np.asarray(theta_y, dtype=np.float64)
+        F = int(n_features)
+        if theta_y.ndim != 2 or not 0 < F < theta_y.shape[1]:
+            raise ValueError(f"need an (n_samples, F + K) matrix with F = {F} < its columns; got {theta_y.shape}")
+        with gram_blas_threads():
+            J = theta_y.T @ theta_y
+            y_sum = np.ones(len(theta_y)) @ theta_y[:, F:]
+        return cls(np.ascontiguousarray(J[:F, :F]), np.ascontiguousarray(J[:F, F:]), np.diag(J[F:, F:]).copy(),
+                   theta_y.shape[0], y_sum)
+
     @property
     def n_features(self) -> int:
         return self.G.shape[0]

@@ -272,12 +272,18 @@ def threshold_sweep(
     xl, ul, yl, names, cnames = model._prepare(train[0], train[1], train[2], train[3], feature_names, control_names)
     n, m_ctrl = xl[0].shape[1], (0 if ul is None else ul[0].shape[1])
     lib = model._make_library(n + m_ctrl)
-    theta = model._theta(lib, xl, ul)
-    Y = np.concatenate(yl)
+    if not all(np.all(np.isfinite(d)) for d in yl):
+        raise ValueError("x_dot contains NaN or inf")
+    if device is None:  # [Θ y] in one buffer, as Sindy.fit: the same statistics, one syrk
+        joint = model._theta(lib, xl, ul, yl)
+        theta, Y = joint[:, : lib.n_output_features_], joint[:, lib.n_output_features_ :]
+    else:
+        theta = model._theta(lib, xl, ul)
+        Y = np.concatenate(yl)
     timings["library"] = time.perf_counter() - t_start
 
     t0 = time.perf_counter()
-    stats = GramStats.from_data(theta, Y) if device is None else None
+    stats = GramStats.from_joint(joint, lib.n_output_features_) if device is None else None
     if np.isscalar(thresholds) and float(thresholds) == int(thresholds) and not isinstance(thresholds, float):
         if stats is None:
             stats = GramStats.from_data(theta, Y)
