@@ -180,7 +180,7 @@ def pty_latency(root: Path, name: str | None, rate: float = 200.0, presses: int 
         _drain(master, 2.0)  # first poll and the live job's curve drawn
         for _ in range(presses):
             os.write(master, b"j")
-            dt = _read_until(master, b"session small ", 3)  # the heading's one plain span
+            dt = _read_until(master, f"session {name or 'small'} ".encode(), 3)  # one plain span
             if dt is not None:
                 times.append(dt)
             _drain(master, 0.15)
