@@ -341,3 +341,23 @@ async def test_screen_saved_as_svg_and_text_and_report_from_the_palette(snap_ses
     assert len(lines) == 24 and any("CfC" in line and "0.081" in line for line in lines)
     report = next((snap_session.artifacts / "exports").glob("report-*.md")).read_text()
     assert "| CfC | False | 0.081 |" in report and "(x0)' = -0.1 x0^3 + 2 x1^3" in report
+
+
+def test_nvidia_smi_rows_give_per_process_gpu_memory():
+    from workbench.device_probe import describe, parse_gpus
+    from workbench.screens.jobs import job_gpu
+
+    gpus = parse_gpus(
+        [["0", "GPU-aaa", "NVIDIA H100 80GB HBM3", "20480", "81559", "87"],
+         ["1", "GPU-bbb", "NVIDIA H100 80GB HBM3", "1024", "81559", "[N/A]"]],
+        [["GPU-aaa", "4242", "18432"], ["GPU-bbb", "4242", "512"], ["GPU-bbb", "99", "[N/A]"]])
+    assert [g["procs"] for g in gpus] == [{4242: 18432.0}, {4242: 512.0}]
+    assert gpus[1]["util"] == 0.0
+    assert describe(gpus) == "NVIDIA H100 80GB HBM3 20.0/80 GiB 87% (+1 GPU)"
+    from engine.session import Job
+
+    job = Job("j", "demo", ["train"], {}, "running", 4242, None, "cuda", 0.0, 0.0, None, None,
+              None, None, None)
+    assert job_gpu(job, gpus) == ("18.5 GiB", "87%/0%")
+    job.state = "finished"
+    assert job_gpu(job, gpus) == ("", "")
