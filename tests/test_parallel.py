@@ -151,8 +151,11 @@ def test_job_runner_uses_the_sessions_backend(session, dask_cluster):
 
 def test_ray_backend_when_installed():
     pytest.importorskip("ray")
-    with parallel_backend("ray", n_workers=2):
+    rep = RecordingReporter()
+    with parallel_backend("ray", n_workers=2, reporter=rep):
         assert pmap(_slow_first, range(4)) == [0, 1, 4, 9]
+    # ray's joblib backend cannot stream results: progress still comes, wave by wave
+    assert [e["done"] for e in rep.of("progress")] == [0, 1, 2, 3, 4]
 
 
 def test_selecting_a_backend_that_is_not_installed_is_refused(session, monkeypatch):
