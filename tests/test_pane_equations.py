@@ -141,8 +141,8 @@ async def test_threshold_redraw_latency_on_a_retina_sized_sweep(tmp_path):
     """9 states, degree 3 (220 terms), 64 stored thresholds: a key redraws at once.
 
     The < 100 ms figure is benchmarks' ``sindy_threshold_redraw``; here, on a shared loaded
-    CPU, the pane's share of a key (over a key the app ignores) must stay well under 250 ms
-    (Rich's own wrap of the densest model alone took longer than that under load).
+    CPU, a loose bound: key press to updated screen, median < 250 ms (Rich's own wrap of the
+    densest model alone took ~100 ms under load, Textual's of the whole Text more).
     """
     from benchmarks.bench_sindy import measure_threshold_redraw, retina_sized_session
 
@@ -150,4 +150,5 @@ async def test_threshold_redraw_latency_on_a_retina_sized_sweep(tmp_path):
     res = await measure_threshold_redraw(session, n_keys=16, n_noop=6)
     assert res["densest_terms"] > 1500  # the heavy case: nearly all 9 x 220 terms
     assert res["last_row"] == 16  # every key moved the threshold
-    assert res["median_ms"] - res["noop_key_median_ms"] < 250, res
+    assert res["n_timed"] == res["n_keys"]  # every key reached the screen
+    assert res["median_ms"] < 250, res
