@@ -38,7 +38,7 @@ class TrainingPane(StorePane):
     ]
     DEFAULT_CSS = """
     TrainingPane #job-table { height: 1fr; }
-    TrainingPane #job-log { height: 7; border-top: hkey $panel-lighten-2; }
+    TrainingPane #job-log { height: 5; border-top: hkey $panel-lighten-2; }
     TrainingPane #job-progress { width: 1fr; }
     TrainingPane #progress-row { height: 1; }
     TrainingPane #job-facts { height: auto; max-height: 3; }

@@ -32,7 +32,7 @@ def _lines(panel: Any, width: int, height: int) -> Text:
             else:
                 plt.plot(x, y, label=s.label, marker="braille",
                          color="gray" if s.role == "background" else next(colour))
-        if panel.xlabel:
+        if panel.xlabel and height >= 12:  # an axis label costs a row: only when rows are plenty
             plt.xlabel(panel.xlabel)
         if panel.label and len(panel.series) == 1:
             plt.title(panel.label)
@@ -60,9 +60,13 @@ def _image(panel: Any, width: int, height: int) -> Text:
     return out
 
 
-def render_figure(fig: Any, width: int, height: int) -> Group:
-    """Everything of ``fig`` that fits in ``width`` x ``height`` cells."""
-    head = Text(fig.title[:width], style="bold", no_wrap=True, overflow="crop")
+def render_figure(fig: Any, width: int, height: int, hint: str = "") -> Group:
+    """Everything of ``fig`` that fits in ``width`` x ``height`` cells; ``hint`` (the keys
+    that work) shares the title's line, dim, so small terminals keep their rows for data."""
+    head = Text(fig.title, style="bold", no_wrap=True, overflow="crop")
+    if hint:
+        head.append("  " + hint, style="dim")
+    head.truncate(width)
     parts: list[Any] = [head]
     body_h = height - 1 - (1 if fig.caption else 0)
     images = [p for p in fig.panels if p.image is not None]

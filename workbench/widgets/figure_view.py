@@ -128,20 +128,21 @@ class FigureView(Static):
         w, h = self.content_size
         w, h = w or 60, h or 8
         hint = self.hint()
-        if hint:  # the keys that work here, in one dim line above the figure
-            h -= 1
         if self.builtin and self.view_name == self.builtin[0]:
+            if hint:  # the built-in figure has no title line to share: one dim line of keys
+                h -= 1
             body = self.builtin[1](w, h)
-        elif self._error:
-            body = Text(self._error, style="yellow")
-        elif self._fig is None:
-            body = Text("no figure", style="dim") if self.view_name else ""
+            self.update(Group(Text(hint[:w], style="dim", no_wrap=True, overflow="crop"), body) if hint else body)
+            return
+        if self._error or self._fig is None:
+            msg = Text(self._error, style="yellow") if self._error else Text("no figure", style="dim")
+            body = Group(Text(hint[:w], style="dim", no_wrap=True), msg) if hint else msg
         else:
             try:
-                body = render_figure(self._fig, w, h)
+                body = render_figure(self._fig, w, h, hint)
             except Exception as exc:  # drawing must never crash the app
                 body = Text(f"figure failed: {exc}", style="red")
-        self.update(Group(Text(hint[:w], style="dim", no_wrap=True, overflow="crop"), body) if hint else body)
+        self.update(body)
 
     def hint(self) -> str:
         """Keys that do something now, for the pane's title line."""
