@@ -275,6 +275,8 @@ class EquationsPane(StorePane):
                 yield Static("", id="eq-pareto")
 
     def on_mount(self) -> None:
+        # name + facts (threshold, terms, errors): the app's `.title` is one line high
+        self.query_one("#eq-title").styles.height = "auto"
         ui = self.wb.session.ui()
         self.shown = ui.get("equations.set")
         self.index = {int(k): v for k, v in (ui.get("equations.index") or {}).items()}
