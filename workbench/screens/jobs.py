@@ -133,7 +133,7 @@ class JobsScreen(Screen):
                 old = self._sig[1].get(j.id, ())
                 for c, (col, value) in enumerate(zip(cols, r)):
                     if c >= len(old) or old[c] != str(value):
-                        table.update_cell(j.id, col, value)
+                        table.update_cell(j.id, col, value, update_width=True)
         self._sig = (layout, shown)
         self._detail()
 
