@@ -127,6 +127,14 @@ def bench_fit(xs, dt, repeats: int, py_repeats: int) -> dict:
     from engine.sindy.stlsq import GramStats
 
     t_gram, _ = _best(lambda: GramStats.from_data(X, Y), repeats)
+    # both sides on one BLAS thread: the per-core ratio, which a loaded machine moves least
+    # (with 2 threads each, pysindy's many small BLAS calls collapse when other jobs run and
+    # the 2-thread ratio then swings from ~50 to ~180 between runs)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        t_py_1, _ = _best(py_stlsq, 1)
+        t_ours_1, _ = _best(ours_stlsq, max(3, repeats // 2))
     t_lib, _ = _best(lambda: Sindy._theta(lib, xs, None), repeats)
     out = {
         "name": "sindy_fit",
@@ -146,6 +154,9 @@ def bench_fit(xs, dt, repeats: int, py_repeats: int) -> dict:
         # the bound on `ratio` for any method that forms Θᵀ Θ and Θᵀ y once (ours does; the
         # rest of our STLSQ is the difference ours_stlsq_s - ours_gram_s)
         "ratio_ceiling_gram_only": round(t_py_stlsq / t_gram, 1),
+        "pysindy_stlsq_1thread_s": round(t_py_1, 4),
+        "ours_stlsq_1thread_s": round(t_ours_1, 4),
+        "ratio_1thread": round(t_py_1 / t_ours_1, 1),
         "ours_library_s": round(t_lib, 4),
         "same_library_matrix": same_matrix,
         "same_support": same_support,
