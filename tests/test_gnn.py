@@ -24,6 +24,15 @@ def test_forward_shapes_and_constraints():
     assert m.omega(t).shape == (5, 9)
     add = _model(input="additive")
     assert add(x, t).shape == (5, 16)
+    # the stimulus adds to the update: with W* = 0 the output is phi*(a, x) + I* on the grid neurons
+    with torch.no_grad():
+        add.graph.parametrizations.W.original.zero_()  # W is re-parametrised (lr scale)
+        expect = add.phi_of(x, add.embedding)
+        expect[:, :9] += add.omega(t)
+    assert torch.allclose(add(x, t), expect, atol=1e-6)
+    through = _model(input="additive", input_through_phi=True)  # seed 003 literal: I* is an input of phi*
+    assert through.phi[0].in_features == 4 and add.phi[0].in_features == 3
+    assert through(x, t).shape == (5, 16)
     with pytest.raises(ValueError, match="input"):
         GNNConfig(n_neurons=16, input="multiply")
 

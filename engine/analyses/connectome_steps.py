@@ -26,6 +26,8 @@ DATA_FILE = "pde_n4.h5"
 MODEL_FILE = "gnn.pt"
 CURVES_FILE = "functions.npz"
 FIELD_FILE = "field.npz"
+CONNECTIVITY_FILE = "connectivity.npz"
+ROLLOUT_FILE = "rollout.npz"
 
 
 # --------------------------------------------------------------------------- generate
@@ -63,15 +65,23 @@ def load(ctx: StepContext):
 # --------------------------------------------------------------------------- train
 
 
+def frame_times(n_frames: int) -> np.ndarray:
+    """Frame times normalised to [-1, 1]: the SIREN's time coordinate."""
+    return (2.0 * np.arange(n_frames) / max(n_frames - 1, 1) - 1.0).astype(np.float32)
+
+
 def _pairs(data):
-    """Frames, normalised times in [-1, 1] and finite-difference derivatives (what the GNN sees)."""
+    """Frames, normalised times and the simulator's noise-free derivatives (what the GNN sees).
+
+    The target is the stored right-hand side ``dxdt`` (seed 001's ``y_list``),
+    not a finite difference: with process noise ``(x[k+1] - x[k]) / dt`` carries
+    ``sigma xi / sqrt(dt)``, larger than the signal.  Without noise the two are
+    equal (Euler steps).
+    """
     x = data.x
-    dt = data.config.dt
-    dx = (x[:, 1:] - x[:, :-1]) / dt
-    n_frames = x.shape[1]
-    t_norm = 2.0 * np.arange(n_frames - 1) / max(n_frames - 1, 1) - 1.0
-    t_all = np.broadcast_to(t_norm, x[:, :-1].shape[:2]).reshape(-1)
-    return x[:, :-1].reshape(-1, x.shape[2]), t_all.astype(np.float32), dx.reshape(-1, x.shape[2])
+    n_runs, n_frames, n = x.shape
+    t_all = np.broadcast_to(frame_times(n_frames), (n_runs, n_frames)).reshape(-1)
+    return x.reshape(-1, n), np.ascontiguousarray(t_all), data.dxdt.reshape(-1, n)
 
 
 class _FrameBatches:
@@ -102,6 +112,7 @@ def build_model(data, p: dict[str, Any], input_mode: str):
     cfg = GNNConfig(n_neurons=data.config.n_neurons, grid=data.config.grid if input_mode != "none" else 0,
                     input=input_mode, embedding_dim=p["embedding_dim"], hidden=p["hidden"],
                     siren_hidden=p["siren_hidden"], siren_layers=p["siren_layers"], omega0=p["omega0"],
+                    input_through_phi=bool(p.get("input_through_phi", False)),
                     lr_scales=(p["lr_W"] / p["lr"], p["lr_embedding"] / p["lr"], 1.0, p["lr_siren"] / p["lr"]))
     return SignalGNN(cfg)
 
@@ -202,8 +213,60 @@ def _true_psi_slope(data, h: float = 1e-3) -> np.ndarray:
     return (psi(h, g, th) - psi(-h, g, th)) / (2 * h)
 
 
+def rollout(model, data, n_frames: int = 250):
+    """Noise-free truth and the learned model integrated from run 0's first state.
+
+    The truth is re-simulated without noise (same seed: same W, types, input and
+    initial state); the model is stepped with the same Euler ``dt`` and its own
+    learned input.  Returns ``(t, x_true, x_pred)``, each (T, n) but ``t``.
+    """
+    import dataclasses
+
+    import torch
+
+    from engine.data.pde_n4 import simulate
+
+    clean = simulate(dataclasses.replace(data.config, n_runs=1, noise=0.0), device="cpu")
+    T = min(n_frames, clean.x.shape[1])
+    tn = torch.as_tensor(frame_times(clean.x.shape[1])[:T])
+    x = torch.as_tensor(clean.x[0, :1])
+    out = [x]
+    with torch.no_grad():
+        for k in range(T - 1):
+            x = x + data.config.dt * model(x, tn[k:k + 1])
+            if not torch.isfinite(x).all():  # a diverging model: keep the traces up to here
+                break
+            out.append(x)
+    pred = torch.cat(out).numpy()
+    return clean.t[:len(pred)], clean.x[0, :len(pred)], pred
+
+
 def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
-    """W R²/slope, clustering accuracy, phi*/psi* per type, the learned field; tables and npz."""
+    """W R²/slope, clustering accuracy, phi*/psi* per type, the learned field, a rollout; tables and npz.
+
+    Arrays for the views (every file an ``.npz`` in the step's folder):
+
+    ``connectivity.npz``
+        ``W_true``, ``W_learned`` (n, n): both in the common gauge
+        ``<Omega_i> W_ij psi_j'(0)`` (what ``W_r2``/``W_slope`` compare; the
+        diagonal is 0); ``W_true_raw`` (g W of the simulator) and
+        ``W_learned_raw`` (the model's W*); ``psi_slope`` (n,) learned
+        ``psi*'(0)``; ``omega_mean`` (n,) learned ``<Omega*_i>``.
+    ``functions.npz``
+        ``x`` (G,) grid of activities; ``phi_true``, ``phi_learned``,
+        ``psi_true``, ``psi_learned`` (n_types, G), psi in the gauge
+        ``psi'(0) = 1``, learned curves the median over the neurons of each
+        true type; ``embedding`` (n, d) and ``types`` (n,) true cell types.
+    ``field.npz`` (when an input was learned)
+        ``true``, ``learned`` (n_frames, n_input) Omega/I and the SIREN's
+        Omega*/I*; ``learned_corrected`` = ``a * learned + b`` (the global
+        linear fit of the corrected R²); ``t`` (n_frames,); ``pos``
+        (n_input, 2) grid positions in [0, 1]² (row-major ``grid x grid``).
+    ``rollout.npz``
+        ``t`` (T,), ``x_true``, ``x_pred`` (T, n): a noise-free simulation from
+        run 0's first state and the learned model integrated from it
+        (:func:`rollout`); ``rollout_r2`` is their R².
+    """
     import pandas as pd
     import torch
 
@@ -217,11 +280,12 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run the 'train' step first")
     model, _ = load_checkpoint(path)
+    model.eval()
     cfg = model.config
     n, g = cfg.n_neurons, cfg.grid**2
-    ctx.reporter.progress(0, 3, "reading out W, embeddings, functions")
+    ctx.reporter.progress(0, 4, "reading out W, embeddings, functions")
     n_frames = data.x.shape[1]
-    t_norm = torch.as_tensor(2.0 * np.arange(n_frames - 1) / max(n_frames - 1, 1) - 1.0, dtype=torch.float32)
+    t_norm = torch.as_tensor(frame_times(n_frames))
     with torch.no_grad():
         a = model.embedding.detach()
         W_learned = model.W_masked().numpy().astype(float)
@@ -236,31 +300,37 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     omega_true = np.ones(n)
     if cfg.input == "modulate":
         omega_learned[:g] = field.mean(0)
-        omega_true[:g] = data.field[:-1].mean(0)
+        omega_true[:g] = data.field.mean(0)
     elif data.config.input == "modulate":  # no input learned: the model can only learn the mean gain
-        omega_true[: data.config.n_input] = data.field[:-1].mean(0)
+        omega_true[: data.config.n_input] = data.field.mean(0)
     # the model's W* also carries the global gain g (g W psi is what the data see)
     W_true_g = gauge_fixed_W(data.config.gain * data.W, _true_psi_slope(data), omega_true)
     W_learn_g = gauge_fixed_W(W_learned, psi_slope, omega_learned)
     off = ~np.eye(n, dtype=bool)
     W_r2, W_slope = r2_slope(W_true_g[off], W_learn_g[off])
     W_r2_raw, W_slope_raw = r2_slope(data.config.gain * data.W[off], W_learned[off])
+    save_npz(ctx.workdir / CONNECTIVITY_FILE, W_true=W_true_g, W_learned=W_learn_g,
+             W_true_raw=data.config.gain * data.W, W_learned_raw=W_learned, psi_slope=psi_slope,
+             omega_mean=omega_learned)
+    ctx.reporter.artifact(CONNECTIVITY_FILE, ctx.workdir / CONNECTIVITY_FILE, kind="npz")
     emb = a.numpy()
     acc = clustering_accuracy(emb, data.types, seed=p["seed"])
 
-    ctx.reporter.progress(1, 3, "update and edge functions per type")
+    ctx.reporter.progress(1, 4, "update and edge functions per type")
     lim = float(np.percentile(np.abs(data.x), 99))
     grid_x = np.linspace(-lim, lim, 101)
     n_types = len(data.params)
     inp0 = None
     out: dict[str, Any] = {}
+    fit = None
     if cfg.input == "additive":
-        fit = corrected_r2(data.field[:-1], field)
-        # phi* is read at the learned input that corresponds to no stimulus (I = a I* + b = 0)
-        inp0 = -fit.b / fit.a if fit.a else 0.0
+        fit = corrected_r2(data.field, field)
+        if model.phi_takes_input:
+            # phi* is read at the learned input that corresponds to no stimulus (I = a I* + b = 0)
+            inp0 = -fit.b / fit.a if fit.a else 0.0
         out.update(r2_raw=fit.r2_raw, r2_corrected=fit.r2_corrected, a=fit.a, b=fit.b)
     elif cfg.input == "modulate":
-        fit = corrected_r2(data.field[:-1], field)
+        fit = corrected_r2(data.field, field)
         out.update(omega_r2_raw=fit.r2_raw, omega_r2_corrected=fit.r2_corrected, omega_a=fit.a, omega_b=fit.b)
     with torch.no_grad():
         gx = torch.as_tensor(grid_x, dtype=torch.float32)[:, None].expand(-1, n)
@@ -276,20 +346,28 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     phi_r2, _ = r2_slope(phi_t, phi_l)
     psi_r2, _ = r2_slope(psi_t, psi_l)
     save_npz(ctx.workdir / CURVES_FILE, x=grid_x, phi_learned=phi_l, phi_true=phi_t, psi_learned=psi_l,
-             psi_true=psi_t, embedding=emb, types=data.types, W_true=W_true_g, W_learned=W_learn_g)
+             psi_true=psi_t, embedding=emb, types=data.types)
     ctx.reporter.artifact(CURVES_FILE, ctx.workdir / CURVES_FILE, kind="npz")
     if field is not None:
-        save_npz(ctx.workdir / FIELD_FILE, true=data.field[:-1], learned=field, pos=data.pos)
+        save_npz(ctx.workdir / FIELD_FILE, true=data.field, learned=field, learned_corrected=fit.a * field + fit.b,
+                 t=data.t, pos=data.pos)
         ctx.reporter.artifact(FIELD_FILE, ctx.workdir / FIELD_FILE, kind="npz")
 
-    ctx.reporter.progress(2, 3, "tables")
+    ctx.reporter.progress(2, 4, "rollout")
+    t_roll, x_true, x_pred = rollout(model, data, int(p.get("rollout_frames", 250)))
+    save_npz(ctx.workdir / ROLLOUT_FILE, t=t_roll, x_true=x_true, x_pred=x_pred)
+    ctx.reporter.artifact(ROLLOUT_FILE, ctx.workdir / ROLLOUT_FILE, kind="npz")
+    rollout_r2 = r2_slope(x_true, x_pred)[0] if len(x_pred) > 1 else float("nan")
+
+    ctx.reporter.progress(3, 4, "tables")
     out.update(W_r2=W_r2, W_slope=W_slope, W_r2_raw=W_r2_raw, W_slope_raw=W_slope_raw,
-               clustering_accuracy=acc, phi_r2=phi_r2, psi_r2=psi_r2)
+               clustering_accuracy=acc, phi_r2=phi_r2, psi_r2=psi_r2, rollout_r2=rollout_r2,
+               rollout_frames=len(x_pred))
     out = {k: (float(v) if v is not None and math.isfinite(float(v)) else None) for k, v in out.items()}
     ctx.save_table(p.get("table", "connectome recovery"),
                    pd.DataFrame({"value": pd.Series(out, dtype=float)}).rename_axis("metric"))
     for k, v in out.items():
         if v is not None:
             ctx.reporter.metric(k, v)
-    ctx.reporter.progress(3, 3, "done")
+    ctx.reporter.progress(4, 4, "done")
     return out

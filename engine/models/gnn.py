@@ -11,8 +11,17 @@ The model predicts the derivative of every neuron's activity::
 * ``W*`` : dense ``(n, n)`` weights with the diagonal masked (no self-edges);
 * the input on the first ``grid**2`` neurons is a SIREN of ``(t, x, y)``:
   ``input="modulate"`` gives ``Omega* = 1 + SIREN`` gating the messages (seed
-  001), ``input="additive"`` gives ``I* = SIREN`` as an extra input to
-  ``phi*`` (seed 003); ``"none"`` learns no input.
+  001), ``input="additive"`` gives ``I* = SIREN`` added to the update,
+  ``phi*(a_i, x_i) + I*_i`` (seed 003); ``"none"`` learns no input.
+
+Seed 003 feeds ``I*`` to ``phi*`` as an extra MLP input instead
+(``input_through_phi=True``).  That leaves more than the global scale/offset
+degeneracy the seed discusses: ``phi*(a, x, I)`` can map ``I*`` to the drive
+with a different scale *per embedding*, sign included, and runs were seen to
+learn the stimulus with opposite signs for different cell types (per-type
+corrected R² 0.3-0.98, global 0.0).  Added to the update, only a global
+offset is left (``phi*``'s bias absorbs a constant), which the corrected R²
+removes.
 
 Message passing is plain torch, not torch-geometric: with a few thousand
 neurons the edge sum is one dense ``(B, n) @ (n, n)`` matmul (16 MiB of weights
@@ -53,6 +62,7 @@ class GNNConfig:
     siren_hidden: int = 128
     siren_layers: int = 3
     omega0: float = 30.0
+    input_through_phi: bool = False  # additive input as an input of phi* (seed 003 literal; see above)
     lr_scales: tuple = (1.0, 1.0, 1.0, 1.0)  # W, embedding, mlp, siren (see set_lr_scale)
 
     def __post_init__(self) -> None:
@@ -143,7 +153,7 @@ class SignalGNN(nn.Module):
         self.graph.embedding = nn.Parameter(0.5 * torch.ones(n, c.embedding_dim))
         self.graph.W = nn.Parameter(torch.randn(n, n) * (0.1 / n**0.5))
         self.register_buffer("offdiag", 1.0 - torch.eye(n))
-        extra = 1 if c.input == "additive" else 0
+        extra = 1 if self.phi_takes_input else 0
         self.phi = _mlp(1 + c.embedding_dim + extra, c.hidden, c.mlp_layers)
         self.psi = _mlp(1 + c.embedding_dim, c.hidden, c.mlp_layers)
         self.siren = None
@@ -175,6 +185,10 @@ class SignalGNN(nn.Module):
             if name in groups:
                 set_lr_scale(groups[name], k)
 
+    @property
+    def phi_takes_input(self) -> bool:
+        return self.config.input == "additive" and self.config.input_through_phi
+
     # ---- pieces (also used by the analyses to read out what was learned)
 
     @property
@@ -201,9 +215,9 @@ class SignalGNN(nn.Module):
         return 1.0 + f if self.config.input == "modulate" else f
 
     def phi_of(self, x: torch.Tensor, a: torch.Tensor, inp: torch.Tensor | None = None) -> torch.Tensor:
-        """``phi*(a, x[, I])`` with x (..., n), a (n, d) -> (..., n)."""
+        """``phi*(a, x[, I])`` with x (..., n), a (n, d) -> (..., n); ``I`` only with ``input_through_phi``."""
         parts = [x[..., None], a.expand(*x.shape, a.shape[-1])]
-        if self.config.input == "additive":
+        if self.phi_takes_input:
             parts.append((inp if inp is not None else torch.zeros_like(x))[..., None])
         return self.phi(torch.cat(parts, -1))[..., 0]
 
@@ -224,4 +238,6 @@ class SignalGNN(nn.Module):
             msg = torch.cat([msg[:, :g] * self.omega(t), msg[:, g:]], dim=1)
         elif c.input == "additive":
             inp = torch.cat([self.omega(t), torch.zeros_like(x[:, g:])], dim=1)
+            if not self.phi_takes_input:
+                return self.phi_of(x, a) + inp + msg
         return self.phi_of(x, a, inp) + msg
