@@ -54,6 +54,8 @@ class TrainingPane(StorePane):
         self._plot_dirty = True
         self._upto: dict[str, int] = {}  # last event id folded in, per job
         self._figure_for: tuple[str, str] | None = None  # (job, analysis) the figure view shows
+        self._table_rows: list | None = None  # what the job table shows, to skip identical redraws
+        self._plotted_at = 0.0
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="pane-split"):
@@ -141,19 +143,23 @@ class TrainingPane(StorePane):
             self._apply(e, job_id)
         own = [e.id for e in events if e.job_id == job_id]
         self._upto[job_id] = max(own, default=0)
-        self._plot_dirty = True
-        self._refresh_detail()
+        self._redraw_now()
 
     # -- drawing -------------------------------------------------------------------
     def _refresh_table(self) -> None:
-        table = self.query_one("#job-table", DataTable)
-        table.clear()
+        rows = []
         for j in reversed(list(self.jobs.values())):
-            mark, colour = STATE_MARK.get(j.state, ("?", ""))
             prog = self.facts[j.id].get("progress") if j.active else None
             pct = f"{100 * prog['done'] / prog['total']:.0f}" if prog and prog.get("total") else (
                 "" if j.active else ("100" if j.state == "finished" else "-"))
-            table.add_row(Text(mark, style=colour), j.analysis, j.current_step or "-", pct, key=j.id)
+            rows.append((j.id, j.state, j.analysis, j.current_step or "-", pct))
+        table = self.query_one("#job-table", DataTable)
+        if rows != self._table_rows:  # a poll with nothing new must cost nothing here
+            self._table_rows = rows
+            table.clear()
+            for jid, state, analysis, step, pct in rows:
+                mark, colour = STATE_MARK.get(state, ("?", ""))
+                table.add_row(Text(mark, style=colour), analysis, step, pct, key=jid)
         if self.selected in self.jobs:
             row = table.get_row_index(self.selected)
             if table.cursor_row != row:
@@ -194,8 +200,16 @@ class TrainingPane(StorePane):
         if job.error:
             parts.append(f"error: {job.error}")
         self.query_one("#job-facts", Static).update(" · ".join(parts))
-        if self._plot_dirty:
+        # the curve is redrawn at most once a second while events stream in, and not at all
+        # while the pane is hidden: a job writing hundreds of events/s must not slow the keys
+        if self._plot_dirty and self._shown() and time.monotonic() - self._plotted_at > 1.0:
             self._draw_plot()
+
+    def _shown(self) -> bool:
+        try:
+            return self.app.screen_stack[0].query_one("#panes").active == "training"
+        except Exception:  # not inside the workbench's tabs (small test apps): always shown
+            return True
 
     def _draw_plot(self) -> None:
         fv = self.query_one("#loss-plot", FigureView)
@@ -212,6 +226,7 @@ class TrainingPane(StorePane):
         elif fv.view_name == "loss":
             fv.redraw()
         self._plot_dirty = False
+        self._plotted_at = time.monotonic()
 
     def _loss_plot(self, w: int, h: int):
         series = self.series.get(self.selected or "", {})
@@ -219,9 +234,16 @@ class TrainingPane(StorePane):
             k: v for k, v in list(series.items())[:2]}
         return line_plot(shown, w, h, ylog=self.log_scale, xlabel="step")
 
+    def _redraw_now(self) -> None:
+        """The user asked for it (a new job, a resize, log scale): no throttling."""
+        self._plot_dirty, self._plotted_at = True, 0.0
+        self._refresh_detail()
+
     def on_resize(self) -> None:
-        self._plot_dirty = True
-        self.call_after_refresh(self._refresh_detail)
+        self.call_after_refresh(self._redraw_now)
+
+    def on_show(self) -> None:
+        self.call_after_refresh(self._redraw_now)
 
     # -- interaction ---------------------------------------------------------------
     @on(DataTable.RowHighlighted, "#job-table")
@@ -251,5 +273,4 @@ class TrainingPane(StorePane):
 
     def action_toggle_log_scale(self) -> None:
         self.log_scale = not self.log_scale
-        self._plot_dirty = True
-        self._refresh_detail()
+        self._redraw_now()

@@ -19,7 +19,6 @@ from textual import work
 from textual.message import Message
 from textual.widgets import Static
 
-from workbench.widgets.figure import render_figure
 
 Builtin = Callable[[int, int], Any]
 
@@ -139,6 +138,8 @@ class FigureView(Static):
             body = Group(Text(hint[:w], style="dim", no_wrap=True), msg) if hint else msg
         else:
             try:
+                from workbench.widgets.figure import render_figure  # numpy: not at startup
+
                 body = render_figure(self._fig, w, h, hint)
             except Exception as exc:  # drawing must never crash the app
                 body = Text(f"figure failed: {exc}", style="red")
