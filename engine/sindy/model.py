@@ -545,7 +545,7 @@ class Sindy:
 
         No pass over the data; does not change the model.
         """
-        from .stlsq import _NumpySolver, single_threaded_blas
+        from .sweep import refit_support
 
         self._check_fitted()
         if not hasattr(self, "gram_"):
@@ -553,9 +553,7 @@ class Sindy:
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != self.coef_.shape:
             raise ValueError(f"mask must have shape {self.coef_.shape}")
-        solver = _NumpySolver(self.gram_, exact=False)
-        with single_threaded_blas():
-            return solver.lstsq(mask, np.arange(mask.shape[0]))
+        return refit_support(self.gram_, mask)  # the same refit as hand edits in the Equations pane
 
     def set_support(self, mask, refit: bool = True) -> "Sindy":
         """Keep exactly the terms in ``mask``; refit them (``refit``) or just zero the others."""
