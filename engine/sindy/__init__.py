@@ -11,7 +11,8 @@ table; sympy: ``to_sympy``).
   support and coefficients as pysindy's ``STLSQ``.
 * :class:`PolynomialLibrary` — pysindy's polynomial library, column for column.
 * :func:`finite_difference`, :func:`smoothed_finite_difference`, :func:`savgol_derivative`.
-* :func:`threshold_sweep`, :func:`pareto_front`, :func:`knee_point`, :func:`ensemble`.
+* :func:`threshold_sweep`, :func:`pareto_front`, :func:`knee_point`, :func:`ensemble`;
+  :func:`load_sweep` reads a saved sweep back (:class:`StoredSweep`: refits and scores hand edits).
 * :func:`simulate` — batched RK4 (torch) or adaptive (scipy) with divergence detection.
 * :func:`to_text`, :func:`to_latex`, :func:`to_json`, :func:`from_json`, :func:`to_sympy`.
 """
@@ -39,6 +40,8 @@ _EXPORTS = {
     "differentiate": "derivatives",
     "threshold_sweep": "sweep",
     "SweepResult": "sweep",
+    "StoredSweep": "sweep",
+    "load_sweep": "sweep",
     "pareto_front": "sweep",
     "knee_point": "sweep",
     "ensemble": "sweep",
@@ -75,4 +78,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from .model import NotFittedError, Sindy, format_equation
     from .simulate import SimulationResult, simulate
     from .stlsq import ConvergenceWarning, GramStats, STLSQInfo, ridge_path_thresholds, stlsq, stlsq_gram
-    from .sweep import EnsembleResult, SweepResult, ensemble, knee_point, pareto_front, threshold_sweep
+    from .sweep import EnsembleResult, StoredSweep, SweepResult, ensemble, knee_point, load_sweep, pareto_front, threshold_sweep
