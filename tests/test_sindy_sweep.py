@@ -179,3 +179,18 @@ def test_stored_sweep_scores_rows_like_the_sweep_and_refits_edits(lorenz_sweep, 
     off = int(np.flatnonzero(r.coefs[r.knee][0] == 0)[0])
     with pytest.raises(ValueError, match="needs a refit"):
         old.edited(r.knee, [(0, off)])
+
+
+def test_stored_sweep_with_control_inputs_scores_like_the_sweep(tmp_path):
+    from engine.sindy.sweep import load_sweep
+
+    x, t, u, _ = damped_oscillator()
+    r = threshold_sweep(x, t[1] - t[0], u, model=Sindy(degree=2), thresholds=8)
+    np.savez(tmp_path / "s.npz", **r.arrays())
+    st = load_sweep(tmp_path / "s.npz")
+    assert st.rollouts["u"] is not None
+    lib = r.model().library_
+    for i in (0, 4):
+        e = st.errors(st.coefs[i], lib)
+        assert e["deriv_err"] == pytest.approx(r.table.loc[i, "deriv_err"], rel=1e-6)
+        assert e["rollout_err"] == pytest.approx(r.table.loc[i, "rollout_err"], rel=1e-9)
