@@ -14,8 +14,10 @@ a reporter that says nothing (:func:`run_follower`).  A step that trains in para
     part = distributed.shard(n_samples)        # this rank's contiguous slice of the time axis
 
 ``engine.train.fit`` runs unchanged on the wrapped model with that reporter (pass
-``TrainConfig(device=str(info.device))``): rank 0 writes the checkpoints and events, the
-other ranks checkpoint to a private temporary folder.
+``TrainConfig(device=str(info.device))`` and ``workdir=distributed.workdir(path)``): rank 0
+writes the checkpoints and events, the other ranks checkpoint to a private temporary
+folder.  Ranks > 0 run only the steps whose defaults have ``nproc``; such a step calls
+:func:`barrier` after init, so the others wait for rank 0's earlier steps (data) first.
 
 On a GPU server each rank takes ``cuda:LOCAL_RANK`` and the NCCL backend; on CPU, gloo.
 Cancel (SIGTERM to the job's process) reaches rank 0; ``reporter.cancelled`` is an
@@ -25,6 +27,7 @@ of them waiting for the others forever in the next gradient all-reduce.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import sys
@@ -159,6 +162,49 @@ def shard(n: int, rank: int | None = None, world_size: int | None = None) -> sli
     return slice(rank * k, (rank + 1) * k)
 
 
+def check_nproc(nproc: Any, reporter=None) -> DistInfo:
+    """Join the ranks for a step that asks for ``nproc``; a clear error for a bad value, and
+    a warning when the step runs in a single process anyway (the job was not launched through
+    torchrun: ``--headless`` in the foreground, say)."""
+    if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
+        raise ValueError(f"nproc must be a whole number >= 1 (processes, one per GPU), got {nproc!r}")
+    i = init()
+    if nproc > 1 and not i.distributed and reporter is not None:
+        reporter.log(f"nproc={nproc} but this job runs in one process (start it detached, "
+                     "e.g. --detach, so that torchrun launches the ranks); training on one", level="warning")
+    return i
+
+
+def barrier() -> None:
+    """Wait until every rank gets here (no-op in a world of 1)."""
+    if info().distributed:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def workdir(path: Path) -> Path:
+    """Where this rank's training loop keeps its checkpoints.
+
+    Rank 0: ``path`` itself.  Other ranks: a private folder holding copies of the step
+    checkpoints under ``path`` (all of them: a torn newest one falls back alike), so that every rank resumes from the same step (a rank
+    that started over would run more steps than the others and wait forever in an
+    all-reduce) while only rank 0 writes in ``path``.  Call it after a :func:`barrier` that
+    follows rank 0's clean-up of ``path``.
+    """
+    path = Path(path)
+    if info().is_main:
+        return path
+    from engine.train import list_checkpoints
+
+    private = Path(tempfile.mkdtemp(prefix=f"wb-rank{info().rank}-train-"))
+    atexit.register(shutil.rmtree, private, True)
+    (private / "checkpoints").mkdir()
+    for ck in list_checkpoints(path):
+        shutil.copy2(ck, private / "checkpoints" / ck.name)
+    return private
+
+
 def any_rank(flag: bool) -> bool:
     """True on every rank if it is true on any (a collective: every rank must call it)."""
     i = info()
@@ -244,10 +290,13 @@ def run_follower(session, job_id: str, cancel: threading.Event | None = None) ->
 
     job = session.job(job_id)
     spec = analyses.get(job.analysis)
+    # only the steps that train in parallel (they take ``nproc``): the others (data,
+    # evaluation, figures) are rank 0's; a DDP step waits in a barrier for what they make
+    steps = [n for n in job.steps if "nproc" in spec.step(n).defaults]
     scratch = tempfile.TemporaryDirectory(prefix=f"wb-rank{env_rank()}-")
     rep = NullReporter(scratch.name, cancel=cancel)
     try:
-        for name in job.steps:
+        for name in steps:
             # session=None: tables and equations are rank 0's to store
             ctx = FollowerContext(workdir=session.artifact_dir(job.analysis), reporter=rep, session=None,
                                   job_id=job_id, resuming=job.resume_of is not None)
@@ -259,5 +308,5 @@ def run_follower(session, job_id: str, cancel: threading.Event | None = None) ->
     return True
 
 
-__all__ = ["DistInfo", "DistributedReporter", "any_rank", "env_rank", "info", "init", "reporter",
-           "run_follower", "shard", "shutdown", "torchrun_command", "under_torchrun", "unwrap", "wrap"]
+__all__ = ["DistInfo", "DistributedReporter", "any_rank", "barrier", "check_nproc", "env_rank", "info", "init", "reporter",
+           "run_follower", "shard", "shutdown", "torchrun_command", "under_torchrun", "unwrap", "workdir", "wrap"]

@@ -617,6 +617,9 @@ class _Loop:
     def __init__(self, model, train_batches, val_batches, config: TrainConfig, reporter, workdir, loss_fn, metrics_fn):
         config.validate()
         self.model = model
+        # under DDP, checkpoints hold the plain module (no "module." keys, its config), so
+        # they load with load_checkpoint and resume with any number of ranks
+        self.core = getattr(model, "module", model)
         self.config = config
         self.reporter = reporter if reporter is not None else NullReporter()
         self.workdir = Path(workdir) if workdir is not None else Path(self.reporter.artifact_dir()) / "train"
@@ -667,7 +670,7 @@ class _Loop:
     # ---- persistence
 
     def payload(self, status: str) -> dict[str, Any]:
-        cfg, cls = _model_identity(self.model)
+        cfg, cls = _model_identity(self.core)
         return {
             "format": CHECKPOINT_FORMAT,
             "version": CHECKPOINT_VERSION,
@@ -677,7 +680,7 @@ class _Loop:
             "total_steps": self.total,
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
-            "model_state": _cpu_state_dict(self.model),
+            "model_state": _cpu_state_dict(self.core),
             "optimizer_state": _cpu_state_dict(self.optimizer),
             "scaler_state": self.scaler.state_dict(),
             "train_config": self.config.to_dict(),
@@ -707,8 +710,8 @@ class _Loop:
 
     def save_best(self, state: dict | None = None) -> None:
         # Kept in memory for restore_best, on disk for whoever wants the best model.
-        self.best_state = state if state is not None else _cpu_state_dict(self.model)
-        cfg, cls = _model_identity(self.model)
+        self.best_state = state if state is not None else _cpu_state_dict(self.core)
+        cfg, cls = _model_identity(self.core)
         payload = {
             "format": CHECKPOINT_FORMAT,
             "version": CHECKPOINT_VERSION,
@@ -729,7 +732,7 @@ class _Loop:
             return None
         path, p = found
         try:
-            self.model.load_state_dict(p["model_state"])
+            self.core.load_state_dict(p["model_state"])
             self.optimizer.load_state_dict(p["optimizer_state"])
         except (RuntimeError, ValueError, KeyError) as exc:
             first = str(exc).strip().splitlines()[0][:160]
@@ -976,7 +979,7 @@ class _Loop:
 
     def finish_weights(self) -> None:
         if self.config.restore_best and self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
+            self.core.load_state_dict(self.best_state)
             self.model.to(self.device)
 
     def result(self, samples: int, t0: float) -> TrainResult:

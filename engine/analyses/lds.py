@@ -126,12 +126,20 @@ def generate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
 
 
 def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
-    """Train the bidirectional RNN (and the held-in readout) through engine.train.fit."""
+    """Train the bidirectional RNN (and the held-in readout) through engine.train.fit.
+
+    Under torchrun (``nproc`` > 1) every rank takes an equal block of the training trials
+    and DDP averages the gradients, which for the seed's mean cost over equal blocks is the
+    full-batch gradient; rank 0 alone writes files, reports and fits the readout.
+    """
     import torch
 
+    from engine import distributed
     from engine.models.rnn import BiRNN, Readout, RNNConfig, seed_poisson_loss
     from engine.train import TrainConfig, fit
 
+    dist = distributed.check_nproc(p.get("nproc", 1), ctx.reporter)
+    main = dist.is_main
     data = _load(ctx)
     heldin, heldout = split_neurons(data.spikes.shape[2])
     tr, te = split_trials(data.spikes.shape[1], p["heldout_trials"])
@@ -150,28 +158,35 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"bias_init must be 'seed', 'target' or 'none', got {p['bias_init']!r}")
 
     rnn_dir = ctx.workdir / TRAIN_DIR
-    _reset_if_changed(ctx.workdir, {**{k: p[k] for k in _DEFAULTS_TRAIN if k not in ("device", "log_every")},
-                                    **data.config.as_attrs()})
     first_path = rnn_dir / "cost_first.json"
-    if first_path.exists():
-        # A resumed run: the initial cost belongs to the run that started it.
-        cost_first = json.loads(first_path.read_text())["cost_first"]
-    else:
-        with torch.no_grad():
-            cost_first = float(seed_poisson_loss(model(x_in)[0], x_out))
-        _write_json(first_path, {"cost_first": cost_first})
+    if main:
+        _reset_if_changed(ctx.workdir, {**{k: p[k] for k in _DEFAULTS_TRAIN if k not in _RUN_ONLY},
+                                        **data.config.as_attrs()})
+        if not first_path.exists():
+            with torch.no_grad():
+                _write_json(first_path, {"cost_first": float(seed_poisson_loss(model(x_in)[0], x_out))})
+    distributed.barrier()  # rank 0 has cleaned rnn_dir: the others may copy its checkpoints
+    # A resumed run: the initial cost belongs to the run that started it.
+    cost_first = json.loads(first_path.read_text())["cost_first"]
 
     val = None
-    if p["heldout_trials"] > 0:
+    if p["heldout_trials"] > 0:  # every rank validates on all held-out trials: same decisions
         val = _full_batch(x[:, te, heldin].contiguous(), x[:, te, heldout].contiguous())
+    part = distributed.shard(x_in.shape[1]) if dist.distributed else slice(None)
     cfg = TrainConfig(
-        steps=p["iterations"], lr=p["lr"], clip_grad=None, amp=False, device=p["device"],
+        steps=p["iterations"], lr=p["lr"], clip_grad=None, amp=False,
+        device=str(dist.device) if dist.distributed else p["device"],
         seed=p["train_seed"], log_every=p["log_every"], val_every=max(1, p["iterations"] // 10),
         checkpoint_every=max(1, p["iterations"] // 4), restore_best=False,  # the seed keeps the last net
     )
-    ctx.reporter.log(f"training BiRNN {x_in.shape[-1]}->{x_out.shape[-1]} neurons, hidden {p['hidden']}")
-    res = fit(model, _full_batch(x_in, x_out), val, cfg, ctx.reporter, rnn_dir, resume=True,
-              loss_fn=seed_poisson_loss)
+    rep = distributed.reporter(ctx.reporter)
+    rep.log(f"training BiRNN {x_in.shape[-1]}->{x_out.shape[-1]} neurons, hidden {p['hidden']}"
+            + (f", {dist.world_size} ranks ({dist.backend}) of {x_in[:, part].shape[1]} trials" if dist.distributed
+               else ""))
+    res = fit(distributed.wrap(model), _full_batch(x_in[:, part].contiguous(), x_out[:, part].contiguous()), val,
+              cfg, rep, distributed.workdir(rnn_dir), resume=True, loss_fn=seed_poisson_loss)
+    if not main:  # the rest (readout, files, result) is rank 0's
+        return {"train_iterations": res.step, "rank": dist.rank}
 
     model.eval()
     with torch.no_grad():
@@ -180,11 +195,11 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
         cost_last = float(seed_poisson_loss(rates, x_out.to(dev)))
         q_all = model(x[:, :, heldin].to(dev))[1].cpu()
 
-    # Held-in readout from the frozen latents (for held-in bits/spike).
+    # Held-in readout from the frozen latents (for held-in bits/spike); small, on rank 0 alone.
     xh = x[:, :, heldin]
     readout = Readout(p["hidden"], xh.shape[-1])
     readout.fc.bias.data[:] = xh[:, tr].mean((0, 1))
-    rcfg = TrainConfig(steps=p["readout_iterations"], lr=p["lr"], clip_grad=None, amp=False, device=p["device"],
+    rcfg = TrainConfig(steps=p["readout_iterations"], lr=p["lr"], clip_grad=None, amp=False, device=cfg.device,
                        seed=p["train_seed"], log_every=p["log_every"], restore_best=False,
                        checkpoint_every=max(1, p["readout_iterations"]))
     rres = fit(readout, _full_batch(q_all[:, tr].contiguous(), xh[:, tr].contiguous()), None, rcfg,
@@ -203,10 +218,15 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
         "train_seconds": round(res.elapsed_s, 2),
         "train_device": res.device.get("device"),
         "train_status": res.status,
+        "train_ranks": dist.world_size,
         "readout_cost_last": _last_loss(rres),
         "val_cost_last": float(res.history["val_loss"][-1][1]) if res.history.get("val_loss") else None,
         "n_train_trials": tr.stop - tr.start,
     }
+
+
+# how a run is carried out, not what it learns: a change keeps the checkpoints
+_RUN_ONLY = ("device", "log_every", "nproc")
 
 
 def _last_loss(res) -> float:
@@ -407,6 +427,7 @@ _DEFAULTS_GENERATE = {"seed": 42, "trials": 100, "neurons": 400, "steps": 250, "
 _DEFAULTS_TRAIN = {
     "hidden": 10, "iterations": 1000, "lr": 0.005, "heldout_trials": 20, "bias_init": "seed",
     "train_seed": 0, "device": "auto", "log_every": 10, "readout_iterations": 300,
+    "nproc": 1,  # > 1: DDP ranks under torchrun (one per GPU), each on its block of training trials
 }
 
 ANALYSIS = Analysis(
