@@ -25,7 +25,8 @@ ANALYSIS = Analysis(
         # at 1e-3 it reached val corr 0.46 in 600 steps against a noise ceiling of 0.71
         Step("train", _S + "train", "train the conv encoder + CfC (shared training loop)",
              {"n_frames": 15, "units": 9, "mode": "default", "iterations": 400, "batch_size": 8,
-              "seq_len": 24, "lr": 1e-3, "val_fraction": 0.15, "device": "auto", "loss": "poisson"}),
+              "seq_len": 24, "lr": 1e-3, "val_fraction": 0.15, "device": "auto", "loss": "poisson",
+              "nproc": 1}),  # nproc > 1: DDP ranks under torchrun, batch_size sequences each
         Step("prune", _S + "prune", "global L1 pruning of the CfC weights (the seed's 20 lowest)",
              {"prune_amount": 20, "finetune_iterations": 0}),
         Step("sindy", _S + "sindy", "collect hidden states, fit SINDy with control (threshold 0 = the sweep's knee)",

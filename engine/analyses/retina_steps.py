@@ -133,11 +133,18 @@ def _standardise(stim, model):
 
 # -- train --------------------------------------------------------------------------
 def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
+    """Train the encoder + CfC.  Under torchrun (``nproc`` > 1) each rank draws its
+    sequences (``batch_size`` each) from its own block of the training frames and DDP
+    averages the gradients; rank 0 alone writes checkpoints, the model and the trace."""
     import torch
 
+    from engine import distributed
     from engine.models.retina_cfc import RetinaCfC, RetinaCfCConfig
     from engine.train import TrainConfig, fit
 
+    dist = distributed.check_nproc(p.get("nproc", 1), ctx.reporter)
+    train_dir = ctx.fresh_dir("train") if dist.is_main else None
+    distributed.barrier()  # rank 0's earlier steps made the data, and it emptied train_dir
     data, stim, resp = _load_split(_data_path(ctx, p), "train")
     T = stim.shape[0]
     cut = int(T * (1 - p["val_fraction"]))
@@ -148,20 +155,32 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     config = RetinaCfCConfig(n_cells=data.n_cells, n_frames=p["n_frames"],
                              frame_size=tuple(stim.shape[1:]), units=p["units"], mode=p["mode"])
     model = RetinaCfC.from_config(config)
-    train_b = Sequences(stim, resp, 0, cut, p["n_frames"], p["seq_len"], p["batch_size"], p["seed"])
+    part = distributed.shard(cut) if dist.distributed else slice(0, cut)
+    train_b = Sequences(stim, resp, part.start, part.stop, p["n_frames"], p["seq_len"], p["batch_size"], p["seed"])
+    # every rank validates on the same batches, so that all keep the same best step
     val_b = Sequences(stim, resp, cut, T, p["n_frames"], p["seq_len"], p["batch_size"]).fixed(3)
-    cfg = TrainConfig(steps=p["iterations"], lr=p["lr"], loss=p["loss"], device=p["device"],
+    cfg = TrainConfig(steps=p["iterations"], lr=p["lr"], loss=p["loss"],
+                      device=str(dist.device) if dist.distributed else p["device"],
                       val_every=max(10, p["iterations"] // 10), checkpoint_every=max(20, p["iterations"] // 5),
                       seed=p["seed"], log_every=5, patience=None)
-    result = fit(model, train_b, val_b, cfg, ctx.reporter, ctx.fresh_dir("train"))
+    workdir = distributed.workdir(train_dir or ctx.workdir / "train")
+    if dist.distributed:
+        ctx.reporter.log(f"{dist.world_size} ranks ({dist.backend}), each {p['batch_size']} sequences a step "
+                         f"from its {part.stop - part.start} training frames")
+    result = fit(distributed.wrap(model), train_b, val_b, cfg, distributed.reporter(ctx.reporter), workdir)
+    if not dist.is_main:  # the model file, the trace and the result are rank 0's
+        return {"steps": result.step, "rank": dist.rank}
     _save_model(ctx.workdir / "cfc.pt", model.cpu(), norm)
     _save_validation(ctx, model.eval(), stim, resp, cut, p["n_frames"], _data_path(ctx, p))
     _, corr = result.series("val_corr")
     _, vloss = result.series("val_loss")
-    return {"train_status": result.status, "steps": result.step,
-            "val_corr": float(corr[-1]) if len(corr) else None,
-            "val_loss": float(vloss[-1]) if len(vloss) else None,
-            "train_s": round(result.elapsed_s, 1), "device": result.device.get("device")}
+    out = {"train_status": result.status, "steps": result.step,
+           "val_corr": float(corr[-1]) if len(corr) else None,
+           "val_loss": float(vloss[-1]) if len(vloss) else None,
+           "train_s": round(result.elapsed_s, 1), "device": result.device.get("device")}
+    if dist.distributed:
+        out["train_ranks"] = dist.world_size
+    return out
 
 
 def _save_validation(ctx: StepContext, model, stim, resp, cut: int, n_frames: int, path: Path) -> None:
