@@ -98,6 +98,9 @@ def init(backend: str | None = None) -> DistInfo:
     if backend is None:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
     if backend == "nccl":
+        if local_rank >= torch.cuda.device_count():
+            raise RuntimeError(f"rank {local_rank} has no GPU: this machine has {torch.cuda.device_count()}; "
+                               "set nproc to at most the number of GPUs")
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
     else:

@@ -23,7 +23,7 @@ def _reference(tmp_path):
     rec = RecordingReporter(tmp_path)
     ctx = StepContext(workdir=tmp_path, reporter=rec)
     lds.generate(ctx, p)
-    return lds.train(ctx, p), rec
+    return lds.train(ctx, p), rec, ctx, p
 
 
 def test_lds_trains_under_torchrun_like_one_process(session, monkeypatch, tmp_path):
@@ -33,7 +33,7 @@ def test_lds_trains_under_torchrun_like_one_process(session, monkeypatch, tmp_pa
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     job_id = runner.start(session, "lds", ["generate", "train", "evaluate"], {**SMALL, "nproc": 2})
-    ref, rec = _reference(tmp_path)  # while the job runs
+    ref, rec, ctx, p = _reference(tmp_path)  # while the job runs
     job = wait_for(lambda: (j := session.job(job_id)).state not in ("queued", "running") and j,
                    timeout=120, what="the 2-rank lds job to end")
     log = (session.artifacts / "logs" / f"{job_id}.log").read_text()
@@ -60,3 +60,11 @@ def test_lds_trains_under_torchrun_like_one_process(session, monkeypatch, tmp_pa
     assert isinstance(model, BiRNN) and payload["step"] == SMALL["iterations"]
     for (k, v), (k2, v2) in zip(model.state_dict().items(), ref_model.state_dict().items()):
         assert k == k2 and np.allclose(v.numpy(), v2.numpy(), rtol=1e-3, atol=1e-5), k
+
+    # in one process nproc=2 cannot take effect: a warning, not a silent single-rank run
+    # (the finished run is resumed, so this is quick); a bad value is a clear error
+    more = RecordingReporter(tmp_path)
+    lds.train(StepContext(workdir=tmp_path, reporter=more), {**p, "nproc": 2})
+    assert any("nproc=2 but this job runs in one process" in e["message"] for e in more.of("log"))
+    with pytest.raises(ValueError, match="nproc must be a whole number >= 1"):
+        lds.train(ctx, {**p, "nproc": 0})
