@@ -41,7 +41,7 @@ class TrainingPane(StorePane):
     TrainingPane #job-log { height: 5; border-top: hkey $panel-lighten-2; }
     TrainingPane #job-progress { width: 1fr; }
     TrainingPane #progress-row { height: 1; }
-    TrainingPane #job-facts { height: auto; max-height: 3; }
+    TrainingPane #job-facts { height: 3; }
     """
 
     def __init__(self, **kw) -> None:
@@ -56,6 +56,7 @@ class TrainingPane(StorePane):
         self._figure_for: tuple[str, str] | None = None  # (job, analysis) the figure view shows
         self._table_rows: list | None = None  # what the job table shows, to skip identical redraws
         self._plotted_at = 0.0
+        self._texts: dict[str, Text] = {}
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="pane-split"):
@@ -175,7 +176,7 @@ class TrainingPane(StorePane):
         title.append(f"{mark} ", style=colour)
         title.append(f"{job.analysis} · {job.current_step or '-'} · {job.state}", style="bold")
         title.append(f"  {job.id}", style="dim")
-        self.query_one("#job-title", Static).update(title)
+        self._set("#job-title", title)
         prog = facts.get("progress") or {}
         bar = self.query_one("#job-progress", ProgressBar)
         if prog.get("total"):
@@ -199,11 +200,18 @@ class TrainingPane(StorePane):
             parts.append(f"ckpt {facts['checkpoints'][-1]} ({len(facts['checkpoints'])})")
         if job.error:
             parts.append(f"error: {job.error}")
-        self.query_one("#job-facts", Static).update(" · ".join(parts))
+        self._set("#job-facts", Text(" · ".join(parts)))
         # the curve is redrawn at most once a second while events stream in, and not at all
         # while the pane is hidden: a job writing hundreds of events/s must not slow the keys
         if self._plot_dirty and self._shown() and time.monotonic() - self._plotted_at > 1.0:
             self._draw_plot()
+
+    def _set(self, selector: str, text: Text) -> None:
+        """Update a fixed-height line only when its text changed, without a layout pass: a
+        layout of the whole screen on every poll made keys slow while a job streamed events."""
+        if self._texts.get(selector) != text:
+            self._texts[selector] = text
+            self.query_one(selector, Static).update(text, layout=False)
 
     def _shown(self) -> bool:
         try:

@@ -22,6 +22,7 @@ class StatusLine(Static):
         super().__init__(**kw)
         self._jobs: list[Job] = []
         self._progress: dict[str, dict] = {}
+        self._shown: Text | None = None
 
     def set_jobs(self, jobs: list[Job], progress: dict[str, dict]) -> None:
         self._jobs = [j for j in jobs if j.active]
@@ -52,4 +53,6 @@ class StatusLine(Static):
             t.append(f"+{len(self._jobs) - 2} more  ")
         t.append(" │ ", style="dim")
         t.append(self.device)
-        self.update(t)
+        if t != self._shown:  # one fixed line: no layout pass, and none at all when unchanged
+            self._shown = t
+            self.update(t, layout=False)
