@@ -261,6 +261,14 @@ def run_model(model, stim, n_frames: int, chunk: int = 512, reporter=None):
     return cat(us), cat(states), cat(rates)
 
 
+def _control(u, mean, comps, discrete_time: bool):
+    """Control inputs from encoder features: their principal components.  A discrete-time
+    model of the CfC pairs the state at frame k with the input of frame k+1, since the CfC
+    step that makes h[k+1] reads u[k+1]; the last frame repeats."""
+    upc = (u - mean) @ comps.T
+    return np.concatenate([upc[1:], upc[-1:]]) if discrete_time else upc
+
+
 # -- sindy --------------------------------------------------------------------------
 def sindy(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     from engine.analyses.sindy_fit import fit_and_sweep
@@ -278,20 +286,21 @@ def sindy(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
         # control inputs: the first principal components of the encoder features (SINDYc)
         _, _, vt = np.linalg.svd(u - mean, full_matrices=False)
         comps = vt[: p["control_pcs"]]
-        upc = (u - mean) @ comps.T
+        upc = _control(u, mean, comps, p["discrete_time"])
         names = [f"h{i}" for i in range(x.shape[1])]
         n_val = max(200, len(x) // 5)
         # without control first: the score to beat (the seed's equations had no input)
-        plain = Sindy(degree=p["degree"], threshold=1e-12, alpha=p["alpha"])
+        plain = Sindy(degree=p["degree"], threshold=1e-12, alpha=p["alpha"], discrete_time=p["discrete_time"])
         plain.fit(x[:-n_val], t=p["dt"], feature_names=names)
         val_plain = plain.score(x[-n_val:], t=p["dt"], metric="r2")
         ctx.reporter.log(f"{tag}: fitting SINDy with {p['control_pcs']} control inputs, sweeping thresholds")
         best, payload = fit_and_sweep(
             ctx, f"retina {tag}", x[:-n_val], p["dt"], upc[:-n_val], degree=p["degree"],
             threshold=p["threshold"], alpha=p["alpha"], feature_names=names,
-            control_names=[f"u{i}" for i in range(upc.shape[1])],
+            control_names=[f"u{i}" for i in range(upc.shape[1])], discrete_time=p["discrete_time"],
             extra={"model": tag, "dt": p["dt"], "data_path": str(ctx.workdir / f"sindy_{tag}.npz"),
-                   "control": f"{p['control_pcs']} principal components of the encoder features"})
+                   "control": f"{p['control_pcs']} principal components of the encoder features"
+                              + (" at the next frame (the CfC's step input)" if p["discrete_time"] else "")})
         val = best.score(x[-n_val:], t=p["dt"], u=upc[-n_val:], metric="r2")
         ctx.reporter.metric(f"{tag} SINDy val R2 (control)", val)
         ctx.reporter.metric(f"{tag} SINDy val R2 (no control, all terms)", val_plain)
@@ -327,11 +336,11 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
         sindy_model = model_from_dict(eqs) if eqs else None
         if sindy_model is None:
             raise FileNotFoundError("no SINDy equations in this session: run the sindy step first")
-        upc = (u - npz["u_mean"]) @ npz["u_components"].T
+        upc = _control(u, npz["u_mean"], npz["u_components"], sindy_model.discrete_time)
         # rollouts of H steps from encoder-derived states (the CfC's state at each window start)
         starts = np.arange(0, len(states) - 1, H)
         x0 = states[starts]
-        seg = np.stack([np.pad(upc[s:s + H], ((0, max(0, s + H - len(upc))), (0, 0)), mode="edge")
+        seg = np.stack([np.pad(upc[s:s + H], ((0, max(0, s + H - len(upc[s:s + H]))), (0, 0)), mode="edge")
                         for s in starts])
         t = np.arange(H) * dt
         ctx.reporter.log(f"SINDy ({tag}): {len(starts)} rollouts of {H} steps")

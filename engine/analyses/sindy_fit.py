@@ -18,7 +18,7 @@ from engine.analyses.base import StepContext
 
 def fit_and_sweep(ctx: StepContext, name: str, x, t, u=None, *, degree: int, threshold: float,
                   alpha: float, feature_names=None, control_names=None, n_thresholds: int = 64,
-                  extra: dict[str, Any] | None = None):
+                  extra: dict[str, Any] | None = None, discrete_time: bool = False):
     """Fit at ``threshold``, sweep ``n_thresholds`` thresholds, store equations + sweep.
 
     ``threshold <= 0`` means "let the data choose": the model is the sweep's knee
@@ -30,12 +30,12 @@ def fit_and_sweep(ctx: StepContext, name: str, x, t, u=None, *, degree: int, thr
     from engine.sindy import Sindy, threshold_sweep
     from engine.sindy.export import model_to_dict
 
-    settings = Sindy(degree=degree, threshold=max(threshold, 1e-12), alpha=alpha)
+    settings = Sindy(degree=degree, threshold=max(threshold, 1e-12), alpha=alpha, discrete_time=discrete_time)
     sweep = threshold_sweep(x, t=t, u=u, model=settings, thresholds=n_thresholds,
                             feature_names=feature_names, control_names=control_names,
                             reporter=ctx.reporter)
     if threshold > 0 or sweep.knee < 0:
-        model = Sindy(degree=degree, threshold=max(threshold, 1e-12), alpha=alpha)
+        model = Sindy(degree=degree, threshold=max(threshold, 1e-12), alpha=alpha, discrete_time=discrete_time)
         model.fit(x, t=t, u=u, feature_names=feature_names, control_names=control_names)
     else:
         model = sweep.model()  # the knee

@@ -102,6 +102,7 @@ def model_to_dict(model) -> dict[str, Any]:
         "include_interaction": bool(model.include_interaction),
         "interaction_only": bool(model.interaction_only),
         "differentiation": model.differentiation,
+        "discrete_time": bool(getattr(model, "discrete_time", False)),
         "x_scale": float(getattr(model, "x_scale_", 1.0)),
         "equations": model.equations(),
     }
@@ -126,6 +127,7 @@ def model_from_dict(d: dict[str, Any]):
         alpha=float(d.get("alpha", 0.05)),
         max_iter=int(d.get("max_iter", 20)),
         differentiation=d.get("differentiation", "finite_difference"),
+        discrete_time=bool(d.get("discrete_time", False)),
     )
     if model.feature_names_ != list(d["feature_names"]):
         raise ValueError("the stored term names do not match the library rebuilt from the settings")

@@ -156,6 +156,11 @@ class Sindy:
         How ``x_dot`` is estimated when not given (pysindy's default is the first).
     fd_order : int, default 2
         Accuracy order of the finite differences.
+    discrete_time : bool, default False
+        Fit a map instead of a flow: ``x[k+1] = x[k] + dt * f(x[k], u[k])`` with the target
+        ``(x[k+1] - x[k]) / dt`` (no smoothing), simulated by exact forward steps.  For
+        systems that are discrete by nature, such as an RNN's hidden state stepped once per
+        frame, whose jumps a smooth ODE cannot follow (RK4 rollouts of such fits blow up).
     unbias : bool, default True
         Least-squares refit on the selected terms (pysindy's default).
     feature_names, control_names : list of str, optional
@@ -209,6 +214,7 @@ class Sindy:
         control_names: Sequence[str] | None = None,
         device: str | None = None,
         exact: bool = True,
+        discrete_time: bool = False,
     ):
         self.degree = degree
         self.threshold = threshold
@@ -224,6 +230,7 @@ class Sindy:
         self.control_names = control_names
         self.device = device
         self.exact = exact
+        self.discrete_time = discrete_time
 
     # -- sklearn-style parameter access ----------------------------------------------------
     @classmethod
@@ -281,6 +288,17 @@ class Sindy:
                 if xd.shape != xi.shape:
                     raise ValueError(f"x_dot[{i}] has shape {xd.shape} but x[{i}] has {xi.shape}")
             xl = xs
+        elif self.discrete_time:  # the map's increment per step: x[k+1] - x[k], over dt
+            ts = _as_times(t, xs)
+            xl, xds = [], []
+            for xi, ti in zip(xs, ts):
+                if len(xi) < 2:
+                    raise ValueError("a discrete-time fit needs trajectories of at least 2 samples")
+                dt = ti if np.isscalar(ti) else np.diff(ti)[:, None]
+                xl.append(xi[:-1])
+                xds.append(np.diff(xi, axis=0) / dt)
+            if us is not None:
+                us = [ui[:-1] for ui in us]
         else:
             ts = _as_times(t, xs)
             kw = {"order": self.fd_order} if self.differentiation in ("finite_difference", "fd", "smoothed_finite_difference", "sfd", "smoothed") else {}
@@ -467,7 +485,7 @@ class Sindy:
         t,
         u=None,
         *,
-        method: str = "rk4",
+        method: str | None = None,
         bound: float | None = None,
         max_wall_time: float | None = None,
         device=None,
@@ -489,6 +507,10 @@ class Sindy:
             raise ValueError("t must be an array of the times at which to simulate")
         if bound is None:
             bound = 1e3 * max(1.0, self.x_scale_)
+        if method is None:  # a discrete-time model steps exactly as it was fitted
+            method = "euler" if getattr(self, "discrete_time", False) else "rk4"
+        if method == "euler":
+            u_interp = "hold"
         return simulate(
             self.coef_, self.library_, x0, t, u, method=method, bound=bound, max_wall_time=max_wall_time,
             device=device, u_interp=u_interp, substeps=substeps, backend=backend,
@@ -504,7 +526,8 @@ class Sindy:
         out = []
         for name, row in zip(self.state_names_, self.coef_):
             rhs = format_equation(row, self.feature_names_, precision)
-            out.append(f"({name})' = {rhs}" if lhs else rhs)
+            lhs_text = f"Δ({name})/Δt" if getattr(self, "discrete_time", False) else f"({name})'"
+            out.append(f"{lhs_text} = {rhs}" if lhs else rhs)
         return out
 
     def print(self, precision: int = 3, **kwargs) -> None:

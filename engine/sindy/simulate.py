@@ -9,6 +9,8 @@
   per-step operations torch's dispatch overhead (~5-10 µs per op) and its OpenMP threads cost
   more than the arithmetic, and measured 3-50x slower than numpy here (the 50x on a shared,
   oversubscribed CPU, where torch's spinning threads collapse);
+* ``method="euler"``: exact forward steps ``x + h f(x, u)`` with ``u`` held over each step, for
+  discrete-time models (``Sindy(discrete_time=True)``), which are maps, not flows.
 * ``method="adaptive"`` (or any ``scipy.integrate.solve_ivp`` method name such as ``"LSODA"``):
   ``solve_ivp`` per trajectory, with a terminal event at the divergence bound.
 
@@ -170,13 +172,14 @@ def simulate(
         raise ValueError("u_interp must be 'linear' or 'hold'")
     if substeps < 1:
         raise ValueError("substeps must be >= 1")
-    if method.lower() == "rk4":
+    if method.lower() in ("rk4", "euler"):
         if backend not in ("auto", "numpy", "torch"):
             raise ValueError("backend must be 'auto', 'numpy' or 'torch'")
         from .stlsq import single_threaded_blas
 
         with single_threaded_blas():  # small per-step products: threads only add overhead
-            res = _rk4(coef, per_traj, library, X0, t, ukind, uval, m, bound, max_wall_time, device, u_interp, substeps, t0_wall, backend)
+            res = _rk4(coef, per_traj, library, X0, t, ukind, uval, m, bound, max_wall_time, device, u_interp, substeps,
+                       t0_wall, backend, euler=method.lower() == "euler")
     else:
         ivp = "LSODA" if method.lower() == "adaptive" else method
         if per_traj and coef.shape[0] != B:
@@ -277,7 +280,8 @@ class _TorchOps:
         return self.torch.as_tensor(idx, device=self.dev)
 
 
-def _rk4(coef, per_traj, library, X0, t, ukind, uval, m, bound, max_wall, device, u_interp, substeps, t0_wall, backend):
+def _rk4(coef, per_traj, library, X0, t, ukind, uval, m, bound, max_wall, device, u_interp, substeps, t0_wall, backend,
+         euler: bool = False):
     use_torch = backend == "torch" or (backend == "auto" and device is not None and str(device) != "cpu")
     ops = _TorchOps(library, device) if use_torch else _NumpyOps(library)
     B, n = X0.shape
@@ -322,12 +326,15 @@ def _rk4(coef, per_traj, library, X0, t, ukind, uval, m, bound, max_wall, device
             stop = False
             for j in range(substeps):
                 s0, sm, s1 = j / substeps, (j + 0.5) / substeps, (j + 1) / substeps
-                um = u_at(i, sm)
                 k1 = rhs(x, u_at(i, s0))
-                k2 = rhs(ops.axpy(x, k1, 0.5 * h), um)
-                k3 = rhs(ops.axpy(x, k2, 0.5 * h), um)
-                k4 = rhs(ops.axpy(x, k3, h), u_at(i, s1))
-                x = x + (h / 6.0) * (k1 + 2.0 * (k2 + k3) + k4)
+                if euler:  # a discrete-time model: x[k+1] = x[k] + h f(x[k], u[k]), exactly as fitted
+                    x = ops.axpy(x, k1, h)
+                else:
+                    um = u_at(i, sm)
+                    k2 = rhs(ops.axpy(x, k1, 0.5 * h), um)
+                    k3 = rhs(ops.axpy(x, k2, 0.5 * h), um)
+                    k4 = rhs(ops.axpy(x, k3, h), u_at(i, s1))
+                    x = x + (h / 6.0) * (k1 + 2.0 * (k2 + k3) + k4)
                 if not ops.absmax(x) <= bound:  # NaN and inf fail this test too
                     bad = ops.bad_rows(x, bound)
                     gone = alive[bad]
@@ -355,7 +362,7 @@ def _rk4(coef, per_traj, library, X0, t, ukind, uval, m, bound, max_wall, device
                 break
     return SimulationResult(
         t=t, x=out, diverged=diverged, divergence_time=div_time, timed_out=timed_out,
-        completed_time=completed, method="rk4", info={"backend": "torch" if use_torch else "numpy"},
+        completed_time=completed, method="euler" if euler else "rk4", info={"backend": "torch" if use_torch else "numpy"},
     )
 
 

@@ -172,6 +172,7 @@ class SweepResult:
         if self.rollouts is not None:
             out.update({f"ro_{k}": v for k, v in self.rollouts.items() if v is not None})
             out["ro_settings"] = np.array([self.settings.get("rollout_substeps", 1), self.settings.get("bound", np.inf)])
+            out["ro_method"] = np.array(self.settings.get("rollout_method", "rk4"))
         return out
 
     def model(self, i: int | None = None) -> Sindy:
@@ -183,6 +184,7 @@ class SweepResult:
             include_interaction=s["include_interaction"], interaction_only=s["interaction_only"],
             feature_names=self.state_names, control_names=self.control_names,
             threshold=float(self.thresholds[i]), alpha=s["alpha"], max_iter=s["max_iter"],
+            discrete_time=bool(s.get("discrete_time", False)),
         )
         m.x_scale_ = s.get("x_scale", 1.0)
         if self.gram is not None:
@@ -268,6 +270,8 @@ def threshold_sweep(
         ts = _as_times(t, xs)
     min_val = max(rollout_steps + 2, 5) if rollout_steps > 0 and n_rollouts > 0 else 5
     train, val, split_kind = _split(xs, ts, us, xds, val_fraction, min_val)
+    # a discrete-time model is rolled out the way it was fitted: exact forward steps
+    rollout_method = "euler" if getattr(model, "discrete_time", False) else "rk4"
     _progress(0, 4, "library")
     xl, ul, yl, names, cnames = model._prepare(train[0], train[1], train[2], train[3], feature_names, control_names)
     n, m_ctrl = xl[0].shape[1], (0 if ul is None else ul[0].shape[1])
@@ -327,7 +331,8 @@ def threshold_sweep(
         if rollout_steps > 0 and n_rollouts > 0:
             t0 = time.perf_counter()
             rollouts = _rollout_set(val[0], val[1], val[2], rollout_steps, n_rollouts)
-            rollout_err, diverged_frac = _rollout_errors(coefs, lib, rollouts, rollout_substeps, bound, device, simulate)
+            rollout_err, diverged_frac = _rollout_errors(coefs, lib, rollouts, rollout_substeps, bound, device, simulate,
+                                                         rollout_method)
             timings["rollout"] = time.perf_counter() - t0
     _progress(3, 4, "rollouts")
 
@@ -361,7 +366,7 @@ def threshold_sweep(
         interaction_only=model.interaction_only, alpha=model.alpha, max_iter=model.max_iter,
         differentiation=model.differentiation, val_fraction=val_fraction, split=split_kind,
         rollout_steps=rollout_steps, n_rollouts=n_rollouts, exact=exact, rollout_substeps=rollout_substeps,
-        bound=bound,
+        bound=bound, rollout_method=rollout_method, discrete_time=rollout_method == "euler",
         x_scale=float(max(np.abs(xi).max() for xi in xl)),
     )
     return SweepResult(
@@ -397,7 +402,7 @@ def _rollout_set(vxs, vts, vus, steps, n_rollouts) -> dict | None:
     }
 
 
-def _rollout_errors(coefs, lib, ro, substeps, bound, device, simulate):
+def _rollout_errors(coefs, lib, ro, substeps, bound, device, simulate, method: str = "rk4"):
     """Relative RMS error of the rollouts ``ro`` (:func:`_rollout_set`), all models at once.
 
     Returns ``(error, diverged fraction)`` per model; a diverged rollout counts as ``inf``.
@@ -424,7 +429,8 @@ def _rollout_errors(coefs, lib, ro, substeps, bound, device, simulate):
         truth = ro["truth"][members]
         u_b = None if ro.get("u") is None else np.tile(ro["u"][members], (U, 1, 1))
         X0 = np.tile(x0, (U, 1))  # model u drives rows u*S .. u*S+S-1
-        res = simulate(coefs[first], lib, X0, g, u_b, bound=bound, device=device, substeps=substeps)
+        res = simulate(coefs[first], lib, X0, g, u_b, bound=bound, device=device, substeps=substeps, method=method,
+                       u_interp="hold" if method == "euler" else "linear")
         xs_sim = res.x.reshape(U, S, len(g), -1)
         d = (xs_sim - truth[None]) / ro["scale"]
         e = np.sqrt(np.mean(d**2, axis=(2, 3)))
@@ -475,6 +481,7 @@ class StoredSweep:
     rollouts: dict | None = None
     rollout_substeps: int = 1
     bound: float = np.inf
+    rollout_method: str = "rk4"
 
     def __len__(self) -> int:
         return len(self.thresholds)
@@ -505,7 +512,8 @@ class StoredSweep:
         if self.rollouts is not None and library is not None:
             from .simulate import simulate
 
-            err, _ = _rollout_errors(coef[None], library, self.rollouts, self.rollout_substeps, self.bound, None, simulate)
+            err, _ = _rollout_errors(coef[None], library, self.rollouts, self.rollout_substeps, self.bound, None, simulate,
+                                     self.rollout_method)
             out["rollout_err"] = float(err[0])
         return out
 
@@ -534,6 +542,7 @@ def load_sweep(path) -> StoredSweep:
         return StoredSweep(
             thresholds=z["thresholds"], coefs=z["coefs"], gram=_gram_from(z, "gram"),
             val_gram=_gram_from(z, "val_gram"), rollouts=ro, rollout_substeps=int(sub), bound=float(bound),
+            rollout_method=str(z["ro_method"]) if "ro_method" in z else "rk4",
         )
 
 
