@@ -340,7 +340,7 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
         # rollouts of H steps from encoder-derived states (the CfC's state at each window start)
         starts = np.arange(0, len(states) - 1, H)
         x0 = states[starts]
-        seg = np.stack([np.pad(upc[s:s + H], ((0, max(0, s + H - len(upc[s:s + H]))), (0, 0)), mode="edge")
+        seg = np.stack([np.pad(upc[s:s + H], ((0, max(0, s + H - len(upc))), (0, 0)), mode="edge")
                         for s in starts])
         t = np.arange(H) * dt
         ctx.reporter.log(f"SINDy ({tag}): {len(starts)} rollouts of {H} steps")
