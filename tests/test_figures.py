@@ -160,3 +160,34 @@ async def test_training_pane_shows_predicted_vs_true(retina_session):
         await pilot.press("n")
         await _settle(pilot)
         assert "cell 1: corr 1.000" in _text(view)
+
+
+def test_connectome_views_read_the_evaluate_files(tmp_path):
+    rng = np.random.default_rng(1)
+    n, types = 40, np.repeat(np.arange(4), 10)
+    W = rng.normal(size=(n, n)) * (rng.random((n, n)) < 0.5)
+    save_npz(tmp_path / "connectivity.npz", W_true=W, W_learned=2 * W + 0.01)
+    x = np.linspace(-3, 3, 101)
+    save_npz(tmp_path / "functions.npz", x=x, phi_true=np.tile(np.tanh(x), (4, 1)),
+             phi_learned=np.tile(np.tanh(x), (4, 1)) * 0.5, psi_true=np.tile(x, (4, 1)),
+             psi_learned=np.tile(-x, (4, 1)), embedding=rng.normal(size=(n, 2)) + types[:, None], types=types)
+    side = np.linspace(0, 1, 4)
+    pos = np.stack(np.meshgrid(side, side), -1).reshape(-1, 2)
+    field = rng.normal(size=(30, 16))
+    save_npz(tmp_path / "field.npz", true=field, learned=field, learned_corrected=field, pos=pos)
+    save_npz(tmp_path / "rollout.npz", t=np.arange(20.0), x_true=np.ones((20, n)), x_pred=np.ones((20, n)))
+    views = {v.name: v for v in get("connectome").views}
+    assert [v.name for v in get("stimulus").views] == list(views)
+    fig = load_figure(views["connectivity"], tmp_path)
+    assert "R² 1.000 · slope 2.000" in fig.caption and fig.panels[0].series[0].role == "points"
+    assert f"{int((W != 0).sum())} edges" in fig.caption  # absent edges left out of the scatter
+    emb = load_figure(views["embedding"], tmp_path)
+    assert [s.label for s in emb.panels[0].series] == ["type 0", "type 1", "type 2", "type 3"]
+    psi = load_figure(views["functions"], tmp_path, index=3, option="psi (edge)")
+    assert psi.index == 3 and "slope -1.000" in psi.caption
+    fr = load_figure(views["field"], tmp_path, index=7)
+    true_img, learned_img = (p.image for p in fr.panels)
+    assert true_img.shape == (4, 4) and np.allclose(np.sort(true_img.ravel()), np.sort(field[7]))
+    np.testing.assert_array_equal(true_img, learned_img)
+    roll = load_figure(views["rollout"], tmp_path, index=5)
+    assert roll.n_index == n and roll.index == 5

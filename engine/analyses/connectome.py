@@ -58,6 +58,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.analyses.base import Analysis, Step, StepContext
+from engine.views import View
 
 SIM_DEFAULTS = {"seed": 0, "n_neurons": 256, "grid": 12, "n_frames": 1000, "n_runs": 8, "dt": 0.05,
                 "gain": 2.5, "connectivity": 1.0, "input_amplitude": 0.5, "noise": 1.0, "burn_in": 0, "device": "auto"}
@@ -65,6 +66,17 @@ TRAIN_DEFAULTS = {"steps": 1000, "refine_steps": 250, "refine_factor": 0.1, "bat
                   "lr_W": 1e-2, "lr_embedding": 3e-3, "lr_siren": 1e-4, "embedding_dim": 2, "hidden": 32,
                   "siren_hidden": 64, "siren_layers": 3, "omega0": 30.0, "w_l1": 0.0, "learn_input": True,
                   "input_through_phi": False}
+
+
+_V = "engine.analyses.connectome_views:"
+# shared with the stimulus analysis: the same evaluate files
+VIEWS = (
+    View("connectivity", "W learned vs true", _V + "connectivity"),
+    View("embedding", "Embeddings by type", _V + "embedding"),
+    View("functions", "phi/psi per type", _V + "functions", index="type"),
+    View("field", "Input true vs learned", _V + "field", index="frame"),
+    View("rollout", "Rollout traces", _V + "rollout", index="neuron"),
+)
 
 
 def generate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
@@ -85,4 +97,5 @@ ANALYSIS = Analysis(
         Step("evaluate", "engine.analyses.connectome_steps:evaluate",
              "W R²/slope, type clustering, phi*/psi*, Omega*", {"table": "connectome recovery", "rollout_frames": 250}),
     ),
+    views=VIEWS,
 )

@@ -40,7 +40,7 @@ Imported when the workbench lists analyses: nothing heavy at module level.
 from __future__ import annotations
 
 from engine.analyses.base import Analysis, Step
-from engine.analyses.connectome import SIM_DEFAULTS, TRAIN_DEFAULTS
+from engine.analyses.connectome import SIM_DEFAULTS, TRAIN_DEFAULTS, VIEWS
 
 STIM_DEFAULTS = {**SIM_DEFAULTS, "input_amplitude": 1.0}
 
@@ -56,4 +56,5 @@ ANALYSIS = Analysis(
         Step("evaluate", "engine.analyses.stimulus_steps:evaluate",
              "corrected R² of the stimulus, W R²/slope, types", {"table": "stimulus recovery", "rollout_frames": 250}),
     ),
+    views=VIEWS,
 )
