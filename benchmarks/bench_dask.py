@@ -33,21 +33,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def _best(fn, repeats: int) -> tuple[float, object]:
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
-def _env() -> dict:
-    try:
-        load = [round(v, 2) for v in os.getloadavg()]
-    except OSError:  # pragma: no cover
-        load = None
-    return {"cpu_count": os.cpu_count(), "load_avg": load}
+from benchmarks._common import best_of as _best, machine as _env  # noqa: E402
 
 
 def bench(n_models: int, repeats: int) -> dict:

@@ -58,21 +58,7 @@ def cfc_like_states(n: int = 9, n_traj: int = 10, T: int = 2000, dt: float = 0.0
     return xs, dt
 
 
-def _best(fn, repeats: int) -> tuple[float, object]:
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
-def _env() -> dict:
-    try:
-        load = [round(v, 2) for v in os.getloadavg()]
-    except OSError:  # pragma: no cover
-        load = None
-    return {"cpu_count": os.cpu_count(), "load_avg": load}
+from benchmarks._common import best_of as _best, machine as _env  # noqa: E402
 
 
 def bench_fit(xs, dt, repeats: int, py_repeats: int) -> dict:
