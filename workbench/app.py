@@ -8,6 +8,7 @@ Nothing here imports torch: first paint must not wait for it.
 
 from __future__ import annotations
 
+import collections
 import time
 from pathlib import Path
 
@@ -59,6 +60,8 @@ class WorkbenchApp(App):
         self._last_event = 0
         self._job_states: dict[str, str] = {}
         self._first_update = True
+        # how long each store update took to fold into the panes (ms): the benchmark reads it
+        self.update_ms: collections.deque[float] = collections.deque(maxlen=1000)
         self.exit_message = ""
         self.last_jobs: list = []  # the latest poll, for the jobs screen
         self.last_progress: dict[str, dict] = {}
@@ -160,6 +163,13 @@ class WorkbenchApp(App):
     def on_store_update(self, msg: StoreUpdate) -> None:
         if not self.is_running or not self.status.is_attached:
             return  # a last poll arriving while the app shuts down
+        t0 = time.perf_counter()
+        try:
+            self._fold_update(msg)
+        finally:
+            self.update_ms.append(1000 * (time.perf_counter() - t0))
+
+    def _fold_update(self, msg: StoreUpdate) -> None:
         self.status.set_jobs(msg.jobs, msg.progress)
         self.last_jobs, self.last_progress = msg.jobs, msg.progress
         self._redraw_jobs()
