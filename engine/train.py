@@ -885,6 +885,7 @@ class _Loop:
         samples = 0
         t0 = time.perf_counter()
         t_log, s_log, n_log = t0, self.step, 0
+        t_run, s_run = t0, self.step  # the ETA's rate: whole run, validation and checkpoints included
         params = [p for p in self.model.parameters() if p.requires_grad]
         clip = cfg.clip_grad
         batches = self.train.epoch(self.epoch)
@@ -953,7 +954,10 @@ class _Loop:
                 now = time.perf_counter()
                 rate = (self.step - s_log) / max(now - t_log, 1e-9)
                 sps = n_log / max(now - t_log, 1e-9)
-                eta = (self.total - self.step) / rate if rate > 0 else None
+                # the rate of the last interval alone made the ETA jump (13 s, 9 min, 24 s...)
+                # whenever a validation or another process took the CPU; the run's mean does not
+                mean_rate = (self.step - s_run) / max(now - t_run, 1e-9)
+                eta = (self.total - self.step) / mean_rate if mean_rate > 0 else None
                 last_loss = self.history["train_loss"][-1][1]
                 self.reporter.progress(
                     self.step, self.total, f"step {self.step}/{self.total} loss {last_loss:.4g}",
