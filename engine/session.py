@@ -460,7 +460,8 @@ class Session:
         sql = "SELECT * FROM tables" + (" WHERE name=?" if name else "") + " ORDER BY id"
         out = []
         for r in self._read(sql, (name,) if name else ()):
-            frame = pd.read_json(io.StringIO(r["data"]), orient="split")
+            # no guessing: numeric row labels (unit ids) were read back as dates, 1.0 as 1
+            frame = pd.read_json(io.StringIO(r["data"]), orient="split", convert_axes=False, dtype=False)
             out.append({"id": r["id"], "name": r["name"], "job_id": r["job_id"],
                         "created": r["created"], "frame": frame})
         return out

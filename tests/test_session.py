@@ -123,3 +123,19 @@ def test_concurrent_writers_lose_nothing(session):
     for tag in "abc":  # each writer's events are all there, in its order
         mine = [e.payload["message"] for e in events if e.payload.get("message", "").startswith(tag)]
         assert mine == [f"{tag}{i}" for i in range(150)]
+
+
+def test_tables_come_back_as_saved_without_type_guessing(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from engine.session import Session
+
+    s = Session.open("types", tmp_path)
+    frame = pd.DataFrame({"oracle": [0.5, np.nan], "kept": [True, False], "n": [3, 4]},
+                         index=[950912345, 950912352])  # unit ids that look like epoch seconds
+    s.save_table("units", frame)
+    back = s.tables("units")[-1]["frame"]
+    assert list(back.index) == [950912345, 950912352]  # not dates
+    assert back["oracle"].dtype == float and back["n"].dtype.kind == "i" and back["kept"].dtype == bool
+    s.close()
