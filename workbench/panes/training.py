@@ -41,7 +41,7 @@ class TrainingPane(StorePane):
     TrainingPane #job-log { height: 5; border-top: hkey $panel-lighten-2; }
     TrainingPane #job-progress { width: 1fr; }
     TrainingPane #progress-row { height: 1; }
-    TrainingPane #job-facts { height: 3; }
+    TrainingPane #job-facts { height: auto; max-height: 3; }
     """
 
     def __init__(self, **kw) -> None:
@@ -209,9 +209,14 @@ class TrainingPane(StorePane):
     def _set(self, selector: str, text: Text) -> None:
         """Update a fixed-height line only when its text changed, without a layout pass: a
         layout of the whole screen on every poll made keys slow while a job streamed events."""
-        if self._texts.get(selector) != text:
+        old = self._texts.get(selector)
+        if old != text:
             self._texts[selector] = text
-            self.query_one(selector, Static).update(text, layout=False)
+            widget = self.query_one(selector, Static)
+            w = max(1, widget.content_size.width)
+            rows = lambda t: -(-len(t.plain) // w) if t is not None else -1  # noqa: E731
+            # a layout pass only when the text may wrap onto another number of lines
+            widget.update(text, layout=rows(old) != rows(text))
 
     def _shown(self) -> bool:
         try:
