@@ -2,6 +2,7 @@
 renderer's size discipline, and the Results / Training panes cycling through them."""
 
 from __future__ import annotations
+from tests.tui_fixtures import workers_done
 
 import time
 
@@ -99,7 +100,7 @@ def retina_session(session_root):
 
 async def _settle(pilot, seconds=0.5):
     await pilot.pause(seconds)
-    await pilot.app.workers.wait_for_complete()
+    await workers_done(pilot.app)
     await pilot.pause()
 
 

@@ -1,6 +1,7 @@
 """Datasets pane driven with Pilot in a tiny app at 80x24."""
 
 from __future__ import annotations
+from tests.tui_fixtures import workers_done
 
 import io
 
@@ -56,7 +57,7 @@ def _node(tree: Tree, *labels: str):
 async def _settle(pilot, app):
     for _ in range(50):
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         if not any(w.is_running for w in app.workers):
             return

@@ -1,6 +1,7 @@
 """Equations pane: the threshold moves through the stored sweep at once."""
 
 from __future__ import annotations
+from tests.tui_fixtures import workers_done
 
 import statistics
 import time
@@ -27,7 +28,7 @@ async def test_threshold_steps_redraw_fast_and_export(sindy_session):
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("3")
         await pilot.pause(0.8)
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         pane = app.query_one("#equations-pane")
         s = pane.current()
@@ -56,7 +57,7 @@ async def test_threshold_steps_redraw_fast_and_export(sindy_session):
         # the knee of the demo is the true cubic oscillator: 4 terms
         assert int((pane.coef_of(s) != 0).sum()) == 4
         await pilot.press("e")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         exports = list((sindy_session.artifacts / "exports").glob("*"))
         assert {p.suffix for p in exports} >= {".txt", ".tex", ".json"}
 
@@ -70,7 +71,7 @@ async def test_hand_toggled_terms_refit_show_errors_and_persist(sindy_session):
     async with app.run_test(size=(120, 30)) as pilot:
         await pilot.press("3")
         await pilot.pause(0.8)
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         pane = app.query_one("#equations-pane")
         s = pane.current()
         await pilot.press("k")  # the knee: the true cubic oscillator, 2 terms per equation
@@ -87,7 +88,7 @@ async def test_hand_toggled_terms_refit_show_errors_and_persist(sindy_session):
         await pilot.press("right")
         assert pane.cursor == (1, top)
         await pilot.press("space")  # switch it off: the other term is refitted alone
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         coef = np.array(pane.coef_of(s))
         mask = base != 0
@@ -109,7 +110,7 @@ async def test_hand_toggled_terms_refit_show_errors_and_persist(sindy_session):
         for ch in "x0 x1":
             await pilot.press("space" if ch == " " else ch)
         await pilot.press("enter")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         j = feats.index("x0 x1")
         assert pane.coef_of(s)[0, j] != 0
         await pilot.press("a", *"nope", "enter")  # not a library term: an error, nothing changes
@@ -127,7 +128,7 @@ async def test_hand_toggled_terms_refit_show_errors_and_persist(sindy_session):
     async with app.run_test(size=(120, 30)) as pilot:
         await pilot.press("3")
         await pilot.pause(0.8)
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         pane = app.query_one("#equations-pane")
         s = pane.current()
         assert pane._row(s) == row

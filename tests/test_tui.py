@@ -1,6 +1,7 @@
 """The TUI: panes, keys, state restored on reopen, read-only second window, jobs."""
 
 from __future__ import annotations
+from tests.tui_fixtures import workers_done
 
 import os
 import time
@@ -32,7 +33,7 @@ def snap_session(session_root):
 
 async def _settle(pilot, seconds: float = 0.6) -> None:
     await pilot.pause(seconds)
-    await pilot.app.workers.wait_for_complete()
+    await workers_done(pilot.app)
     await pilot.pause()
 
 

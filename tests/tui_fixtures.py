@@ -49,3 +49,16 @@ def make_snapshot_session(root: Path, name: str = "snap") -> Session:
         f.create_dataset("latents", data=np.stack([np.sin(t), np.cos(t)], 1).astype("f4"))
         f.create_dataset("frames", data=(np.indices((10, 12, 12)).sum(0) % 7).astype("u1"))
     return s
+
+
+async def workers_done(app) -> None:
+    """Wait for the app's workers.  One replaced by a newer one of its exclusive group (the
+    same figure asked for twice) ends cancelled, which is normal; a worker that raised fails."""
+    import asyncio
+
+    from textual.worker import WorkerCancelled
+
+    results = await asyncio.gather(*[w.wait() for w in list(app.workers)], return_exceptions=True)
+    for r in results:
+        if isinstance(r, BaseException) and not isinstance(r, WorkerCancelled):
+            raise r

@@ -60,6 +60,7 @@ class WorkbenchApp(App):
         self._last_event = 0
         self._job_states: dict[str, str] = {}
         self._first_update = True
+        self._poll_again = False
         # how long each store update took to fold into the panes (ms): the benchmark reads it
         self.update_ms: collections.deque[float] = collections.deque(maxlen=1000)
         self.exit_message = ""
@@ -124,7 +125,7 @@ class WorkbenchApp(App):
             self.start_job("demo")
         if self._poll:
             self.poll_store()
-            self.set_interval(POLL_S, self.poll_store)
+            self.set_interval(POLL_S, self._poll_tick)
 
     def _apply_config(self) -> None:
         cfg = self.config
@@ -141,23 +142,43 @@ class WorkbenchApp(App):
             self.notify(warning, severity="warning", timeout=12)
 
     # -- polling the store -------------------------------------------------------
-    @work(thread=True, exclusive=True, group="poll", exit_on_error=False, name="poll")
+    def _polling(self) -> bool:
+        return any(w.group == "poll" and not w.is_finished for w in self.workers)
+
+    def _poll_tick(self) -> None:
+        # a poll still reading (a loaded machine, a big session) is left to finish, and the
+        # next tick comes soon; polls never overlap, so no event is folded in twice
+        if not self._polling():
+            self.poll_store()
+
+    def request_poll(self) -> None:
+        """Read the store now (after this app started, cancelled or resumed a job)."""
+        if self._polling():
+            self._poll_again = True  # the poll in flight reads once more before it ends
+        else:
+            self.poll_store()
+
+    @work(thread=True, group="poll", exit_on_error=False, name="poll")
     def poll_store(self) -> None:
         from engine.jobs.runner import reconcile
 
-        if not self.readonly and self._first_update:
-            # our own write connection may not be used from this thread; open one
-            with Session(self.session.path, create=False) as w:
-                reconcile(w)
-        jobs = self.store.jobs()
-        events = self.store.events(after=self._last_event, limit=5000)
-        versions = self.store.versions()
-        progress = {j.id: p for j in jobs if j.active and (p := self.store.latest_progress(j.id))}
-        if events:
-            self._last_event = events[-1].id
-        self.post_message(StoreUpdate(jobs, events, *versions, first=self._first_update,
-                                      progress=progress))
-        self._first_update = False
+        while True:
+            self._poll_again = False
+            if not self.readonly and self._first_update:
+                # our own write connection may not be used from this thread; open one
+                with Session(self.session.path, create=False) as w:
+                    reconcile(w)
+            jobs = self.store.jobs()
+            events = self.store.events(after=self._last_event, limit=5000)
+            versions = self.store.versions()
+            progress = {j.id: p for j in jobs if j.active and (p := self.store.latest_progress(j.id))}
+            if events:
+                self._last_event = events[-1].id
+            self.post_message(StoreUpdate(jobs, events, *versions, first=self._first_update,
+                                          progress=progress))
+            self._first_update = False
+            if not self._poll_again:
+                return
 
     @on(StoreUpdate)
     def on_store_update(self, msg: StoreUpdate) -> None:
@@ -366,7 +387,7 @@ class WorkbenchApp(App):
         what = f"{analysis} ({', '.join(steps)})" if steps else f"{analysis} (all steps)"
         self.notify(f"started {what}", title=job_id)
         self.action_show_pane("training")
-        self.poll_store()
+        self.request_poll()
         return job_id
 
     def cancel_job(self, job_id: str) -> None:
@@ -402,7 +423,7 @@ class WorkbenchApp(App):
             self.notify(str(exc), severity="error")
             return
         self.notify("deleted (its artifacts stay on disk)", title=job_id)
-        self.poll_store()
+        self.request_poll()
 
     def resume_job(self, job_id: str) -> None:
         from engine.jobs import runner
@@ -416,7 +437,7 @@ class WorkbenchApp(App):
             self.notify(str(exc), severity="error")
             return
         self.notify(f"resumed as {new_id}", title=job_id)
-        self.poll_store()
+        self.request_poll()
 
     async def action_quit(self) -> None:
         running = [j for j in self.store.jobs() if j.active]
