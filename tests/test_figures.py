@@ -192,3 +192,13 @@ def test_connectome_views_read_the_evaluate_files(tmp_path):
     np.testing.assert_array_equal(true_img, learned_img)
     roll = load_figure(views["rollout"], tmp_path, index=5)
     assert roll.n_index == n and roll.index == 5
+
+
+def test_demo_rollouts_view(tmp_path):
+    rng = np.random.default_rng(2)
+    truth = rng.normal(size=(5, 30, 2))
+    np.savez(tmp_path / "rollouts.npz", truth=truth, MLP=truth + 0.5, SINDy=truth)
+    fig = load_figure(get("demo").views[0], tmp_path, index=3)
+    assert fig.index == 3 and fig.n_index == 5 and [p.label for p in fig.panels] == ["x0", "x1"]
+    assert fig.caption == "MLP MAE 0.5 · SINDy MAE 0"
+    np.testing.assert_array_equal(fig.panels[1].series[0].y, truth[3, :, 1])

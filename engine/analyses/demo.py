@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from engine.analyses.base import Analysis, Step, StepContext
+from engine.views import View
 
 TRUE_COEF = {"x0": {"x0^3": -0.1, "x1^3": 2.0}, "x1": {"x0^3": -2.0, "x1^3": -0.1}}
 
@@ -104,4 +105,6 @@ ANALYSIS = Analysis(
         Step("evaluate", "engine.analyses.demo_steps:evaluate", "roll out both models, MAE table",
              {"horizon": 200}),
     ),
+    views=(View("rollouts", "True vs MLP and SINDy rollouts", "engine.analyses.demo_views:rollouts",
+                index="trajectory"),),
 )

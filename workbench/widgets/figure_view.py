@@ -148,8 +148,9 @@ class FigureView(Static):
     def hint(self) -> str:
         """Keys that do something now, for the pane's title line."""
         parts = []
-        if len(self.names) > 1:
-            parts.append(f"v: {self.view_name}")
+        names = self.names
+        if len(names) > 1:
+            parts.append(f"v: {self.view_name} ({names.index(self.view_name) + 1}/{len(names)})")
         if self._fig is not None and self._fig.n_index > 1:
             view = self._view()
             parts.append(f"n/p: {view.index if view else 'index'} {self.index + 1}/{self._fig.n_index}")
