@@ -74,7 +74,9 @@ class TrainingPane(StorePane):
 
     def on_mount(self) -> None:
         table = self.query_one("#job-table", DataTable)
-        table.add_columns("", "analysis", "step", "%")
+        # fixed widths: auto widths grow with whatever passed through the table first
+        for label, width in (("", 1), ("analysis", 8), ("step", 8), ("%", 3)):
+            table.add_column(label, width=width)
         self.selected = self.wb.session.ui().get("training.job") if hasattr(self.wb, "session") else None
 
     # -- store updates -------------------------------------------------------------
