@@ -387,15 +387,7 @@ class Sindy:
                 theta, Y, self.threshold, self.alpha, self.max_iter,
                 unbias=self.unbias, device=self.device, exact=self.exact, return_info=True,
             )
-        self.coef_ = coef[0]
-        self.support_ = self.coef_ != 0
-        self.library_ = lib
-        self.state_names_ = names
-        self.control_names_ = cnames
-        self.feature_names_ = lib.get_feature_names(names + cnames)
-        self.n_features_in_ = n
-        self.n_control_features_ = m
-        self.n_output_features_ = lib.n_output_features_
+        self._set_fitted(coef[0], lib, names, cnames, n, m)
         self.gram_ = info.extra.pop("gram")
         self.stlsq_info_ = info
         self.x_scale_ = float(max(np.abs(xi).max() for xi in xl))
@@ -430,17 +422,23 @@ class Sindy:
         defaults = default_names(n, m)
         names = list(feature_names) if feature_names is not None else defaults[:n]
         cnames = list(control_names) if control_names is not None else defaults[n:]
-        model.coef_ = coef.copy()
-        model.support_ = coef != 0
-        model.library_ = lib
-        model.state_names_ = names
-        model.control_names_ = cnames
-        model.feature_names_ = lib.get_feature_names(names + cnames)
-        model.n_features_in_ = n
-        model.n_control_features_ = m
-        model.n_output_features_ = lib.n_output_features_
+        model._set_fitted(coef.copy(), lib, names, cnames, n, m)
         model.x_scale_ = 1.0
         return model
+
+    def _set_fitted(self, coef: np.ndarray, lib: PolynomialLibrary, names: list[str], cnames: list[str],
+                    n: int, m: int) -> None:
+        """The fitted attributes that follow from the coefficients and the library (fit and
+        from_coefficients both end here)."""
+        self.coef_ = coef
+        self.support_ = coef != 0
+        self.library_ = lib
+        self.state_names_ = names
+        self.control_names_ = cnames
+        self.feature_names_ = lib.get_feature_names(names + cnames)
+        self.n_features_in_ = n
+        self.n_control_features_ = m
+        self.n_output_features_ = lib.n_output_features_
 
     # -- using the model -------------------------------------------------------------------
     def _z(self, x, u):
