@@ -507,8 +507,6 @@ class Sindy:
             bound = 1e3 * max(1.0, self.x_scale_)
         if method is None:  # a discrete-time model steps exactly as it was fitted
             method = "euler" if getattr(self, "discrete_time", False) else "rk4"
-        if method == "euler":
-            u_interp = "hold"
         return simulate(
             self.coef_, self.library_, x0, t, u, method=method, bound=bound, max_wall_time=max_wall_time,
             device=device, u_interp=u_interp, substeps=substeps, backend=backend,

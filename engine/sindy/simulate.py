@@ -170,6 +170,8 @@ def simulate(
     ukind, uval = _prepare_u(u, len(t), B, m)
     if u_interp not in ("linear", "hold"):
         raise ValueError("u_interp must be 'linear' or 'hold'")
+    if method.lower() == "euler":
+        u_interp = "hold"  # a map reads u[k] for the whole step k -> k+1, as it was fitted
     if substeps < 1:
         raise ValueError("substeps must be >= 1")
     if method.lower() in ("rk4", "euler"):

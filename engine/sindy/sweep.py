@@ -429,8 +429,7 @@ def _rollout_errors(coefs, lib, ro, substeps, bound, device, simulate, method: s
         truth = ro["truth"][members]
         u_b = None if ro.get("u") is None else np.tile(ro["u"][members], (U, 1, 1))
         X0 = np.tile(x0, (U, 1))  # model u drives rows u*S .. u*S+S-1
-        res = simulate(coefs[first], lib, X0, g, u_b, bound=bound, device=device, substeps=substeps, method=method,
-                       u_interp="hold" if method == "euler" else "linear")
+        res = simulate(coefs[first], lib, X0, g, u_b, bound=bound, device=device, substeps=substeps, method=method)
         xs_sim = res.x.reshape(U, S, len(g), -1)
         d = (xs_sim - truth[None]) / ro["scale"]
         e = np.sqrt(np.mean(d**2, axis=(2, 3)))
