@@ -45,16 +45,9 @@ def _lines(panel: Any, width: int, height: int) -> Text:
 
 
 def _image(panel: Any, width: int, height: int) -> Text:
-    import numpy as np
-
-    img = np.asarray(panel.image, dtype=float)
-    if panel.aspect:
-        body = halfblock(img, width, height - 1, cmap=panel.cmap, vmin=panel.vmin, vmax=panel.vmax)
-    else:  # stretch: a (neurons x time) heatmap uses all of the space it is given
-        rows, cols = max(1, 2 * (height - 1)), max(1, width)
-        ri = np.minimum((np.arange(rows) + 0.5) * img.shape[0] / rows, img.shape[0] - 1).astype(int)
-        ci = np.minimum((np.arange(cols) + 0.5) * img.shape[1] / cols, img.shape[1] - 1).astype(int)
-        body = halfblock(img[np.ix_(ri, ci)], width, height - 1, cmap=panel.cmap, vmin=panel.vmin, vmax=panel.vmax)
+    # images keep their aspect; a (neurons x time) heatmap uses all of the space it is given
+    body = halfblock(panel.image, width, height - 1, cmap=panel.cmap,
+                     vmin=panel.vmin, vmax=panel.vmax, keep_aspect=panel.aspect)
     out = Text(panel.label[:width] + "\n", style="bold", no_wrap=True, overflow="crop")
     out.append_text(body)
     return out

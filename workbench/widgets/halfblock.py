@@ -58,6 +58,7 @@ def halfblock(
     cmap: str = "gray",
     vmin: float | None = None,
     vmax: float | None = None,
+    keep_aspect: bool = True,
 ) -> Text:
     """Render ``image`` (H, W) into at most ``width`` x ``height`` character cells.
 
@@ -71,11 +72,13 @@ def halfblock(
         "gray" (default), "viridis", "magma" or "coolwarm".
     vmin, vmax : float, optional
         Colour range; default the image's finite min and max.
+    keep_aspect : bool
+        False stretches the image over the whole area (a neurons x time heatmap).
     """
     img = np.asarray(image, dtype=np.float64)
     if img.ndim != 2 or img.size == 0:
         raise ValueError(f"halfblock needs a non-empty 2-D array, got shape {img.shape}")
-    cols, rows = fit_size(img.shape, width, height)
+    cols, rows = fit_size(img.shape, width, height) if keep_aspect else (max(1, width), max(1, 2 * height))
     # Nearest-neighbour resampling: cheap and keeps single bright pixels visible.
     ri = np.minimum((np.arange(rows) + 0.5) * img.shape[0] / rows, img.shape[0] - 1).astype(int)
     ci = np.minimum((np.arange(cols) + 0.5) * img.shape[1] / cols, img.shape[1] - 1).astype(int)
