@@ -13,13 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.mei import pixel_corr
 from engine.views import Figure, Panel, clamp, need
-
-
-def _corr(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a.ravel() - a.mean(), b.ravel() - b.mean()
-    d = np.sqrt((a * a).sum() * (b * b).sum())
-    return float((a * b).sum() / d) if d > 0 else float("nan")
 
 
 def mei(workdir: Path, index: int, option: str | None) -> Figure:
@@ -36,7 +31,7 @@ def mei(workdir: Path, index: int, option: str | None) -> Figure:
     if "true_rfs" in d:
         rf = d["true_rfs"][i]
         panels.append(Panel("true RF", image=rf, cmap="gray", aspect=True))
-        caption += f" · |corr| with RF: MEI {abs(_corr(d['meis'][i], rf)):.2f}, top-3 {abs(_corr(d['top3_mean'][i], rf)):.2f}"
+        caption += f" · |corr| with RF: MEI {abs(pixel_corr(d['meis'][i], rf)):.2f}, top-3 {abs(pixel_corr(d['top3_mean'][i], rf)):.2f}"
     return Figure(f"Neuron {i} of {n}: most exciting input", panels, n_index=n, index=i, caption=caption)
 
 
