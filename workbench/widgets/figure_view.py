@@ -127,23 +127,25 @@ class FigureView(Static):
         w, h = self.content_size
         w, h = w or 60, h or 8
         hint = self.hint()
-        if self.builtin and self.view_name == self.builtin[0]:
-            if hint:  # the built-in figure has no title line to share: one dim line of keys
-                h -= 1
-            body = self.builtin[1](w, h)
-            self.update(Group(Text(hint[:w], style="dim", no_wrap=True, overflow="crop"), body) if hint else body)
-            return
-        if self._error or self._fig is None:
-            msg = Text(self._error, style="yellow") if self._error else Text("no figure", style="dim")
-            body = Group(Text(hint[:w], style="dim", no_wrap=True), msg) if hint else msg
-        else:
-            try:
+        if self._fig is not None and not self._showing_builtin():
+            try:  # a figure has a title line: the keys share it
                 from workbench.widgets.figure import render_figure  # numpy: not at startup
 
-                body = render_figure(self._fig, w, h, hint)
+                self.update(render_figure(self._fig, w, h, hint))
             except Exception as exc:  # drawing must never crash the app
-                body = Text(f"figure failed: {exc}", style="red")
-        self.update(body)
+                self.update(Text(f"figure failed: {exc}", style="red"))
+            return
+        if self._showing_builtin():
+            body = self.builtin[1](w, h - 1 if hint else h)
+        elif self._error:
+            body = Text(self._error, style="yellow")
+        else:
+            body = Text("no figure", style="dim")
+        # no title line to share: the keys get one dim line of their own
+        self.update(Group(Text(hint[:w], style="dim", no_wrap=True, overflow="crop"), body) if hint else body)
+
+    def _showing_builtin(self) -> bool:
+        return bool(self.builtin) and self.view_name == self.builtin[0]
 
     def hint(self) -> str:
         """Keys that do something now, for the pane's title line."""
