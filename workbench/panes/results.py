@@ -158,12 +158,11 @@ class ResultsPane(StorePane):
             table.add_row(*cells, key=str(idx))
 
     def _analysis_of(self, entry: dict) -> str | None:
-        if entry.get("job_id"):
-            try:
-                return self.wb.store.job(entry["job_id"]).analysis
-            except Exception:  # the job was deleted: fall back on the table's name
-                pass
-        return entry["name"].split()[0] if entry["name"] else None
+        # the jobs of the latest poll: no store read on the UI thread for each redraw
+        job = next((j for j in self.wb.last_jobs if j.id == entry.get("job_id")), None)
+        if job is not None:
+            return job.analysis
+        return entry["name"].split()[0] if entry["name"] else None  # the job was deleted
 
     def _configure_figure(self, entry: dict) -> None:
         from engine import analyses
