@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np  # analyses declare views at import time: keep that import cheap
@@ -72,14 +72,6 @@ class Figure:
     options: list[str] = field(default_factory=list)
     option: str | None = None
     caption: str = ""  # one line of numbers under the figure (activation, R², ...)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able summary (tests, ``--json``): shapes rather than arrays."""
-        return {"title": self.title, "n_index": self.n_index, "index": self.index,
-                "options": self.options, "option": self.option, "caption": self.caption,
-                "panels": [{"label": p.label, "series": [s.label for s in p.series],
-                            "image": None if p.image is None else list(p.image.shape)}
-                           for p in self.panels]}
 
 
 def clamp(index: int, n: int) -> int:
