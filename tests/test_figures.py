@@ -2,7 +2,6 @@
 renderer's size discipline, and the Results / Training panes cycling through them."""
 
 from __future__ import annotations
-from tests.tui_fixtures import workers_done
 
 import time
 
@@ -13,6 +12,7 @@ import pytest
 from engine.analyses import get
 from engine.atomic import save_npz
 from engine.views import Figure, Panel, Series, load_figure
+from tests.tui_fixtures import settle as _settle
 
 
 def _retina_artifacts(workdir, T=800, cells=3, seed=0):
@@ -98,10 +98,6 @@ def retina_session(session_root):
     s.close()
 
 
-async def _settle(pilot, seconds=0.5):
-    await pilot.pause(seconds)
-    await workers_done(pilot.app)
-    await pilot.pause()
 
 
 def _text(widget) -> str:

@@ -1,7 +1,6 @@
 """Datasets pane driven with Pilot in a tiny app at 80x24."""
 
 from __future__ import annotations
-from tests.tui_fixtures import workers_done
 
 import io
 
@@ -15,6 +14,7 @@ from textual.widgets import Static, Tree
 from engine.data.retina_gen import generate_retina
 from workbench.panes.datasets import EDA_LABEL, DatasetsPane, find_hdf5
 from workbench.widgets.halfblock import fit_size, halfblock
+from tests.tui_fixtures import workers_done
 
 
 @pytest.fixture(scope="module")

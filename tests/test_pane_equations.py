@@ -1,7 +1,6 @@
 """Equations pane: the threshold moves through the stored sweep at once."""
 
 from __future__ import annotations
-from tests.tui_fixtures import workers_done
 
 import statistics
 import time
@@ -10,6 +9,7 @@ import pytest
 
 from engine.jobs import runner
 from workbench.app import WorkbenchApp
+from tests.tui_fixtures import workers_done
 
 
 @pytest.fixture

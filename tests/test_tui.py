@@ -1,7 +1,6 @@
 """The TUI: panes, keys, state restored on reopen, read-only second window, jobs."""
 
 from __future__ import annotations
-from tests.tui_fixtures import workers_done
 
 import os
 import time
@@ -12,6 +11,7 @@ from textual.widgets import DataTable, Static, TabbedContent
 
 from engine.session import Session
 from tests.tui_fixtures import make_snapshot_session
+from tests.tui_fixtures import settle as _settle
 from workbench.app import WorkbenchApp
 
 
@@ -31,10 +31,6 @@ def snap_session(session_root):
     s.close()
 
 
-async def _settle(pilot, seconds: float = 0.6) -> None:
-    await pilot.pause(seconds)
-    await workers_done(pilot.app)
-    await pilot.pause()
 
 
 async def test_keys_switch_the_four_panes(snap_session):

@@ -62,3 +62,10 @@ async def workers_done(app) -> None:
     for r in results:
         if isinstance(r, BaseException) and not isinstance(r, WorkerCancelled):
             raise r
+
+
+async def settle(pilot, seconds: float = 0.6) -> None:
+    """Let polls and redraws happen, wait for the workers, then one more refresh."""
+    await pilot.pause(seconds)
+    await workers_done(pilot.app)
+    await pilot.pause()
