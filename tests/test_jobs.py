@@ -95,3 +95,20 @@ def test_reconcile_leaves_live_jobs_alone(session):
     assert runner.reconcile(session) == []
     runner.cancel(session, job_id)
     wait_for(lambda: _state(session, job_id) == "cancelled", timeout=15, what="cancel")
+
+
+def test_bad_input_fails_with_its_line_and_a_bug_with_its_traceback(session, capsys, monkeypatch):
+    import tests.fake_analysis as fake
+    from engine.data.errors import DataError
+
+    def missing(ctx, p):
+        raise DataError("/nonexistent.h5: no such file")
+
+    monkeypatch.setattr(fake, "fail", missing)
+    job = runner.run_job(session, session.create_job("fake", ["fail"], {}))
+    assert job.state == "failed" and job.error == "DataError: /nonexistent.h5: no such file"
+    assert "Traceback" not in capsys.readouterr().err
+    monkeypatch.setattr(fake, "fail", lambda ctx, p: 1 / 0)
+    job = runner.run_job(session, session.create_job("fake", ["fail"], {}))
+    assert job.state == "failed" and "ZeroDivisionError" in job.error
+    assert "Traceback" in capsys.readouterr().err

@@ -129,12 +129,25 @@ def run_job(session: Session, job_id: str, *, echo: Callable[[str, dict], None] 
     except KeyboardInterrupt:
         session.finish_job(job_id, "cancelled", result=results)
     except Exception as exc:  # a step failed: record one clear line, keep the traceback in the log
-        traceback.print_exc()
+        if not _user_error(exc):  # bad input says all in its line; a bug needs its traceback
+            traceback.print_exc()
         session.finish_job(job_id, "failed", error=_one_line(exc), result=results)
     finally:
         scale_out.close()
         stop_beat.set()
     return session.job(job_id)
+
+
+def _user_error(exc: BaseException) -> bool:
+    """Errors a user causes and fixes (a missing file, bad data or parameters, a step run
+    before the one it needs, a loss gone NaN), whose one-line message is the whole story."""
+    from engine.data.errors import DataError
+
+    kinds: tuple[type, ...] = (DataError, ParamError, FileNotFoundError)
+    train = sys.modules.get("engine.train")  # loaded only if the step trained: no torch import here
+    if train is not None:
+        kinds += (train.TrainingError,)
+    return isinstance(exc, kinds)
 
 
 def _one_line(exc: BaseException) -> str:
