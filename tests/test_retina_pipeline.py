@@ -27,3 +27,15 @@ def test_retina_end_to_end_json_matches_the_session(session_root):
     names = {e["name"] for e in s.equations()}
     assert names == {"retina CfC", "retina CfC-pruned"}
     assert all("sweep" in e["data"] for e in s.equations())
+
+
+def test_a_step_before_generate_says_which_step_to_run(tmp_path):
+    import pytest
+
+    from engine.analyses import StepContext
+    from engine.analyses.retina import ANALYSIS
+
+    ctx = StepContext(workdir=tmp_path)
+    for step in ("train", "sindy", "evaluate"):
+        with pytest.raises(FileNotFoundError, match="run the 'generate' step first"):
+            ANALYSIS.step(step).load()(ctx, ANALYSIS.defaults())

@@ -19,8 +19,13 @@ from engine.analyses.base import StepContext
 MODELS = {"CfC": "cfc.pt", "CfC-pruned": "cfc_pruned.pt"}
 
 
-def _data_path(ctx: StepContext, p: dict[str, Any]) -> Path:
-    return Path(p["data"]).expanduser() if p["data"] else ctx.workdir / "naturalscene.h5"
+def _data_path(ctx: StepContext, p: dict[str, Any], generating: bool = False) -> Path:
+    if p["data"]:
+        return Path(p["data"]).expanduser()  # a missing real file: the loader's DataError names it
+    path = ctx.workdir / "naturalscene.h5"
+    if not generating and not path.exists():
+        raise FileNotFoundError(f"{path.name} is missing: run the 'generate' step first (or --set data=PATH)")
+    return path
 
 
 # -- generate -----------------------------------------------------------------------
@@ -29,7 +34,7 @@ def generate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     from engine.data.retina import inspect_retina
     from engine.data.retina_gen import generate_retina
 
-    path = _data_path(ctx, p)
+    path = _data_path(ctx, p, generating=True)
     if p["data"]:  # a real recording: check its layout, generate nothing
         layout = inspect_retina(path)
         ctx.reporter.log(f"using {path}: {json.dumps(layout.splits)}")
