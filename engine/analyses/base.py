@@ -24,7 +24,108 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class ParamError(ValueError):
-    """A parameter given with --set (or in the TUI) is unknown or has the wrong type."""
+    """A parameter given with --set (or in the TUI) is unknown, has the wrong type or is out of range."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter's declaration: its default (whose type is the parameter's type), a help
+    line, and what values it accepts. ``--set``, the TUI's parameter form and the README table
+    read it; :meth:`check` is the one place a value is coerced and range-checked."""
+
+    default: Any
+    help: str = ""
+    lo: float | None = None  # inclusive numeric bounds; None = unbounded
+    hi: float | None = None
+    choices: tuple[Any, ...] | None = None
+
+    @property
+    def kind(self) -> str:
+        """The type's name as a user reads it: bool, int, float, str, list[int], ..."""
+        d = self.default
+        if isinstance(d, (list, tuple)):
+            inner = type(d[0]).__name__ if d else "str"
+            return f"list[{inner}]"
+        if d is None:
+            return "str"
+        return type(d).__name__
+
+    def describe(self) -> str:
+        """What values are allowed, in a few words (for help and the parameter form)."""
+        if self.choices is not None:
+            return "one of " + ", ".join(str(c) for c in self.choices)
+        if self.lo is not None and self.hi is not None:
+            return f"{_num(self.lo)} ≤ x ≤ {_num(self.hi)}"
+        if self.lo is not None:
+            return f"≥ {_num(self.lo)}"
+        if self.hi is not None:
+            return f"≤ {_num(self.hi)}"
+        return ""
+
+    def check(self, value: Any) -> Any:
+        """Coerce ``value`` (a string from --set or a form, or a Python value) to this
+        parameter's type and check its range; raise ParamError saying what is wrong."""
+        if isinstance(value, str) and not isinstance(self.default, str) and self.default is not None:
+            value = coerce(value, self.default)
+        else:
+            value = _coerce_value(value, self.default)
+        items = value if isinstance(value, (list, tuple)) else (value,)
+        for v in items:
+            self._check_one(v)
+        return value
+
+    def _check_one(self, v: Any) -> None:
+        if self.choices is not None and v not in self.choices:
+            allowed = ", ".join(str(c) for c in self.choices)
+            raise ParamError(f"must be one of {allowed}, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return
+        if self.lo is not None and v < self.lo:
+            raise ParamError(f"must be {self.describe()}, got {v!r}")
+        if self.hi is not None and v > self.hi:
+            raise ParamError(f"must be {self.describe()}, got {v!r}")
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(x)
+
+
+def as_param(value: Any) -> Param:
+    """A Step.defaults entry is a plain default or a Param; give the Param."""
+    return value if isinstance(value, Param) else Param(value)
+
+
+def _coerce_value(value: Any, default: Any) -> Any:
+    """A Python value (from a session or a caller) to the default's type; ints pass as floats."""
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        raise ParamError(f"expected true/false, got {value!r}")
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
+            raise ParamError(f"expected an integer, got {value!r}")
+        return int(value)
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ParamError(f"expected a number, got {value!r}")
+        out = float(value)
+        if out != out or out in (float("inf"), float("-inf")):
+            raise ParamError(f"expected a finite number, got {value!r}")
+        return out
+    if isinstance(default, (list, tuple)):
+        if isinstance(value, str):
+            return coerce(value, default)
+        if not isinstance(value, (list, tuple)):
+            raise ParamError(f"expected a list, got {value!r}")
+        inner = default[0] if default else None
+        return type(default)(_coerce_value(v, inner) for v in value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ParamError(f"expected text, got {value!r}")
+        return value
+    return value
 
 
 @dataclass(frozen=True)
@@ -59,14 +160,19 @@ class Analysis:
         names = ", ".join(s.name for s in self.steps)
         raise ParamError(f"analysis {self.name!r} has no step {name!r} (steps: {names})")
 
-    def defaults(self, steps: list[str] | None = None) -> dict[str, Any]:
-        """Merged defaults of the given steps (all by default); later steps do not override."""
-        merged: dict[str, Any] = {}
+    def params(self, steps: list[str] | None = None) -> dict[str, Param]:
+        """Merged parameter specs of the given steps (all by default); the first declaration wins."""
+        merged: dict[str, Param] = {}
         for s in self.steps:
             if steps is None or s.name in steps:
                 for k, v in s.defaults.items():
-                    merged.setdefault(k, v)
+                    if k not in merged:
+                        merged[k] = as_param(v)
         return merged
+
+    def defaults(self, steps: list[str] | None = None) -> dict[str, Any]:
+        """Merged plain default values of the given steps (all by default); later steps do not override."""
+        return {k: p.default for k, p in self.params(steps).items()}
 
 
 @dataclass
@@ -140,19 +246,38 @@ def coerce(value: str, default: Any) -> Any:
     raise ParamError(f"cannot set a parameter of type {type(default).__name__} from the command line")
 
 
-def parse_sets(pairs: list[str], defaults: dict[str, Any]) -> dict[str, Any]:
-    """Parse ``key=value`` strings against known defaults; unknown keys are errors."""
+def parse_sets(pairs: list[str], specs: dict[str, Any]) -> dict[str, Any]:
+    """Parse ``key=value`` strings against known parameters (``Analysis.params()`` or plain
+    defaults); coerce each to its type and check its range; unknown keys are errors."""
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         key = key.strip()
         if not sep or not key:
             raise ParamError(f"--set expects key=value, got {pair!r}")
-        if key not in defaults:
-            known = ", ".join(sorted(defaults)) or "none"
+        if key not in specs:
+            known = ", ".join(sorted(specs)) or "none"
             raise ParamError(f"unknown parameter {key!r} (known: {known})")
         try:
-            out[key] = coerce(value, defaults[key])
+            out[key] = as_param(specs[key]).check(value)
+        except ParamError as exc:
+            raise ParamError(f"{key}: {exc}") from None
+    return out
+
+
+def validate_params(analysis: Analysis, params: dict[str, Any],
+                    steps: list[str] | None = None) -> dict[str, Any]:
+    """Check a job's full parameters before any step runs: each declared one is coerced and
+    range-checked (a ParamError names the user's key). Keys the analysis does not declare pass
+    through unchanged (the runner rejects unknown overrides itself)."""
+    specs = analysis.params(steps)
+    out = dict(params)
+    for key, value in params.items():
+        spec = specs.get(key)
+        if spec is None:
+            continue
+        try:
+            out[key] = spec.check(value)
         except ParamError as exc:
             raise ParamError(f"{key}: {exc}") from None
     return out

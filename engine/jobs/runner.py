@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from engine import analyses, parallel
-from engine.analyses.base import ParamError, StepContext
+from engine.analyses.base import ParamError, StepContext, validate_params
 from engine.jobs.reporter import SessionReporter
 from engine.reporting import Cancelled
 from engine.session import ACTIVE_STATES, Job, Session, SessionError
@@ -51,7 +51,8 @@ def plan(analysis: str, steps: list[str] | None, overrides: dict[str, Any],
     if unknown:
         raise ParamError(f"unknown parameter(s) {sorted(unknown)} for {analysis}")
     params.update(overrides)
-    return steps, params
+    # every value is typed and range-checked here, before any step runs (one line naming the key)
+    return steps, validate_params(spec, params, steps)
 
 
 def submit(session: Session, analysis: str, steps: list[str] | None = None,
