@@ -19,6 +19,7 @@ import numpy as np
 
 from engine.atomic import write_text
 from engine.session import Session
+from engine.sindy.equation_set import EquationSet, EquationSetError, read_rows
 
 MAX_CURVE_JOBS = 12  # metric figures for the newest jobs only: a 200-job session stays readable
 FIG_W, FIG_H = 480, 200
@@ -102,28 +103,24 @@ def _metric_series(session: Session, job_id: str) -> dict[str, tuple[list[float]
         if name is None or not isinstance(value, (int, float)):
             continue
         xs, ys = out.setdefault(str(name), ([], []))
-        xs.append(float(e.payload.get("step", len(xs))))
+        step = e.payload.get("step")  # None where a step records a metric outside a loop (retina)
+        xs.append(float(step) if isinstance(step, (int, float)) and not isinstance(step, bool) else float(len(xs)))
         ys.append(float(value))
     return out
 
 
 # -- equations ----------------------------------------------------------------------
-def equation_lines(data: dict[str, Any], precision: int = 3) -> tuple[list[str], str | None]:
+def equation_lines(eqs: EquationSet, precision: int = 3) -> tuple[list[str], str | None]:
     """(text lines, LaTeX block or None) for one stored equation set."""
-    if data.get("format") == "engine.sindy":
-        try:
-            from engine.sindy.export import model_from_dict, to_latex
-
-            model = model_from_dict(data)
-            return model.equations(precision), to_latex(model, precision=precision)
-        except (ValueError, KeyError):
-            pass  # fall back to the plain coefficient table below
+    from engine.sindy.export import to_latex
     from engine.sindy.model import format_equation
 
-    names = data.get("state_names") or [f"x{i}" for i in range(len(data.get("coef", [])))]
-    feats = data.get("feature_names") or []
-    return [f"({n})' = {format_equation(row, feats, precision)}"
-            for n, row in zip(names, data.get("coef", []))], None
+    try:
+        model = eqs.model()
+        return model.equations(precision), to_latex(model, precision=precision)
+    except EquationSetError:  # the library can't be rebuilt: the plain coefficient table
+        return [f"({n})' = {format_equation(row, list(eqs.feature_names), precision)}"
+                for n, row in zip(eqs.state_names, eqs.coef)], None
 
 
 # -- the report ---------------------------------------------------------------------
@@ -161,20 +158,18 @@ def build_report(session: Session, out: Path, *, figures: bool = True) -> Report
                   to_markdown(t["frame"]), ""]
         rep.tables += 1
 
-    eqs = session.equations()
+    good, bad = read_rows(session.equations())
     lines += ["## Equations", ""]
-    if not eqs:
+    if not good and not bad:
         lines += ["No equations.", ""]
-    for e in eqs:
-        d = e["data"]
+    lines += [f"*{_md_escape(b)}*" for b in bad] + ([""] if bad else [])
+    for e, d in good:
         text, latex = equation_lines(d)
-        facts = [f"job `{e['job_id'] or '-'}`"]
-        if d.get("threshold") is not None:
-            facts.append(f"threshold {d['threshold']:.4g}")
-        if d.get("val_error") is not None:
-            facts.append(f"validation error {d['val_error']:.4g}")
-        terms = int(np.count_nonzero(np.asarray(d.get("coef", []), float)))
-        facts.append(f"{terms} term{'s' * (terms != 1)}")
+        facts = [f"job `{e['job_id'] or '-'}`", f"threshold {d.threshold:.4g}"]
+        val_error = d.extra.get("val_error")
+        if isinstance(val_error, (int, float)) and not isinstance(val_error, bool):
+            facts.append(f"validation error {val_error:.4g}")
+        facts.append(f"{d.n_terms} term{'s' * (d.n_terms != 1)}")
         lines += [f"### {e['name']}", "", ", ".join(facts) + ".", "", "```", *text, "```", ""]
         if latex:
             lines += ["$$", latex.strip(), "$$", ""]

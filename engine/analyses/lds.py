@@ -362,9 +362,11 @@ def sindy(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
         "sindy_offdiag_nonzero": int((fit["coef"][off] != 0).sum()),
         "sindy_intercept_max_abs": float(np.abs(fit["intercept"]).max()),
     }
-    eq = {"system": "lds latents, discrete step x[t+1]-x[t]", "backend": fit["backend"],
-          "coef": fit["coef"].tolist(), "intercept": fit["intercept"].tolist(), "truth": truth.tolist(),
-          "features": [f"y{i}" for i in range(truth.shape[0])], "threshold": p["sindy_threshold"]}
+    from engine.sindy.equation_set import linear_map_payload
+
+    eq = linear_map_payload([f"y{i}" for i in range(truth.shape[0])], fit["coef"], fit["intercept"],
+                            threshold=p["sindy_threshold"], truth=truth,
+                            system="lds latents, discrete step x[t+1]-x[t]", backend=fit["backend"])
     ctx.save_equations("lds_latents", eq)
     _write_json(ctx.workdir / "sindy_latents.json", eq)
     return out

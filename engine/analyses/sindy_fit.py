@@ -1,8 +1,8 @@
 """What every analysis does to distil equations: fit SINDy, sweep its threshold,
 store both so the Equations pane can move the threshold without refitting.
 
-The equations payload (in the session) is ``engine.sindy.export.model_to_dict``
-plus a small sweep summary; the sweep's coefficient stack (thresholds × states ×
+The equations payload (in the session) is an ``engine.sindy.equation_set.EquationSet``
+(the model plus a small sweep summary); the sweep's coefficient stack (thresholds × states ×
 terms) goes to an ``.npz`` artifact named in the payload as ``sweep_path``.
 """
 
@@ -28,7 +28,7 @@ def fit_and_sweep(ctx: StepContext, name: str, x, t, u=None, *, degree: int, thr
     """
     from engine.atomic import save_npz
     from engine.sindy import Sindy, threshold_sweep
-    from engine.sindy.export import model_to_dict
+    from engine.sindy.equation_set import EquationSet, SweepSummary
 
     settings = Sindy(degree=degree, threshold=max(threshold, 1e-12), alpha=alpha, discrete_time=discrete_time)
     sweep = threshold_sweep(x, t=t, u=u, model=settings, thresholds=n_thresholds,
@@ -45,22 +45,21 @@ def fit_and_sweep(ctx: StepContext, name: str, x, t, u=None, *, degree: int, thr
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
     path = Path(ctx.workdir) / f"sweep_{safe}.npz"
     save_npz(path, **sweep.arrays())  # + Gram statistics and rollout starts: hand edits refit and score
-    payload = model_to_dict(model)
-    payload.update(extra or {})
-    payload["sweep_path"] = str(path)
-    payload["sweep"] = {
-        "threshold": table["threshold"].tolist(),
-        "n_terms": table["n_terms"].astype(int).tolist(),
-        "deriv_err": _clean(table["deriv_err"]),
-        "rollout_err": _clean(table["rollout_err"]),
-        "diverged_frac": _clean(table["diverged_frac"]),
-        "knee": int(sweep.knee),
-        "error_column": sweep.error_column,
-    }
+    summary = SweepSummary(
+        threshold=tuple(float(v) for v in table["threshold"]),
+        n_terms=tuple(int(v) for v in table["n_terms"]),
+        deriv_err=_clean(table["deriv_err"]),
+        rollout_err=_clean(table["rollout_err"]),
+        diverged_frac=_clean(table["diverged_frac"]),
+        knee=int(sweep.knee),
+        error_column=sweep.error_column,
+    )
+    eqs = EquationSet.from_model(model, sweep=summary, sweep_path=str(path), extra=extra)
+    payload = eqs.to_payload()
     ctx.save_equations(name, payload)
     ctx.reporter.artifact(path.name, path, kind="sweep")
     return model, payload
 
 
-def _clean(col) -> list[float | None]:
-    return [None if not np.isfinite(v) else float(v) for v in np.asarray(col, dtype=float)]
+def _clean(col) -> tuple[float | None, ...]:
+    return tuple(None if not np.isfinite(v) else float(v) for v in np.asarray(col, dtype=float))
