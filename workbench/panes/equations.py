@@ -291,9 +291,16 @@ class EquationsPane(StorePane):
 
     @work(thread=True, exclusive=True, group="eq-load", exit_on_error=False)
     def load_sets(self) -> None:
-        sets = self.wb.store.equations()
+        from engine.sindy.equation_set import read_rows
+
+        # every row validated (and older shapes migrated) before the pane reads it: a payload
+        # of another shape or a hand-edited row is skipped with one line, never a crash
+        good, bad = read_rows(self.wb.store.equations())
+        sets = [{**row, "data": eqs.to_payload()} for row, eqs in good]
         sweeps = {s["id"]: _load_sweep(s["data"]) for s in sets if s["id"] not in self.sweeps}
         self.app.call_from_thread(self._set_sets, sets, sweeps)
+        for line in bad:
+            self.app.call_from_thread(self.app.notify, line, severity="warning")
 
     def _set_sets(self, sets: list[dict], sweeps: dict) -> None:
         self.sets = sets
