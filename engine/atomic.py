@@ -10,6 +10,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -34,6 +35,26 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+TMP_PATTERN = re.compile(r"^\..+\.[A-Za-z0-9_]+\.tmp$")  # what atomic_path's mkstemp names look like
+
+
+def clean_orphans(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
+    """Remove temp files left by writes that were killed half way (they can be as large as
+    a checkpoint).  Call it only where no write is in flight: a job's own folder as the
+    job starts, a checkpoint folder before training resumes.  Returns what was removed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = folder.rglob(".*.tmp") if recursive else folder.glob(".*.tmp")
+    removed = []
+    for p in found:
+        if TMP_PATTERN.match(p.name) and p.is_file():
+            with contextlib.suppress(OSError):
+                p.unlink()
+                removed.append(p)
+    return removed
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -301,7 +301,7 @@ def run_follower(session, job_id: str, cancel: threading.Event | None = None) ->
     try:
         for name in steps:
             # session=None: tables and equations are rank 0's to store
-            ctx = FollowerContext(workdir=session.artifact_dir(job.analysis), reporter=rep, session=None,
+            ctx = FollowerContext(workdir=session.job_dir(job), reporter=rep, session=None,
                                   job_id=job_id, resuming=job.resume_of is not None)
             spec.step(name).load()(ctx, dict(job.params))
     except Cancelled:

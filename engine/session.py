@@ -23,13 +23,14 @@ import re
 import sqlite3
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 from engine.atomic import _json_default
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 BUSY_TIMEOUT_MS = 10_000
 
@@ -60,6 +61,14 @@ MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN resume_of TEXT;
     ALTER TABLE jobs ADD COLUMN seen INTEGER NOT NULL DEFAULT 0;
     """,
+    # 2 -> 3: each job works in its own folder (workdir, relative to the session) and may
+    # take its inputs from an earlier job (source); pid_start tells a live worker from a
+    # reused pid
+    """
+    ALTER TABLE jobs ADD COLUMN workdir TEXT;
+    ALTER TABLE jobs ADD COLUMN source TEXT;
+    ALTER TABLE jobs ADD COLUMN pid_start TEXT;
+    """,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
@@ -69,6 +78,10 @@ END_STATES = ("finished", "failed", "cancelled", "interrupted")
 
 class SessionError(Exception):
     """A session cannot be opened or written; the message says why and what to do."""
+
+
+class SessionBusy(SessionError):
+    """Another process held the store's lock for longer than the busy timeout."""
 
 
 @dataclass
@@ -90,6 +103,9 @@ class Job:
     result: dict[str, Any] | None
     resume_of: str | None = None
     seen: bool = False
+    workdir: str | None = None  # relative to the session; None: a job from before schema 3
+    source: str | None = None  # the earlier job whose files this job started from
+    pid_start: str | None = None  # the worker's process start time (engine.jobs.liveness)
 
     @property
     def active(self) -> bool:
@@ -134,6 +150,16 @@ def list_sessions(root: Path | None = None) -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / "session.sqlite").is_file())
 
 
+def _is_busy(exc: BaseException) -> bool:
+    msg = str(exc)
+    return "locked" in msg or "busy" in msg
+
+
+def _writable(folder: Path, db: Path) -> bool:
+    """False on read-only media (EROFS holds even for root) or a folder we may not write."""
+    return os.access(folder, os.W_OK) and os.access(db, os.W_OK)
+
+
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, default=_json_default, allow_nan=True)
 
@@ -148,26 +174,49 @@ class Session:
     readonly : never write (a second TUI, or a viewer of a finished session).
     """
 
-    def __init__(self, path: Path | str, *, create: bool = True, readonly: bool = False):
+    def __init__(self, path: Path | str, *, create: bool = True, readonly: bool = False,
+                 migrate: bool = True):
         self.path = Path(path)
         self.name = self.path.name
-        self.readonly = readonly
         self.db_path = self.path / "session.sqlite"
         self.artifacts = self.path / "artifacts"
         self._lock_fh = None
         # one connection shared by the UI thread and worker threads: one statement at a time
         self._lock = threading.RLock()
         self._closed = False
-        if not self.db_path.exists():
-            if not create or readonly:
-                raise SessionError(f"no session {self.name!r} at {self.path}")
+        # a job's store waits out a busy lock for as long as it takes (see _begin)
+        self.patient = False
+        exists = self.db_path.exists()
+        if not exists and (not create or readonly):
+            raise SessionError(f"no session {self.name!r} at {self.path}")
+        # why this session is read-only: asked for, or its folder cannot be written
+        self.readonly_reason: str | None = "asked" if readonly else None
+        if not readonly and exists and not _writable(self.path, self.db_path):
+            readonly, self.readonly_reason = True, "read-only media"
+        self.readonly = readonly
+        if readonly:
+            self._check_not_empty()
+            self._conn = self._connect_readonly()
+            self._check_version()
+            return
+        if not exists:
             check_name(self.name)
             self.artifacts.mkdir(parents=True, exist_ok=True)
-        self._conn = self._connect()
-        if not readonly:
-            self._migrate()
-        else:
+        if exists and self.db_path.stat().st_size > 0:
+            self._conn = self._connect()
+        else:  # being created (here or by another process): one creator at a time
+            with self._creation_lock():
+                self._check_not_empty()
+                self._conn = self._connect()
+                self._migrate()
+        if not migrate and self._version() != SCHEMA_VERSION:
+            # a read-only command on an older (or newer) session: browse it, never migrate it
+            self._conn.close()
+            self.readonly, self.readonly_reason = True, "not migrated"
+            self._conn = self._connect_readonly()
             self._check_version()
+            return
+        self._migrate()
 
     # -- opening -----------------------------------------------------------------
     @classmethod
@@ -175,41 +224,115 @@ class Session:
         root = root or default_root()
         return cls(root / check_name(name), **kw)
 
-    def _connect(self) -> sqlite3.Connection:
+    def _check_not_empty(self) -> None:
+        """A 0-byte database is a file cut short (a full disk, a copy that failed), not a new
+        session: opening it as one would hide that every job and table in it is lost."""
+        if not self.db_path.exists() or self.db_path.stat().st_size > 0:
+            return
+        wal = self.db_path.with_name(self.db_path.name + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            return  # its pages are still in the write-ahead log
+        raise SessionError(
+            f"session file {self.db_path} is empty (0 bytes): it was cut short; move it aside "
+            "and start a new session — artifacts/ is untouched")
+
+    @contextlib.contextmanager
+    def _creation_lock(self) -> Iterator[None]:
+        """Serialise the creation of one session by several processes (an flock that the
+        kernel releases if its holder dies)."""
+        fh = open(self.path / ".create.lock", "a+")
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
         try:
-            if self.readonly:
-                conn = sqlite3.connect(
-                    f"file:{self.db_path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
-                    check_same_thread=False, isolation_level=None,
-                )
-            else:
+            while True:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise SessionBusy(self._explain(sqlite3.OperationalError("locked"))) from None
+                    time.sleep(0.02)
+            yield
+        finally:
+            fh.close()  # releases the lock
+
+    def _connect(self) -> sqlite3.Connection:
+        # Opening, switching to WAL and the first read can meet "database is locked" at once,
+        # without SQLite's busy handler (another process creating or checkpointing the file):
+        # retry with backoff up to the busy timeout.
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        delay = 0.005
+        while True:
+            conn = None
+            try:
                 conn = sqlite3.connect(
                     self.db_path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False,
                     isolation_level=None,
                 )
+                conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise SessionError(self._explain(exc)) from None
-        conn.row_factory = sqlite3.Row
-        return conn
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                conn.row_factory = sqlite3.Row
+                return conn
+            except sqlite3.DatabaseError as exc:
+                if conn is not None:
+                    conn.close()
+                if _is_busy(exc) and time.monotonic() < deadline:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.25)
+                    continue
+                raise self._error(exc) from None
+
+    def _connect_readonly(self) -> sqlite3.Connection:
+        """``mode=ro`` sees other processes' writes; on read-only media (no ``-shm`` can be
+        made) fall back to ``immutable=1``, which reads the file as it lies."""
+        uri = "file:" + urllib.parse.quote(str(self.db_path.resolve()))
+        last: sqlite3.Error | None = None
+        for query in ("?mode=ro", "?immutable=1"):
+            try:
+                conn = sqlite3.connect(uri + query, uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                                       check_same_thread=False, isolation_level=None)
+            except sqlite3.DatabaseError as exc:
+                last = exc
+                continue
+            try:
+                conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                last = exc
+                if "not a database" in str(exc) or "malformed" in str(exc):
+                    break
+                continue
+            conn.row_factory = sqlite3.Row
+            return conn
+        assert last is not None
+        raise self._error(last) from None
+
+    def _error(self, exc: sqlite3.Error) -> SessionError:
+        cls = SessionBusy if _is_busy(exc) else SessionError
+        return cls(self._explain(exc))
 
     def _explain(self, exc: sqlite3.Error) -> str:
         msg = str(exc)
-        if "locked" in msg or "busy" in msg:
+        if _is_busy(exc):
             return (f"session {self.name!r} is locked by another process for more than "
                     f"{BUSY_TIMEOUT_MS / 1000:g} s; try again, or open it read-only")
         if "not a database" in msg or "malformed" in msg or "disk image" in msg:
             return (f"session file {self.db_path} is corrupted ({msg}); move it aside and "
                     "start a new session — artifacts/ is untouched")
         if "disk is full" in msg or "database is full" in msg:
-            return (f"no space left for session {self.name!r} ({self.db_path.parent}): free disk "
-                    "space and retry; everything written before is kept")
+            return (f"No space left on device for session {self.name!r} ({self.db_path.parent}): "
+                    "free disk space and retry; everything written before is kept")
         if "readonly" in msg or "unable to open" in msg:
             return f"cannot open session file {self.db_path}: {msg}"
         return f"session {self.name!r}: {msg}"
+
+    def _version(self) -> int:
+        try:
+            return self._conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise self._error(exc) from None
 
     def _migrate(self) -> None:
         try:
@@ -229,15 +352,18 @@ class Session:
                     self._conn.execute(
                         "INSERT OR REPLACE INTO meta VALUES ('created', ?)", (str(time.time()),))
         except sqlite3.DatabaseError as exc:
-            raise SessionError(self._explain(exc)) from None
+            raise self._error(exc) from None
 
     def _check_version(self) -> None:
-        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-        if version != SCHEMA_VERSION:
+        """Read-only opening: any schema up to ours reads (rows fill the missing columns
+        with defaults); a newer one might mean something else by its columns."""
+        version = self._version()
+        if version > SCHEMA_VERSION:
             raise SessionError(
-                f"session {self.name!r} has schema version {version} (this workbench: "
-                f"{SCHEMA_VERSION}); open it once read-write to migrate it"
-            )
+                f"session {self.name!r} has schema version {version}, newer than this "
+                f"workbench ({SCHEMA_VERSION}); upgrade the workbench to open it")
+        if version < 1:
+            raise SessionError(f"session {self.name!r} has no schema (version 0): not a session")
 
     @property
     def schema_version(self) -> int:
@@ -258,7 +384,7 @@ class Session:
     def _write_locked(self) -> Iterator[sqlite3.Connection]:
         self._live()
         try:
-            self._conn.execute("BEGIN IMMEDIATE")
+            self._begin()
             try:
                 yield self._conn
             except BaseException:
@@ -273,14 +399,29 @@ class Session:
             if self._conn.in_transaction:  # a failed COMMIT must not wedge the connection
                 with contextlib.suppress(sqlite3.Error):
                     self._conn.execute("ROLLBACK")
-            raise SessionError(self._explain(exc)) from None
+            raise self._error(exc) from None
+
+    def _begin(self) -> None:
+        """Take the write lock.  A patient store (a running job) retries a busy lock with
+        backoff for as long as it takes: a job must never fail because another process
+        held the store for a while; others give up after the busy timeout."""
+        delay = 0.05
+        while True:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not (self.patient and _is_busy(exc)):
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     def _read(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
         with self._lock:
             try:
                 return self._live().execute(sql, args).fetchall()
             except sqlite3.DatabaseError as exc:
-                raise SessionError(self._explain(exc)) from None
+                raise self._error(exc) from None
 
     def close(self) -> None:
         """Close the connection; waits for a query in another thread to finish (closing
@@ -330,20 +471,35 @@ class Session:
 
     # -- jobs --------------------------------------------------------------------
     def create_job(self, analysis: str, steps: list[str], params: dict[str, Any],
-                   resume_of: str | None = None, job_id: str | None = None) -> str:
+                   resume_of: str | None = None, job_id: str | None = None,
+                   workdir: str | None = None, source: str | None = None) -> str:
+        """Record a queued job.  Its folder is ``workdir`` (relative to the session; a resumed
+        job passes its predecessor's), by default ``artifacts/<analysis>/jobs/<id>``."""
         job_id = job_id or f"{self.name}-{time.strftime('%m%d-%H%M%S')}-{os.urandom(2).hex()}"
+        if workdir is None and resume_of is not None:  # a resume continues in its job's folder
+            workdir = str(self.job_dir(resume_of).relative_to(self.path))
+        workdir = workdir or f"artifacts/{analysis}/jobs/{job_id}"
         with self._write() as c:
             c.execute(
-                "INSERT INTO jobs (id, analysis, steps, params, state, created, host, resume_of)"
-                " VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)",
+                "INSERT INTO jobs (id, analysis, steps, params, state, created, host, resume_of,"
+                " workdir, source) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
                 (job_id, analysis, _dumps(steps), _dumps(params), time.time(), os.uname().nodename,
-                 resume_of),
+                 resume_of, workdir, source),
             )
         return job_id
 
+    def job_dir(self, job: "Job | str") -> Path:
+        """The folder a job works in (and its figures read).  Jobs recorded before per-job
+        folders (schema < 3) shared ``artifacts/<analysis>/``."""
+        if isinstance(job, str):
+            job = self.job(job)
+        if job.workdir:
+            return self.path / job.workdir
+        return self.artifacts / job.analysis
+
     def update_job(self, job_id: str, **fields: Any) -> None:
         allowed = {"state", "pid", "host", "device", "started", "ended", "heartbeat",
-                   "current_step", "error", "result", "seen"}
+                   "current_step", "error", "result", "seen", "pid_start", "source"}
         bad = set(fields) - allowed
         if bad:
             raise ValueError(f"unknown job fields {sorted(bad)}")
@@ -354,19 +510,37 @@ class Session:
             c.execute(f"UPDATE jobs SET {cols} WHERE id=?", (*fields.values(), job_id))
 
     def finish_job(self, job_id: str, state: str, *, error: str | None = None,
-                   result: dict | None = None) -> None:
-        """End a job and record the matching event in one transaction."""
+                   result: dict | None = None) -> bool:
+        """End a job and record the matching event in one transaction.
+
+        End states are final: a job already ended keeps its state, and this returns False.
+        """
         assert state in END_STATES, state
         now = time.time()
+        marks = ",".join("?" * len(ACTIVE_STATES))
         with self._write() as c:
-            c.execute(
-                "UPDATE jobs SET state=?, ended=?, error=?, result=? WHERE id=?",
-                (state, now, error, _dumps(result) if result is not None else None, job_id),
+            cur = c.execute(
+                f"UPDATE jobs SET state=?, ended=?, error=?, result=? WHERE id=? AND state IN ({marks})",
+                (state, now, error, _dumps(result) if result is not None else None, job_id,
+                 *ACTIVE_STATES),
             )
+            if cur.rowcount != 1:
+                return False
             c.execute(
                 "INSERT INTO events (job_id, ts, kind, payload) VALUES (?, ?, ?, ?)",
                 (job_id, now, state, _dumps({"error": error} if error else {})),
             )
+        return True
+
+    def start_job(self, job_id: str, **fields: Any) -> bool:
+        """Mark a queued job running (with its pid, host...); False if it has ended meanwhile
+        (an end state is never undone)."""
+        cols = ", ".join(f"{k}=?" for k in fields)
+        with self._write() as c:
+            cur = c.execute(
+                f"UPDATE jobs SET state='running', {cols} WHERE id=? AND state IN ('queued', 'running')",
+                (*fields.values(), job_id))
+            return cur.rowcount == 1
 
     def job(self, job_id: str) -> Job:
         rows = self._read("SELECT * FROM jobs WHERE id=?", (job_id,))
@@ -384,13 +558,16 @@ class Session:
 
     @staticmethod
     def _job(r: sqlite3.Row) -> Job:
+        # an older schema opened read-only lacks the newer columns: their defaults
+        opt = {k: r[k] for k in ("resume_of", "seen", "workdir", "source", "pid_start") if k in r.keys()}
         return Job(
             id=r["id"], analysis=r["analysis"], steps=json.loads(r["steps"]),
             params=json.loads(r["params"]), state=r["state"], pid=r["pid"], host=r["host"],
             device=r["device"], created=r["created"], started=r["started"], ended=r["ended"],
             heartbeat=r["heartbeat"], current_step=r["current_step"], error=r["error"],
             result=json.loads(r["result"]) if r["result"] else None,
-            resume_of=r["resume_of"], seen=bool(r["seen"]),
+            resume_of=opt.get("resume_of"), seen=bool(opt.get("seen") or False),
+            workdir=opt.get("workdir"), source=opt.get("source"), pid_start=opt.get("pid_start"),
         )
 
     def delete_job(self, job_id: str) -> None:

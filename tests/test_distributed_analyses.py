@@ -55,7 +55,7 @@ def test_lds_trains_under_torchrun_like_one_process(session, monkeypatch, tmp_pa
     assert len(starts) == 1 and "2 ranks (gloo) of 15 trials" in starts[0].payload["message"]
 
     # the model file is the plain BiRNN (no DDP wrapper in it), with the trained weights
-    model, payload = load_checkpoint(session.artifact_dir("lds") / lds.TRAIN_DIR)
+    model, payload = load_checkpoint(session.job_dir(job_id) / lds.TRAIN_DIR)
     ref_model, _ = load_checkpoint(tmp_path / lds.TRAIN_DIR)
     assert isinstance(model, BiRNN) and payload["step"] == SMALL["iterations"]
     for (k, v), (k2, v2) in zip(model.state_dict().items(), ref_model.state_dict().items()):

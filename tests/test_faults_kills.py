@@ -131,10 +131,10 @@ def test_sigkill_loop_in_training_and_checkpoint_writes(session, monkeypatch):
     monkeypatch.setattr(runner, "launch", zygote.launch)  # runner.resume launches through it
     rng = random.Random(20240612)
     total, stall_at = 600, 4  # long enough that 8 kills land on a quiet machine too
-    ckdir = session.artifact_dir("fault") / "train" / "checkpoints"
-    marker = session.artifact_dir("fault") / "stalled"
     job_id = runner.submit(session, "fault", ["train"],
                            {"steps": total, "width": 96, "sleep": 0.01, "stall_at": stall_at})
+    ckdir = session.job_dir(job_id) / "train" / "checkpoints"
+    marker = session.job_dir(job_id) / "stalled"
     zygote.launch(session, job_id)
     kills = torn_writes = resumes = 0
     expected_resume: int | None = None
@@ -191,7 +191,7 @@ def test_sigkill_loop_in_training_and_checkpoint_writes(session, monkeypatch):
     assert kills == 8, f"only {kills} kills landed before training finished"
     assert final.state == "finished", final.error
     assert final.result["step"] == total and final.result["resumed_from"] == expected_resume
-    steps = [s for s, _ in json.loads((session.artifact_dir("fault") / "history.json").read_text())]
+    steps = [s for s, _ in json.loads((session.job_dir(job_id) / "history.json").read_text())]
     assert steps == list(range(1, total + 1))  # the loss curve has every step exactly once
     check_session(session.path)
     print(f"\nkills survived: {kills}, killed inside a checkpoint write: {torn_writes}, resumes: {resumes}")
@@ -267,7 +267,7 @@ def test_hangup_of_a_headless_run_cancels_at_a_safe_point(session_root):
     check_session(s.path)
     job = s.job(job_id)
     assert job.state == "cancelled", (job.state, job.error)
-    saved = json.loads((s.artifact_dir("fake") / "count.json").read_text())["i"]
+    saved = json.loads((s.job_dir(job_id) / "count.json").read_text())["i"]
     assert 5 < saved < 400  # it checkpointed where it stopped, although ckpt_every never came
     new_id = runner.resume(s, job_id)
     done = wait_for(lambda: (x := s.job(new_id)).state in END_STATES and x, timeout=30, what="resume")

@@ -38,7 +38,7 @@ def test_nan_loss_fails_the_job_with_its_step_and_keeps_the_checkpoint(session):
     assert job.error.startswith("NonFiniteLoss: loss became NaN at step 7;"), job.error
     assert "last good checkpoint: step 6" in job.error
     assert _train_losses(session, job_id) == [1, 2, 3, 4, 5, 6]  # the curve up to the NaN is kept
-    ckdir = session.artifact_dir("fault") / "train" / "checkpoints"
+    ckdir = session.job_dir(job_id) / "train" / "checkpoints"
     payload = torch.load(ckdir / "step_00000006.pt", weights_only=True)
     assert all(torch.isfinite(v).all() for v in payload["model_state"].values())
     assert not (ckdir / "step_00000007.pt").exists()

@@ -79,7 +79,7 @@ def test_disk_full_at_a_checkpoint_fails_the_job_and_keeps_the_last_one(session,
     monkeypatch.undo()
     assert job.state == "failed" and "\n" not in job.error
     assert "No space left on device" in job.error, job.error
-    ckdir = session.artifact_dir("fault") / "train" / "checkpoints"
+    ckdir = session.job_dir(job_id) / "train" / "checkpoints"
     assert sorted(p.name for p in ckdir.glob("step_*.pt")) == ["step_00000002.pt", "step_00000004.pt"]
     assert torch.load(ckdir / "step_00000004.pt", weights_only=True)["step"] == 4
     assert _leftovers(ckdir) == []

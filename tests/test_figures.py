@@ -93,7 +93,7 @@ def retina_session(session_root):
     for run, shift in ((1, 0.0), (2, 0.01)):
         frame = pd.DataFrame({"mae": [0.08 + shift, 0.09 + shift]}, index=["CfC", "SINDy"])
         s.save_table("retina MAE", frame, job_id=job)
-    _retina_artifacts(s.artifact_dir("retina"))
+    _retina_artifacts(s.job_dir(job))
     yield s
     s.close()
 

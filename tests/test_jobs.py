@@ -67,7 +67,7 @@ def test_worker_ignores_sighup_and_cancel_stops_at_a_safe_point(session):
     assert _state(session, job_id) == "running"
     assert runner.cancel(session, job_id)
     wait_for(lambda: _state(session, job_id) == "cancelled", timeout=15, what="cancel")
-    saved = json.loads((session.artifact_dir("fake") / "count.json").read_text())["i"]
+    saved = json.loads((session.job_dir(job_id) / "count.json").read_text())["i"]
     assert 3 < saved < 400  # it checkpointed where it stopped
 
 

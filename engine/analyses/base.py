@@ -2,9 +2,11 @@
 
 A step is a plain function ``fn(ctx: StepContext, params: dict) -> dict`` whose
 returned dict is JSON-able (it becomes the job's result and feeds ``--json``).
-Steps of one analysis share ``ctx.workdir`` (``artifacts/<analysis>/``) and pass
-work on through files there: a later step, or a resumed one, finds what an
-earlier step wrote even if the process that wrote it is long gone.
+The steps of one job share ``ctx.workdir`` (the job's own folder,
+``artifacts/<analysis>/jobs/<job>/``) and pass work on through files there: a
+later step, or a resumed one, finds what an earlier step wrote even if the
+process that wrote it is long gone.  A job that starts part-way finds there the
+files of an earlier job's steps (see ``engine.jobs.folders``).
 
 Step functions import their heavy dependencies (torch, ncps...) inside the
 function so that listing analyses stays instant.
@@ -184,10 +186,14 @@ class StepContext:
     session: "Session | None" = None
     job_id: str | None = None
     resuming: bool = False  # this job resumes an interrupted one: continue from checkpoints
+    # the jobs whose stored results (equations, tables) this step may read: its own, those
+    # whose files its folder took as inputs, and the job it resumes
+    inputs_from: tuple[str, ...] = ()
 
     def fresh_dir(self, name: str) -> Path:
-        """A step's checkpoint folder: kept when resuming, emptied for a fresh run (so a
-        re-run with new parameters never silently continues an old one)."""
+        """A step's checkpoint folder inside this job's own folder: kept when resuming,
+        emptied for a fresh run (so a re-run with new parameters never silently continues
+        an old one).  No other job shares it."""
         import shutil
 
         d = self.workdir / name
@@ -213,6 +219,17 @@ class StepContext:
         """Store a fitted equation set (JSON-able dict, see engine.sindy.export) in the session."""
         if self.session is not None:
             self.session.save_equations(name, payload, job_id=self.job_id)
+
+    def equations(self, name: str) -> dict | None:
+        """The newest equation set ``name`` that this job, or a job it took its inputs from,
+        stored; None if none did (never another job's that happens to be newer)."""
+        if self.session is None:
+            return None
+        rows = self.session.equations(name)
+        if self.job_id is not None:
+            mine = {self.job_id, *self.inputs_from}
+            rows = [r for r in rows if r["job_id"] in mine]
+        return rows[-1]["data"] if rows else None
 
 
 def coerce(value: str, default: Any) -> Any:

@@ -92,7 +92,7 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
 
     mlp_roll = rk4(f, truth[:, 0], dt, horizon)
     ctx.reporter.progress(1, 3, "rolling out SINDy")
-    eq = ctx.session.equations("demo: SINDy on trajectories")[-1]["data"] if ctx.session else None
+    eq = ctx.equations("demo: SINDy on trajectories")  # this job's (or its inputs'), no other's
     model = model_from_dict(eq) if eq else Sindy(degree=p["degree"], threshold=p["threshold"]).fit(list(z[: len(z) - len(z_test)]), t=dt)
     t = np.arange(horizon) * dt
     sindy_roll = np.asarray(model.simulate(truth[:, 0], t, max_wall_time=60).x)

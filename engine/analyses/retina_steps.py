@@ -336,7 +336,7 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
         ctx.reporter.log(f"{tag}: predicting the test split")
         u, states, rates = run_model(model, _standardise(stim, model), n_frames, reporter=ctx.reporter)
         preds[tag] = rates
-        eqs = ctx.session.equations(f"retina {tag}")[-1]["data"] if ctx.session else None
+        eqs = ctx.equations(f"retina {tag}")  # this job's (or its inputs'), no other's
         npz = np.load(ctx.workdir / f"sindy_{tag}.npz")
         sindy_model = model_from_dict(eqs) if eqs else None
         if sindy_model is None:

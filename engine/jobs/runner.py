@@ -8,7 +8,13 @@ SIGTERM sets the cancel flag; steps stop at their next safe point.
 
 A job whose process vanished without ending it (SIGKILL, reboot) is found by
 :func:`reconcile` and marked ``interrupted``; :func:`resume` starts a new job
-for the remaining steps, which continue from their last checkpoints.
+for the remaining steps, which continue from their last checkpoints.  A job is
+dead only when its process is gone (pid, start time, host: :mod:`.liveness`),
+never because its heartbeat is late (SIGSTOP, a suspended laptop).  End states
+are final.
+
+Each job works in its own folder (:mod:`.folders`); a job that starts part-way
+takes its inputs from an earlier job, which its log names.
 """
 
 from __future__ import annotations
@@ -26,12 +32,15 @@ from typing import Any, Callable
 
 from engine import analyses, parallel
 from engine.analyses.base import ParamError, StepContext, validate_params
+from engine.atomic import clean_orphans
+from engine.jobs import folders, liveness
+from engine.jobs.liveness import Liveness
 from engine.jobs.reporter import SessionReporter
 from engine.reporting import Cancelled
 from engine.session import ACTIVE_STATES, Job, Session, SessionError
 
-HEARTBEAT_S = 2.0
-STALE_AFTER_S = 30.0  # a heartbeat older than this means the worker is gone
+HEARTBEAT_S = 2.0  # for the eye (the TUI shows a silent job); liveness never reads it
+LAUNCH_GRACE_S = 30.0  # a queued job with no worker pid after this: its launcher died
 
 
 def plan(analysis: str, steps: list[str] | None, overrides: dict[str, Any],
@@ -56,9 +65,21 @@ def plan(analysis: str, steps: list[str] | None, overrides: dict[str, Any],
 
 
 def submit(session: Session, analysis: str, steps: list[str] | None = None,
-           overrides: dict[str, Any] | None = None, resume_of: str | None = None) -> str:
+           overrides: dict[str, Any] | None = None, resume_of: str | None = None,
+           from_job: str | None = None) -> str:
+    """Record a job and prepare its folder: a job that starts part-way gets the files of
+    the steps it needs from ``from_job``, or from the newest ended job that made them."""
     steps, params = plan(analysis, steps, overrides or {}, session)
-    return session.create_job(analysis, steps, params, resume_of=resume_of)
+    order = [s.name for s in analyses.get(analysis).steps]
+    inputs = folders.choose(session, analysis, order, steps, from_job)
+    job_id = session.create_job(analysis, steps, params, resume_of=resume_of,
+                                source=inputs.job_id if inputs else None)
+    workdir = session.job_dir(job_id)
+    if inputs is not None:
+        folders.seed(workdir, inputs)
+    else:
+        folders.note_missing(workdir, analysis, folders.needed_steps(order, steps))
+    return job_id
 
 
 def launch(session: Session, job_id: str) -> int:
@@ -82,7 +103,7 @@ def launch(session: Session, job_id: str) -> int:
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, close_fds=True, env=env, cwd=root,
         )
-    session.update_job(job_id, pid=proc.pid)
+    session.update_job(job_id, pid=proc.pid, pid_start=liveness.start_time(proc.pid))
     return proc.pid
 
 
@@ -96,13 +117,17 @@ def start(session: Session, analysis: str, steps: list[str] | None = None,
 def run_job(session: Session, job_id: str, *, echo: Callable[[str, dict], None] | None = None,
             cancel: threading.Event | None = None) -> Job:
     """Run a job's steps in this process (the worker's body, and ``--headless``)."""
+    session.patient = True  # a busy store delays this job's writes, never fails it
     job = session.job(job_id)
     spec = analyses.get(job.analysis)
-    workdir = session.artifact_dir(job.analysis)
+    workdir = session.job_dir(job)
+    workdir.mkdir(parents=True, exist_ok=True)
     cancel = cancel or threading.Event()
     reporter = SessionReporter(session, job_id, workdir, cancel=cancel, echo=echo)
-    session.update_job(job_id, state="running", pid=os.getpid(), started=time.time(),
-                       heartbeat=time.time(), host=os.uname().nodename)
+    pid = os.getpid()
+    if not session.start_job(job_id, pid=pid, pid_start=liveness.start_time(pid), started=time.time(),
+                             heartbeat=time.time(), host=liveness.host()):
+        return session.job(job_id)  # ended (cancelled, interrupted) before it started
     stop_beat = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(session.path, job_id, stop_beat), daemon=True)
     beat.start()
@@ -111,6 +136,11 @@ def run_job(session: Session, job_id: str, *, echo: Callable[[str, dict], None] 
     # starts on first use and is closed when the job ends
     scale_out = contextlib.ExitStack()
     try:
+        # no write is in flight in this folder now: temp files of killed writes can go
+        clean_orphans(workdir)
+        said = folders.inputs_line(workdir)
+        if said is not None:
+            reporter.log(said[1], level=said[0])
         scale_out.enter_context(parallel.session_backend(session, reporter))
         for name in job.steps:
             if cancel.is_set():
@@ -118,8 +148,11 @@ def run_job(session: Session, job_id: str, *, echo: Callable[[str, dict], None] 
             session.update_job(job_id, current_step=name)
             reporter.start_step(name)
             ctx = StepContext(workdir=workdir, reporter=reporter, session=session, job_id=job_id,
-                              resuming=job.resume_of is not None)
+                              resuming=job.resume_of is not None,
+                              inputs_from=tuple(sorted(_lineage(session, job, workdir))))
+            before = folders.snapshot(workdir)
             out = spec.step(name).load()(ctx, dict(job.params)) or {}
+            folders.record_step(workdir, name, job_id, before)
             if "device" in out:
                 session.update_job(job_id, device=str(out["device"]))
             results.update(out)
@@ -132,11 +165,27 @@ def run_job(session: Session, job_id: str, *, echo: Callable[[str, dict], None] 
     except Exception as exc:  # a step failed: record one clear line, keep the traceback in the log
         if not _user_error(exc):  # bad input says all in its line; a bug needs its traceback
             traceback.print_exc()
+        else:  # the cause stays in the job's log too, not only in the store
+            print(f"{job_id}: {_one_line(exc)}", file=sys.stderr, flush=True)
         session.finish_job(job_id, "failed", error=_one_line(exc), result=results)
     finally:
         scale_out.close()
         stop_beat.set()
     return session.job(job_id)
+
+
+def _lineage(session: Session, job: Job, workdir: Path) -> set[str]:
+    """The jobs whose stored results (equations, tables) a step of ``job`` may read: those
+    that made the files in its folder, and the jobs it resumes."""
+    ids = folders.producers(workdir) | {job.id}
+    prev = job.resume_of
+    while prev and prev not in ids:
+        ids.add(prev)
+        try:
+            prev = session.job(prev).resume_of
+        except SessionError:
+            break
+    return ids
 
 
 def _user_error(exc: BaseException) -> bool:
@@ -160,89 +209,128 @@ def _one_line(exc: BaseException) -> str:
 def _heartbeat(session_path: Path, job_id: str, stop: threading.Event) -> None:
     # its own connection: sqlite connections are not shared across threads here
     s = Session(session_path, create=False)
+    s.patient = True
     try:
         while not stop.wait(HEARTBEAT_S):
             try:
                 s.update_job(job_id, heartbeat=time.time())
             except SessionError:
-                pass  # a busy store must not kill the job; the next beat retries
+                pass  # a full disk must not kill the job; the next beat retries
     finally:
         s.close()
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is dead for our purposes
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def reconcile(session: Session) -> list[str]:
-    """Mark jobs whose worker is gone as interrupted; return their ids."""
+    """Mark jobs whose worker process is gone as interrupted; return their ids.
+
+    Gone means: no process on this host with the recorded pid and start time.  A late
+    heartbeat is not enough (a stopped or suspended worker continues later), and another
+    host's job is left to that host.
+    """
     if session.readonly:
         return []
     gone = []
     now = time.time()
-    host = os.uname().nodename
     for job in session.jobs(ACTIVE_STATES):
-        if job.host and job.host != host:
-            continue  # another machine's job: only its own host can judge it
         if job.pid is None:  # created, not launched yet: give the launcher time
-            gone_now = job.state == "queued" and now - job.created > STALE_AFTER_S
+            if job.host not in (None, liveness.host()):
+                continue
+            dead = job.state == "queued" and now - job.created > LAUNCH_GRACE_S
         else:
-            stale = job.heartbeat is not None and now - job.heartbeat > STALE_AFTER_S
-            gone_now = stale or not _alive(job.pid)
-        if gone_now:
-            session.finish_job(job.id, "interrupted",
-                               error="the worker process ended without finishing the job")
+            dead = liveness.check(job.pid, job.pid_start, job.host) is Liveness.DEAD
+        if dead and session.finish_job(job.id, "interrupted", error=_death_cause(session, job)):
             gone.append(job.id)
     return gone
 
 
+def _death_cause(session: Session, job: Job) -> str:
+    """Why a worker ended without a word: its log's last error line, if it wrote one (a
+    full disk may have kept it from recording its end)."""
+    line = "the worker process ended without finishing the job"
+    log = session.artifacts / "logs" / f"{job.id}.log"
+    try:
+        with open(log, "rb") as fh:
+            fh.seek(max(0, log.stat().st_size - 8192))
+            tail = fh.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return line
+    for text in reversed(tail):
+        if "Error" in text or "No space left" in text or "Killed" in text:
+            clean = "".join(ch for ch in text.strip() if ch.isprintable())[:240]
+            return f"{line}; its log ends with: {clean}"
+    return line
+
+
 def cancel(session: Session, job_id: str) -> bool:
-    """Ask a running job to stop at its next safe point (SIGTERM to its process group)."""
+    """Ask a running job to stop at its next safe point (SIGTERM to its worker).
+
+    Signals only the job's own worker: the one recorded on this host, with the recorded
+    start time (a reused pid belongs to someone else).  False if the job is not running.
+    """
     job = session.job(job_id)
     if not job.active:
         return False
-    session.add_event(job_id, "log", {"message": "cancel requested", "level": "warning"})
-    if job.pid and _alive(job.pid):
-        try:
+    state = liveness.check(job.pid, job.pid_start, job.host) if job.pid else None
+    if state is Liveness.ELSEWHERE:
+        raise SessionError(f"job {job_id} runs on host {job.host!r}; cancel it there")
+    if state is not Liveness.ALIVE:
+        reconcile(session)
+        return False
+    if not session.readonly:
+        with contextlib.suppress(SessionError):  # the signal matters; the note is a courtesy
+            session.add_event(job_id, "log", {"message": "cancel requested", "level": "warning"})
+    try:
+        # a detached worker leads its own process group (it and its children, such as
+        # torchrun's ranks); a foreground run shares the shell's group: signal it alone
+        if os.getpgid(job.pid) == job.pid:
             os.killpg(job.pid, signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
+        else:
             os.kill(job.pid, signal.SIGTERM)
-        return True
-    reconcile(session)
-    return False
+    except ProcessLookupError:
+        reconcile(session)
+        return False
+    return True
 
 
 def resume(session: Session, job_id: str) -> str:
-    """Start a new job for the steps an interrupted/cancelled/failed job had not finished."""
+    """Start a new job for the steps an interrupted/cancelled/failed job had not finished.
+
+    It continues in the same folder, from the checkpoints there; one resume at a time.
+    """
     job = session.job(job_id)
     if job.active:
         raise SessionError(f"job {job_id} is still {job.state}")
+    workdir = session.job_dir(job)
+    for other in session.jobs(ACTIVE_STATES):
+        if session.job_dir(other) == workdir:
+            raise SessionError(f"job {other.id} is already working in {job_id}'s folder "
+                               f"(it is {other.state}); cancel it or wait for it")
     done = {e.payload.get("step") for e in session.events(job_id, kinds=("step",))}
     current = job.current_step
     remaining = [s for s in job.steps if s == current or s not in done]
-    new_id = session.create_job(job.analysis, remaining or job.steps, job.params, resume_of=job_id)
+    new_id = session.create_job(job.analysis, remaining or job.steps, job.params, resume_of=job_id,
+                                workdir=str(workdir.relative_to(session.path)), source=job.source)
     launch(session, new_id)
     return new_id
 
 
+def _session_name(job_id: str) -> str:
+    """Job ids are ``<session>-<mmdd>-<HHMMSS>-<hex>``: the session is in the id."""
+    return job_id.rsplit("-", 3)[0]
+
+
 def find_job(root: Path, job_id: str) -> tuple[str, Job]:
-    """Find a job by id across the sessions under ``root``."""
+    """Find a job by id under ``root``: in the session its id names, else in each session,
+    read-only, skipping the ones that cannot be opened (one bad session blocks no one)."""
     from engine.session import list_sessions
 
-    for name in list_sessions(root):
-        s = Session(root / name, create=False)
+    guess = _session_name(job_id)
+    names = list_sessions(root)
+    for name in ([guess] if guess in names else []) + [n for n in names if n != guess]:
+        try:
+            s = Session(root / name, create=False, readonly=True)
+        except SessionError:
+            continue
         try:
             return name, s.job(job_id)
         except SessionError:

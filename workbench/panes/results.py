@@ -173,7 +173,9 @@ class ResultsPane(StorePane):
             views = analyses.get(name).views_for("results") if name else []
         except Exception:
             views = []
-        workdir = self.wb.session.artifacts / name if name else None
+        # the figures of the job that made this table, from that job's own folder
+        job = next((j for j in self.wb.last_jobs if j.id == entry.get("job_id")), None)
+        workdir = self.wb.session.job_dir(job) if job else (self.wb.session.artifacts / name if name else None)
         fv.configure(workdir, views, self._figure_state if name != self._analysis else None)
         self._analysis = name
 

@@ -237,7 +237,7 @@ class TrainingPane(StorePane):
                 views = analyses.get(job.analysis).views_for("training")
             except Exception:  # an analysis no longer registered: the loss curve still shows
                 views = []
-            fv.configure(self.wb.session.artifacts / job.analysis, views)
+            fv.configure(self.wb.session.job_dir(job), views)  # the job's own folder
         elif fv.view_name == "loss":
             fv.redraw()
         self._plot_dirty = False
