@@ -15,12 +15,13 @@ from pathlib import Path
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.widgets import Header, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from engine.session import END_STATES, Session, SessionError
 from workbench.commands import AnalysisCommands
 from workbench.messages import DeviceInfo, StoreUpdate
+from workbench.widgets.footer import WorkbenchFooter
 from workbench.widgets.status_line import StatusLine
 
 PANES = ("datasets", "training", "equations", "results")
@@ -87,7 +88,7 @@ class WorkbenchApp(App):
             with TabPane("4 Results", id="results"):
                 yield ResultsPane(id="results-pane")
         yield StatusLine(id="status")
-        yield Footer()
+        yield WorkbenchFooter()
 
     def _mount_datasets(self) -> None:
         from textual.widget import MountError
@@ -97,10 +98,16 @@ class WorkbenchApp(App):
         tab = self.screen_stack[0].query_one("#datasets", TabPane)
         if tab.query("#datasets-pane"):
             return
+        pane = DatasetsPane(self.dataset_paths(), id="datasets-pane")
         try:
-            tab.mount(DatasetsPane(self.dataset_paths(), id="datasets-pane"))
+            tab.mount(pane)
         except MountError:
-            pass  # the app is closing before it finished opening
+            return  # the app is closing before it finished opening
+        if self._active_pane() == "datasets":  # arrived on it: its tree takes the keys
+            self.call_after_refresh(pane.focus_default)
+
+    def _active_pane(self) -> str:
+        return self.screen_stack[0].query_one("#panes", TabbedContent).active
 
     def dataset_paths(self) -> list[Path]:
         """HDF5 files the session knows: everything under its artifacts folder."""
@@ -348,8 +355,8 @@ class WorkbenchApp(App):
     def on_tab(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id == "datasets":
             self._mount_datasets()
-        for pane in self.panes:  # keys of the pane in front work at once
-            if pane.parent is event.pane:
+        for pane in [*self.panes, *self.screen_stack[0].query("#datasets-pane")]:
+            if pane.parent is event.pane:  # keys of the pane in front work at once
                 pane.focus_default()
         self.save_ui(pane=event.pane.id)
 

@@ -141,6 +141,14 @@ class DatasetsPane(Widget):
     DatasetsPane #eda-trace { height: 8; }
     """
 
+    # the tree's own keys (Textual's Tree), listed by the help screen
+    HELP_KEYS = [
+        ("↑/↓", "move in the tree"),
+        ("enter", "expand a file or group / show a dataset"),
+        ("space", "expand or collapse"),
+        ("tab", "move to the preview (frames: ←/→, g; EDA: n/p/c)"),
+    ]
+
     # ---- messages -----------------------------------------------------------------
 
     @dataclass
@@ -229,6 +237,11 @@ class DatasetsPane(Widget):
         if not files:
             tree.root.add_leaf("(no HDF5 files found)")
         tree.root.expand()
+        tree.cursor_line = 0  # the first Enter/Space acts on the first file, not on nothing
+
+    def focus_default(self) -> None:
+        """Keys work on arrival: the tree takes the focus."""
+        self.query_one("#ds-tree", Tree).focus()
 
     @property
     def frame_index(self) -> int:

@@ -402,10 +402,14 @@ class EquationsPane(StorePane):
         box.value = ""
         box.focus()
 
+    def _close_input(self) -> None:
+        """Hide the threshold/term box and give the keys back to the list (↑/↓ work at once)."""
+        self.query_one("#eq-threshold", Input).remove_class("visible")
+        self.query_one("#eq-list", OptionList).focus()
+
     @on(Input.Submitted, "#eq-threshold")
     def on_threshold(self, event: Input.Submitted) -> None:
-        box = event.input
-        box.remove_class("visible")
+        self._close_input()
         if self._input_mode == "term":
             self._add_term(event.value.strip())
             return
@@ -428,7 +432,7 @@ class EquationsPane(StorePane):
     def on_key(self, event) -> None:
         box = self.query_one("#eq-threshold", Input)
         if event.key == "escape" and box.has_class("visible"):
-            box.remove_class("visible")
+            self._close_input()
             event.stop()
 
     def _remember(self) -> None:

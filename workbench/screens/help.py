@@ -11,7 +11,8 @@ from textual.widgets import Static
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+    # esc goes back everywhere; q quits everywhere (as it does behind this screen)
+    BINDINGS = [Binding("escape,question_mark", "dismiss", "Back"), Binding("q", "app.quit", "Quit")]
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll { width: 76; max-width: 95%; height: auto; max-height: 90%;
@@ -44,6 +45,13 @@ class HelpScreen(ModalScreen[None]):
             out += [(self._key(b), b.description) for b in front.BINDINGS]
             return out
         active = self._wb.screen_stack[0].query_one("#panes").active
+        if active == "datasets":
+            from workbench.panes.datasets import DatasetsPane, EdaView, FrameView
+
+            out += [("", ""), ("[b]Datasets pane[/b]", "")]
+            out += list(DatasetsPane.HELP_KEYS)
+            out += [(self._key(b), b.description) for b in (*FrameView.BINDINGS, *EdaView.BINDINGS)]
+            return out
         for pane in self._wb.panes:
             if getattr(pane.parent, "id", None) == active:
                 out += [("", ""), (f"[b]{active.title()} pane[/b]", "")]
@@ -58,5 +66,5 @@ class HelpScreen(ModalScreen[None]):
             table.add_row(key, desc)
         with VerticalScroll():
             yield Static(table)
-            yield Static("[dim]escape closes · jobs run in their own processes and survive "
+            yield Static("[dim]esc back · q quits · jobs run in their own processes and survive "
                          "quitting and lost connections[/dim]")

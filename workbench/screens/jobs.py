@@ -16,10 +16,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from engine.session import END_STATES, Job
 from workbench.format import fmt_duration
+from workbench.widgets.footer import WorkbenchFooter
 
 STATE_MARK = {"queued": ("…", "yellow"), "running": ("●", "green"), "finished": ("✓", "green"),
               "failed": ("✗", "red"), "cancelled": ("■", "yellow"), "interrupted": ("!", "red")}
@@ -84,7 +85,7 @@ class JobsScreen(Screen):
         with Container(id="jobs-body"):
             yield DataTable(id="jobs-table", cursor_type="row", zebra_stripes=True)
             yield Static(id="job-detail")
-        yield Footer()
+        yield WorkbenchFooter()
 
     def on_mount(self) -> None:
         self.query_one("#jobs-table").focus()
