@@ -335,6 +335,8 @@ class Session:
             raise self._error(exc) from None
 
     def _migrate(self) -> None:
+        if self._version() == SCHEMA_VERSION:
+            return  # nothing to do: opening takes no write lock (a busy store still opens)
         try:
             with self._write():
                 version = self._conn.execute("PRAGMA user_version").fetchone()[0]

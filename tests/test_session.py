@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 
 import pandas as pd
 import pytest
@@ -139,3 +142,102 @@ def test_tables_come_back_as_saved_without_type_guessing(tmp_path):
     assert list(back.index) == [950912345, 950912352]  # not dates
     assert back["oracle"].dtype == float and back["n"].dtype.kind == "i" and back["kept"].dtype == bool
     s.close()
+
+
+# -- issue 22: concurrent creation, a held lock, read-only media, an empty file ----------
+
+_OPEN_AT = textwrap.dedent("""
+    import sys, time
+    from engine.session import Session
+    path, start = sys.argv[1], float(sys.argv[2])
+    while time.time() < start:  # all open at the same instant
+        time.sleep(0.001)
+    try:
+        Session(path).close()
+    except Exception as exc:
+        print(exc)
+        sys.exit(1)
+""")
+
+
+def test_many_processes_creating_one_session_at_once_all_succeed(session_root):
+    path = session_root / "crowd"
+    start = time.time() + 1.5
+    procs = [subprocess.Popen([sys.executable, "-c", _OPEN_AT, str(path), str(start)],
+                              stdout=subprocess.PIPE, text=True) for _ in range(12)]
+    outs = [(p.wait(60), p.stdout.read().strip()) for p in procs]
+    assert [o for o in outs if o[0] != 0] == []
+    assert Session(path).schema_version == SCHEMA_VERSION
+
+
+def test_a_running_job_waits_out_a_held_lock_instead_of_failing(session, monkeypatch):
+    from engine.jobs import runner
+
+    monkeypatch.setattr(session_mod, "BUSY_TIMEOUT_MS", 100)
+    job_id = session.create_job("fake", ["count"], {"n": 5, "sleep": 0.0, "ckpt_every": 5})
+    holder = sqlite3.connect(session.db_path, timeout=0.1, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock for 1.5 s
+    release = threading.Timer(1.5, holder.rollback)
+    release.start()
+    try:
+        t0 = time.monotonic()
+        job = runner.run_job(Session(session.path, create=False), job_id)
+    finally:
+        release.join()
+        holder.close()
+    assert job.state == "finished", job.error
+    assert time.monotonic() - t0 >= 1.4  # it waited, it did not fail after the busy timeout
+    assert len(session.events(job_id, kinds=("metric",))) == 5
+
+
+def test_a_zero_byte_session_file_is_an_error_not_a_new_session(session_root):
+    path = session_root / "cut"
+    path.mkdir()
+    (path / "session.sqlite").write_bytes(b"")
+    with pytest.raises(SessionError, match="empty"):
+        Session(path)
+    with pytest.raises(SessionError, match="empty"):
+        Session(path, readonly=True)
+    assert (path / "session.sqlite").stat().st_size == 0  # nothing written over it
+
+
+def test_read_only_commands_do_not_migrate_an_older_session(session_root):
+    s = Session(session_root / "old2")
+    job = s.create_job("fake", ["count"], {})
+    s.close()
+    with sqlite3.connect(session_root / "old2" / "session.sqlite") as c:
+        c.execute("PRAGMA user_version=2")
+    ro = Session(session_root / "old2", create=False, migrate=False)
+    assert ro.readonly and ro.job(job).analysis == "fake"
+    assert ro.schema_version == 2
+    ro.close()
+
+
+@pytest.fixture
+def readonly_mount(tmp_path):
+    """A real read-only filesystem (a tmpfs remounted read-only); needs root."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a read-only filesystem needs root")
+    mnt = tmp_path / "ro"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)])
+
+
+def test_a_session_on_read_only_media_opens_read_only(readonly_mount):
+    s = Session(readonly_mount / "archive")
+    job = s.create_job("fake", ["count"], {})
+    s.set_ui(pane="results")
+    s.close()
+    assert subprocess.run(["mount", "-o", "remount,ro", str(readonly_mount)]).returncode == 0
+    ro = Session(readonly_mount / "archive")
+    assert ro.readonly and ro.readonly_reason == "read-only media"
+    assert ro.job(job).analysis == "fake" and ro.ui()["pane"] == "results"
+    with pytest.raises(SessionError, match="read-only"):
+        ro.set_ui(pane="x")
+    ro.close()
+    proc = subprocess.run([sys.executable, "-m", "workbench.cli", "--root", str(readonly_mount),
+                           "sessions", "show", "archive"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and job in proc.stdout, proc.stderr

@@ -155,7 +155,9 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     if args.action == "show":
         if not args.name:
             raise UserError("usage: workbench sessions show NAME")
-        s = _open_session(args, args.name, create=False)
+        from engine.session import Session  # read-only: showing never migrates or writes
+
+        s = Session.open(args.name, root, create=False, readonly=True)
         jobs = s.jobs()
         print(f"session {s.name}  ({s.path})  schema v{s.schema_version}")
         print(f"jobs: {len(jobs)}  tables: {', '.join(s.table_names()) or '-'}  "
@@ -209,7 +211,8 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
     root = _root(args)
     name, job = runner.find_job(root, args.job_id)
-    s = Session(root / name, create=False)
+    # that session only, never migrated (an older schema or read-only media still cancels)
+    s = Session(root / name, create=False, migrate=False)
     if runner.cancel(s, job.id):
         print(f"cancel sent to {job.id}; it stops at its next safe point")
         return 0
