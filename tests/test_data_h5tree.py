@@ -128,3 +128,89 @@ def test_bad_requests_raise_one_line_data_errors(h5file, call, match):
     with pytest.raises(DataError, match=match) as err:
         call(h5file)
     assert "\n" not in str(err.value)
+
+
+# --------------------------------------------------------------------------- hostile files
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    """A tiny file that declares huge chunked datasets, link cycles, an external link,
+    external raw storage, an h5py.Empty dataset and names with terminal escapes."""
+    d = tmp_path_factory.mktemp("hostile")
+    (d / "outside.bin").write_bytes(np.arange(16, dtype=np.float32).tobytes())
+    path = d / "bomb.h5"
+    with h5py.File(path, "w") as fh:
+        fh.create_dataset("big", shape=(2**62,), dtype="u1", chunks=(2**20,), maxshape=(None,))
+        fh.create_dataset("big2", shape=(2**31, 2**31), dtype="f8", chunks=(1, 2**20))
+        fh.create_dataset("nothing", data=h5py.Empty("f4"))
+        g = fh.create_group("g")
+        g["self"] = h5py.SoftLink("/g")
+        g["hard"] = g  # a hard link back to its own group
+        fh["loop"] = h5py.SoftLink("/loop")
+        fh["ext"] = h5py.ExternalLink(str(d / "secret.h5"), "/data")
+        fh.create_dataset("raw", shape=(16,), dtype="f4", external=[(str(d / "outside.bin"), 0, 64)])
+        fh.create_dataset("osc\x1b]52;c;SGVsbG8=\x07name", data=np.arange(3.0))
+    with h5py.File(d / "secret.h5", "w") as fh:
+        fh.create_dataset("data", data=np.arange(5.0))
+    return path
+
+
+def test_huge_chunked_dataset_previews_fast_and_bounded(hostile):
+    import time
+
+    t0 = time.perf_counter()
+    line = preview_slice(hostile, "big", max_points=2000)
+    heat = preview_slice(hostile, "big2", max_points=(40, 200))
+    stats = sample_stats(hostile, "big2", max_elems=200_000)
+    assert time.perf_counter() - t0 < 5  # a plain strided read of "big" never returns
+    assert 1 <= line.data.size <= 2000 and (line.data == 0).all() and line.decimated
+    assert heat.data.ndim == 2 and heat.data.size <= 40 * 200
+    assert stats.n_total == 2**62 and not stats.exact and stats.max == 0
+
+
+def test_previews_stop_on_cancel(hostile):
+    import threading
+
+    from engine.reporting import Cancelled
+
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Cancelled):
+        preview_slice(hostile, "big", max_points=100, cancel=stop)
+
+
+def test_link_cycles_external_links_and_empty_are_shown_not_followed(hostile):
+    kids = {c.basename: c for c in list_children(hostile, "/")}
+    assert kids["loop"].kind == "link" and "unresolvable" in kids["loop"].label()
+    assert kids["ext"].kind == "external" and kids["ext"].target.endswith("secret.h5:/data")
+    assert "not followed" in kids["ext"].label()
+    assert kids["nothing"].empty and "empty" in kids["nothing"].label() and "scalar" not in kids["nothing"].label()
+    assert kids["raw"].outside and kids["raw"].outside[0].endswith("outside.bin") and not kids["raw"].numeric
+    assert {c.basename for c in list_children(hostile, "/g")} == {"self", "hard"}
+    tree = format_tree(hostile)  # must not recurse forever through g/hard or g/self
+    assert tree.count("same group as /g") == 2 and "secret.h5:/data" in tree
+    with pytest.raises(DataError, match="external link"):
+        node_info(hostile, "/ext")
+    with pytest.raises(DataError, match="stored outside this file"):
+        sample_stats(hostile, "raw")
+    assert sample_stats(hostile, "raw", follow_external=True).max == 15  # read when asked
+    with pytest.raises(DataError, match="empty"):
+        preview_slice(hostile, "nothing")
+
+
+def test_names_with_terminal_escapes_are_shown_escaped(hostile):
+    tree = format_tree(hostile)
+    assert "\x1b" not in tree and "\x07" not in tree and "osc\\x1b]52;c;SGVsbG8=\\x07name" in tree
+    (info,) = [c for c in list_children(hostile, "/") if c.basename.startswith("osc")]
+    assert "\x1b" in info.name and "\x1b" not in info.label()  # the name still reads the data
+    assert preview_slice(hostile, info.name).data.tolist() == [0.0, 1.0, 2.0]
+
+
+def test_name_that_is_not_utf8_round_trips(tmp_path):
+    path = tmp_path / "bytes.h5"
+    with h5py.File(path, "w") as fh:
+        fh.create_dataset(b"fi\x80ing", data=np.arange(4.0))
+    (info,) = list_children(path, "/")
+    assert info.display_name == "fi\\x80ing" and "fi\\x80ing" in format_tree(path)
+    assert preview_slice(path, info.name).data.tolist() == [0.0, 1.0, 2.0, 3.0]

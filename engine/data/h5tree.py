@@ -10,6 +10,7 @@ blocks, previews read a strided slice bounded by ``max_points``.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,8 @@ import h5py
 import numpy as np
 
 from engine.data.errors import DataError
+from engine.reporting import Cancelled
+from engine.text import safe_line
 
 __all__ = [
     "NodeInfo",
@@ -38,6 +41,12 @@ __all__ = [
 
 _MAX_ATTRS = 64
 _MAX_ATTR_CHARS = 200
+# A preview or a statistic reads at most this much chunk data and makes at most this
+# many separate reads, whatever the dataset claims to be (a 1.4 KB file can declare a
+# chunked dataset of 2**62 elements; one strided read over it never returns, since
+# HDF5 walks every chunk of the selection's bounding box).
+READ_BUDGET_BYTES = 256 << 20
+MAX_READS = 4096
 
 
 # --------------------------------------------------------------------------- opening
@@ -100,26 +109,89 @@ def open_h5(path: str | Path) -> Iterator[h5py.File]:
         fh.close()
 
 
-def _get(fh: h5py.File, name: str) -> h5py.Group | h5py.Dataset:
-    name = _norm(name)
+def _key(part: str) -> str | bytes:
+    """A name as h5py wants it: names that are not UTF-8 travel as str with
+    surrogate escapes (see :func:`_text`) and go back to h5py as their bytes."""
     try:
-        obj = fh[name]
-    except KeyError:
-        raise DataError(f"{fh.filename}: no group or dataset named {name!r}") from None
-    if not isinstance(obj, (h5py.Group, h5py.Dataset)):
-        raise DataError(f"{fh.filename}: {name!r} is a {type(obj).__name__}, not a group or dataset")
+        part.encode("utf-8")
+        return part
+    except UnicodeEncodeError:
+        return part.encode("utf-8", "surrogateescape")
+
+
+def _text(key: str | bytes) -> str:
+    """h5py returns a member name that is not UTF-8 as bytes: keep it as str, losslessly."""
+    return key.decode("utf-8", "surrogateescape") if isinstance(key, bytes) else key
+
+
+def _link(group: h5py.Group, key: str | bytes) -> h5py.SoftLink | h5py.ExternalLink | h5py.HardLink | None:
+    """The link ``key`` of ``group`` without following it (None: no such member).
+
+    Through h5py's low-level API: ``Group.get(..., getlink=True)`` fails on a name
+    that is not UTF-8."""
+    raw = key if isinstance(key, bytes) else key.encode("utf-8", "surrogateescape")
+    try:
+        kind = group.id.links.get_info(raw).type
+        if kind == h5py.h5l.TYPE_EXTERNAL:
+            filename, path = group.id.links.get_val(raw)
+            return h5py.ExternalLink(_text(filename), _text(path))
+        if kind == h5py.h5l.TYPE_SOFT:
+            return h5py.SoftLink(_text(group.id.links.get_val(raw)))
+    except (KeyError, OSError, RuntimeError, ValueError, TypeError):
+        return None
+    return h5py.HardLink()
+
+
+def _get(fh: h5py.File, name: str, follow_external: bool = False) -> h5py.Group | h5py.Dataset:
+    """The object at ``name``, walked one member at a time so that an external link on
+    the way is reported, not followed (unless ``follow_external``)."""
+    name = _norm(name)
+    shown = safe_line(name)
+    obj: Any = fh
+    for part in [p for p in name.split("/") if p]:
+        link = _link(obj, part)
+        if link is None:
+            raise DataError(f"{fh.filename}: no group or dataset named {shown!r}")
+        if isinstance(link, h5py.ExternalLink) and not follow_external:
+            raise DataError(f"{fh.filename}: {shown!r} passes through an external link to "
+                            f"{safe_line(link.filename)}:{safe_line(link.path)}; not followed unless asked")
+        try:
+            obj = obj[_key(part)]
+        except (KeyError, OSError, RuntimeError, ValueError) as exc:
+            raise DataError(f"{fh.filename}: {shown!r} cannot be resolved ({safe_line(_first_line(exc))})") from None
+        if not isinstance(obj, (h5py.Group, h5py.Dataset)):
+            raise DataError(f"{fh.filename}: {shown!r} is a {type(obj).__name__}, not a group or dataset")
     return obj
 
 
-def _get_dataset(fh: h5py.File, name: str) -> h5py.Dataset:
-    obj = _get(fh, name)
+def _get_dataset(fh: h5py.File, name: str, follow_external: bool = False) -> h5py.Dataset:
+    obj = _get(fh, name, follow_external)
     if not isinstance(obj, h5py.Dataset):
-        raise DataError(f"{fh.filename}: {_norm(name)!r} is a group, not a dataset")
+        raise DataError(f"{fh.filename}: {safe_line(_norm(name))!r} is a group, not a dataset")
+    if not follow_external:
+        outside = _outside_files(obj)
+        if outside:
+            raise DataError(f"{fh.filename}: {safe_line(obj.name)!r} is stored outside this file "
+                            f"(in {', '.join(outside)}); not read unless asked")
     return obj
 
 
-def _norm(name: str) -> str:
-    name = "/" + str(name).strip("/")
+def _outside_files(ds: h5py.Dataset) -> tuple[str, ...]:
+    """Files other than this one that a dataset's values come from: external raw
+    storage, or the sources of a virtual dataset."""
+    files: list[str] = []
+    try:
+        if ds.external:
+            files += [safe_line(_text(row[0])) for row in ds.external]
+        if ds.is_virtual:
+            files += [safe_line(m.file_name) for m in ds.virtual_sources() if m.file_name != "."]
+    except (OSError, RuntimeError, ValueError, TypeError):
+        files.append("?")
+    return tuple(dict.fromkeys(files))
+
+
+def _norm(name: str | bytes) -> str:
+    name = "/" + _text(name).strip("/")
     return name
 
 
@@ -135,11 +207,14 @@ class NodeInfo:
     file : Path
         The HDF5 file.
     name : str
-        Absolute path inside the file ("/train/stimulus").
+        Absolute path inside the file ("/train/stimulus"), as stored: it may hold control
+        characters or (as surrogate escapes) bytes that are not UTF-8.  Show
+        :attr:`display_name` / :meth:`label`, never ``name`` itself.
     kind : str
-        "group", "dataset" or "link" (a dangling soft/external link).
+        "group", "dataset", "external" (an external link, shown with its target and not
+        followed) or "link" (a soft link that does not resolve: dangling or a cycle).
     shape : tuple of int or None
-        Dataset shape; None for groups.
+        Dataset shape; None for groups and for empty (``h5py.Empty``) datasets.
     dtype : str or None
         Dataset dtype as numpy spells it ("uint8", "float32", "|S10").
     chunks : tuple of int or None
@@ -147,11 +222,18 @@ class NodeInfo:
     compression : str or None
         Filter name ("gzip", "lzf"), with options when present ("gzip:4").
     attrs : dict
-        Attribute name -> short text of its value (bounded).
+        Attribute name -> short text of its value (bounded, control characters escaped).
     n_children : int or None
         Number of members of a group.
     nbytes : int or None
         Uncompressed size of a dataset.
+    target : str or None
+        Where a link points ("other.h5:/data" for an external link, "/a/b" for a soft link).
+    outside : tuple of str
+        Files a dataset's values are stored in besides this one (external raw storage,
+        virtual dataset sources); such data is not read unless asked.
+    empty : bool
+        An ``h5py.Empty`` dataset: a dtype and no data (not a scalar).
     """
 
     file: Path
@@ -164,10 +246,18 @@ class NodeInfo:
     attrs: dict[str, str] = field(default_factory=dict)
     n_children: int | None = None
     nbytes: int | None = None
+    target: str | None = None
+    outside: tuple[str, ...] = ()
+    empty: bool = False
 
     @property
     def basename(self) -> str:
-        return self.name.rsplit("/", 1)[-1] or "/"
+        return _text(self.name).rsplit("/", 1)[-1] or "/"
+
+    @property
+    def display_name(self) -> str:
+        """The base name, safe for a terminal (control characters and bad bytes escaped)."""
+        return safe_line(self.basename)
 
     @property
     def is_group(self) -> bool:
@@ -183,7 +273,7 @@ class NodeInfo:
 
     @property
     def numeric(self) -> bool:
-        if self.dtype is None:
+        if self.dtype is None or self.empty or self.outside:
             return False
         try:
             kind = np.dtype(self.dtype).kind
@@ -192,13 +282,21 @@ class NodeInfo:
         return kind in "biuf"
 
     def label(self) -> str:
-        """One line for a tree: name, then shape and dtype for datasets."""
+        """One line for a tree: name, then shape and dtype for datasets; links with their target."""
+        name = self.display_name
         if self.kind == "group":
-            return f"{self.basename}/"
+            return f"{name}/"
+        if self.kind == "external":
+            return f"{name} -> {self.target} (external link, not followed)"
         if self.kind == "link":
-            return f"{self.basename} (dangling link)"
-        shape = "×".join(str(s) for s in self.shape) if self.shape else "scalar"
-        return f"{self.basename}  {shape}  {self.dtype}"
+            what = f" -> {self.target}" if self.target else ""
+            return f"{name}{what} (unresolvable link)"
+        if self.empty:
+            shape = "empty"
+        else:
+            shape = "×".join(str(s) for s in self.shape) if self.shape else "scalar"
+        where = f"  stored in {', '.join(self.outside)}" if self.outside else ""
+        return f"{name}  {shape}  {self.dtype}{where}"
 
     def children(self, limit: int | None = 1000) -> list["NodeInfo"]:
         """Members of this group (see :func:`list_children`)."""
@@ -206,6 +304,8 @@ class NodeInfo:
 
 
 def _attr_text(value: Any) -> str:
+    if isinstance(value, h5py.Empty):
+        return "(empty)"
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     if isinstance(value, np.ndarray):
@@ -213,7 +313,7 @@ def _attr_text(value: Any) -> str:
             text = np.array2string(value, separator=", ")
     else:
         text = str(value)
-    text = " ".join(text.split())
+    text = safe_line(" ".join(text.split()))
     if len(text) > _MAX_ATTR_CHARS:
         text = text[: _MAX_ATTR_CHARS - 1] + "…"
     return text
@@ -227,9 +327,9 @@ def _read_attrs(obj: h5py.HLObject) -> dict[str, str]:
         return {"?": "attributes unreadable"}
     for key in names[:_MAX_ATTRS]:
         try:
-            out[key] = _attr_text(obj.attrs[key])
-        except (OSError, RuntimeError, TypeError, ValueError) as exc:
-            out[key] = f"<unreadable: {_first_line(exc)}>"
+            out[safe_line(_text(key))] = _attr_text(obj.attrs[key])
+        except (OSError, RuntimeError, TypeError, ValueError, KeyError) as exc:
+            out[safe_line(_text(key))] = f"<unreadable: {safe_line(_first_line(exc))}>"
     if len(names) > _MAX_ATTRS:
         out["…"] = f"{len(names) - _MAX_ATTRS} more attributes"
     return out
@@ -242,7 +342,8 @@ def _info(path: Path, name: str, obj: Any, attrs: bool) -> NodeInfo:
         comp = obj.compression
         if comp is not None and obj.compression_opts is not None:
             comp = f"{comp}:{obj.compression_opts}"
-        shape = tuple(int(s) for s in obj.shape) if obj.shape is not None else ()
+        empty = obj.shape is None
+        shape = tuple(int(s) for s in obj.shape) if not empty else None
         dtype = obj.dtype.str if obj.dtype.names or obj.dtype.kind in "SUV" else obj.dtype.name
         return NodeInfo(
             path,
@@ -253,9 +354,29 @@ def _info(path: Path, name: str, obj: Any, attrs: bool) -> NodeInfo:
             chunks=tuple(obj.chunks) if obj.chunks else None,
             compression=comp,
             attrs=_read_attrs(obj) if attrs else {},
-            nbytes=int(np.prod(shape, dtype=np.int64)) * obj.dtype.itemsize,
+            nbytes=0 if empty else int(np.prod(shape, dtype=object)) * obj.dtype.itemsize,
+            outside=_outside_files(obj),
+            empty=empty,
         )
     return NodeInfo(path, name, "link")
+
+
+def _member(path: Path, group: h5py.Group, key: str | bytes, name: str,
+            follow_external: bool = False) -> tuple[NodeInfo, Any]:
+    """(info, object) of one member; the object is None for links that are not followed
+    (external) or do not resolve (dangling, a soft-link cycle), which still get a row."""
+    link = _link(group, key)
+    if isinstance(link, h5py.ExternalLink) and not follow_external:
+        target = f"{safe_line(link.filename)}:{safe_line(link.path)}"
+        return NodeInfo(path, name, "external", target=target), None
+    try:
+        obj = group[key]
+    except (OSError, KeyError, RuntimeError, ValueError):
+        obj = None
+    if obj is None:
+        target = safe_line(link.path) if isinstance(link, h5py.SoftLink) else None
+        return NodeInfo(path, name, "link", target=target), None
+    return _info(path, name, obj, attrs=False), obj
 
 
 def open_tree(path: str | Path) -> NodeInfo:
@@ -271,7 +392,8 @@ def open_tree(path: str | Path) -> NodeInfo:
         return _info(path, "/", fh, attrs=True)
 
 
-def list_children(path: str | Path, name: str = "/", limit: int | None = 1000) -> list[NodeInfo]:
+def list_children(path: str | Path, name: str = "/", limit: int | None = 1000,
+                  follow_external: bool = False) -> list[NodeInfo]:
     """Members of group ``name`` (one level; sorted as h5py lists them).
 
     Parameters
@@ -283,30 +405,29 @@ def list_children(path: str | Path, name: str = "/", limit: int | None = 1000) -
     limit : int or None
         At most this many members are described (huge flat groups stay fast);
         :attr:`NodeInfo.n_children` of the group tells how many there are.
+    follow_external : bool
+        Describe what external links point to (opening those files) instead of
+        listing them as links with their target.
     """
     path = Path(path)
     with open_h5(path) as fh:
-        grp = _get(fh, name)
+        grp = _get(fh, name, follow_external)
         if not isinstance(grp, h5py.Group):
-            raise DataError(f"{path}: {_norm(name)!r} is a dataset, not a group")
+            raise DataError(f"{path}: {safe_line(_norm(name))!r} is a dataset, not a group")
         base = _norm(name).rstrip("/")
         out = []
         for i, key in enumerate(grp.keys()):
             if limit is not None and i >= limit:
                 break
-            try:
-                obj = grp.get(key)
-            except (OSError, KeyError):
-                obj = None  # dangling external/soft link
-            out.append(_info(path, f"{base}/{key}", obj, attrs=False))
+            out.append(_member(path, grp, key, f"{base}/{_text(key)}", follow_external)[0])
         return out
 
 
-def node_info(path: str | Path, name: str) -> NodeInfo:
+def node_info(path: str | Path, name: str, follow_external: bool = False) -> NodeInfo:
     """Full metadata (with attributes) of one group or dataset."""
     path = Path(path)
     with open_h5(path) as fh:
-        return _info(path, _norm(name), _get(fh, name), attrs=True)
+        return _info(path, _norm(name), _get(fh, name, follow_external), attrs=True)
 
 
 def is_image_stack(info: NodeInfo) -> bool:
@@ -317,30 +438,121 @@ def is_image_stack(info: NodeInfo) -> bool:
 def format_tree(path: str | Path, max_lines: int = 10_000) -> str:
     """The whole tree as text, one node a line: indented name, shape, dtype.
 
-    Only metadata is read.  Used by ``workbench data tree PATH``.
+    Only metadata is read; names are shown with control characters escaped; external
+    links are shown with their target and not followed; a group reached a second time
+    (hard links, soft links to an ancestor) is named, not walked again.  Used by
+    ``workbench data tree PATH``.
     """
     path = Path(path)
     lines: list[str] = []
     with open_h5(path) as fh:
-        lines.append(f"{path.name}  ({len(fh)} members)")
+        lines.append(f"{safe_line(path.name)}  ({len(fh)} members)")
+        seen = {_address(fh): "/"}
 
-        def walk(group: h5py.Group, depth: int) -> None:
+        def walk(group: h5py.Group, prefix: str, depth: int) -> None:
             for key in group.keys():
                 if len(lines) >= max_lines:
                     return
-                try:
-                    obj = group.get(key)
-                except (OSError, KeyError):
-                    obj = None
-                info = _info(path, key, obj, attrs=False)
+                name = f"{prefix}/{_text(key)}"
+                info, obj = _member(path, group, key, name)
+                if isinstance(obj, h5py.Group):
+                    addr = _address(obj)
+                    if addr in seen:
+                        lines.append("  " * depth + f"{info.display_name}/ (same group as {safe_line(seen[addr])})")
+                        continue
+                    seen[addr] = name
                 lines.append("  " * depth + info.label())
                 if isinstance(obj, h5py.Group):
-                    walk(obj, depth + 1)
+                    walk(obj, name, depth + 1)
 
-        walk(fh, 1)
+        walk(fh, "", 1)
     if len(lines) >= max_lines:
         lines.append(f"… (stopped after {max_lines} lines)")
     return "\n".join(lines)
+
+
+def _address(obj: h5py.HLObject) -> tuple[int, int]:
+    info = h5py.h5o.get_info(obj.id)
+    return (int(info.fileno), int(info.addr))
+
+
+# --------------------------------------------------------------------------- bounded reads
+
+
+def _axis_parts(sel: Any, n: int, chunk: int | None) -> tuple[list[Any], int, int]:
+    """(pieces, touched chunks, length in the result) of one axis of a selection.
+
+    A slice whose stride is at least the chunk length is cut into one-element pieces:
+    each piece then touches one chunk, where the whole strided read would make HDF5 walk
+    every chunk between its ends."""
+    if not isinstance(sel, slice):
+        return [sel], 1, -1  # an integer: the axis is dropped from the result
+    start, stop, step = sel.indices(n)
+    length = len(range(start, stop, step))
+    if length == 0:
+        return [sel], 0, 0
+    if chunk is None:
+        return [slice(start, stop, step)], 1, length
+    if step > 1 and step >= chunk:
+        return [slice(i, i + 1) for i in range(start, stop, step)], length, length
+    last = start + (length - 1) * step
+    return [slice(start, stop, step)], last // chunk - start // chunk + 1, length
+
+
+def _read_cost(ds: h5py.Dataset, sel: tuple) -> tuple[int, int]:
+    """(bytes of chunk data touched, number of reads) that :func:`_read_bounded` would need."""
+    chunks = ds.chunks or (None,) * ds.ndim
+    touched, reads = 1, 1
+    for ax, s in enumerate(sel):
+        parts, n_chunks, _ = _axis_parts(s, ds.shape[ax], chunks[ax])
+        touched *= n_chunks
+        reads *= len(parts)
+    if not ds.chunks:  # contiguous: only what is selected is read
+        return _selected(ds, sel) * ds.dtype.itemsize, 1
+    return touched * math.prod(ds.chunks) * ds.dtype.itemsize, reads
+
+
+def _selected(ds: h5py.Dataset, sel: tuple) -> int:
+    return math.prod(max(0, _axis_parts(s, ds.shape[ax], None)[2]) if isinstance(s, slice) else 1
+                     for ax, s in enumerate(sel))
+
+
+def _fits(ds: h5py.Dataset, sel: tuple) -> bool:
+    nbytes, reads = _read_cost(ds, sel)
+    return nbytes <= READ_BUDGET_BYTES and reads <= MAX_READS
+
+
+def _read_bounded(ds: h5py.Dataset, sel: tuple, cancel: Any = None) -> np.ndarray:
+    """``ds[sel]`` as float64, read in pieces that each touch few chunks, checking
+    ``cancel`` (anything with ``is_set()``) between pieces.
+
+    Raises :class:`DataError` when the read would touch more than
+    :data:`READ_BUDGET_BYTES` of chunk data or need more than :data:`MAX_READS` reads
+    (callers shrink their request first), :class:`Cancelled` on a cancel request."""
+    where = f"{ds.file.filename}:{safe_line(ds.name)}"
+    nbytes, reads = _read_cost(ds, sel)
+    if nbytes > READ_BUDGET_BYTES or reads > MAX_READS:
+        raise DataError(f"{where}: this read would touch {_mib(nbytes)} of chunk data in {reads} reads; "
+                        f"a preview reads at most {_mib(READ_BUDGET_BYTES)} in {MAX_READS} reads")
+    if not sel:
+        return np.asarray(ds[()], dtype=np.float64)
+    chunks = ds.chunks or (None,) * ds.ndim
+    axes = [_axis_parts(s, ds.shape[ax], chunks[ax]) for ax, s in enumerate(sel)]
+    if all(len(parts) == 1 for parts, _, _ in axes):
+        return np.asarray(ds[sel], dtype=np.float64)
+    out = np.empty(tuple(length for _, _, length in axes if length >= 0), np.float64)
+    kept = [ax for ax, (_, _, length) in enumerate(axes) if length >= 0]
+    for combo in itertools.product(*[list(enumerate(parts)) for parts, _, _ in axes]):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        piece = np.asarray(ds[tuple(part for _, part in combo)], dtype=np.float64)
+        dest = tuple(slice(combo[ax][0], combo[ax][0] + 1) if len(axes[ax][0]) > 1 else slice(None) for ax in kept)
+        out[dest] = piece
+    return out
+
+
+def _mib(nbytes: int) -> str:
+    return f"{nbytes / 2**20:,.0f} MiB" if nbytes >= 2**20 else f"{nbytes:,} bytes"
 
 
 # --------------------------------------------------------------------------- statistics
@@ -389,10 +601,13 @@ class SampleStats:
 
 
 def _check_numeric(ds: h5py.Dataset) -> None:
+    name = safe_line(ds.name)
     if ds.dtype.kind not in "biuf":
-        raise DataError(f"{ds.file.filename}: {ds.name!r} has dtype {ds.dtype}; statistics and plots need numbers")
-    if ds.shape is None or ds.size == 0:
-        raise DataError(f"{ds.file.filename}: {ds.name!r} is empty")
+        raise DataError(f"{ds.file.filename}: {name!r} has dtype {ds.dtype}; statistics and plots need numbers")
+    if ds.shape is None:
+        raise DataError(f"{ds.file.filename}: {name!r} is empty (no data, only a dtype)")
+    if math.prod(ds.shape) == 0:
+        raise DataError(f"{ds.file.filename}: {name!r} is empty")
 
 
 def _sample_blocks(shape: tuple[int, ...], max_elems: int, n_blocks: int = 8) -> list[tuple]:
@@ -404,7 +619,7 @@ def _sample_blocks(shape: tuple[int, ...], max_elems: int, n_blocks: int = 8) ->
     """
     if not shape:
         return [()]
-    row = int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else 1
+    row = math.prod(shape[1:]) if len(shape) > 1 else 1
     # Trailing axes: stride them until one row fits in the budget / n_blocks.
     tail: list[slice] = []
     budget_row = max(1, max_elems // n_blocks)
@@ -428,26 +643,36 @@ def _sample_blocks(shape: tuple[int, ...], max_elems: int, n_blocks: int = 8) ->
     return [(slice(int(s), int(s) + block),) + tuple(tail) for s in np.unique(starts)]
 
 
-def sample_stats(path: str | Path, name: str, max_elems: int = 1_000_000) -> SampleStats:
+def sample_stats(path: str | Path, name: str, max_elems: int = 1_000_000, cancel: Any = None,
+                 follow_external: bool = False) -> SampleStats:
     """Summary statistics of dataset ``name`` on at most about ``max_elems`` elements.
 
     The sample is a few contiguous blocks spread along the first axis (strided
     along the others when a single row is too large), so the cost is bounded
-    whatever the dataset size.
+    whatever the dataset size; with large chunks the sample shrinks until it
+    touches at most :data:`READ_BUDGET_BYTES` of chunk data.  ``cancel`` (an
+    event) is checked between reads.  Data stored in other files (external raw
+    storage, virtual datasets) is read only with ``follow_external=True``.
     """
     if max_elems < 1:
         raise DataError(f"max_elems must be positive, got {max_elems}")
     path = Path(path)
     with open_h5(path) as fh:
-        ds = _get_dataset(fh, name)
+        ds = _get_dataset(fh, name, follow_external)
         _check_numeric(ds)
         shape = tuple(ds.shape)
-        total = int(np.prod(shape, dtype=np.int64))
+        total = math.prod(shape)
+        blocks = _sample_blocks(shape, max_elems)
+        while max_elems > 1 and not all(_fits(ds, sel) for sel in blocks):
+            max_elems //= 4
+            blocks = _sample_blocks(shape, max_elems)
         count = nan = zeros = 0
         nf, mean, m2 = 0, 0.0, 0.0
         lo, hi = math.inf, -math.inf
-        for sel in _sample_blocks(shape, max_elems):
-            x = np.asarray(ds[sel] if sel else ds[()], dtype=np.float64).ravel()
+        for sel in blocks:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled()
+            x = _read_bounded(ds, sel, cancel).ravel()
             count += x.size
             finite = np.isfinite(x)
             nan += int(x.size - finite.sum())
@@ -551,6 +776,8 @@ def preview_slice(
     index: Mapping[int, int] | Sequence[int] | None = None,
     max_points: int | Sequence[int] = 2000,
     ranges: Mapping[int, tuple[int, int]] | None = None,
+    cancel: Any = None,
+    follow_external: bool = False,
 ) -> Preview:
     """Read a 1-D (line) or 2-D (heatmap) slice of dataset ``name``.
 
@@ -566,6 +793,11 @@ def preview_slice(
         stride, so memory never exceeds ``prod(max_points)`` values.
     ranges : mapping axis -> (start, stop), optional
         Restrict shown axes to a window (zooming) before striding.
+    cancel : event, optional
+        Checked between reads (raises :class:`Cancelled`).  With large chunks the
+        preview gets coarser until it touches at most :data:`READ_BUDGET_BYTES`.
+    follow_external : bool
+        Read data stored in other files (external raw storage, virtual datasets).
 
     Raises
     ------
@@ -574,12 +806,12 @@ def preview_slice(
     """
     path = Path(path)
     with open_h5(path) as fh:
-        ds = _get_dataset(fh, name)
+        ds = _get_dataset(fh, name, follow_external)
         _check_numeric(ds)
         shape = tuple(ds.shape)
-        where = f"{path}:{ds.name}"
+        where = f"{path}:{safe_line(ds.name)}"
         if not shape:
-            raise DataError(f"{where}: scalar dataset, value {ds[()]!r}; nothing to plot")
+            raise DataError(f"{where}: scalar dataset, value {safe_line(repr(ds[()]))}; nothing to plot")
         axes_t = tuple(int(a) for a in (axes if axes is not None else _default_axes(len(shape))))
         if not 1 <= len(axes_t) <= 2 or len(set(axes_t)) != len(axes_t):
             raise DataError(f"{where}: choose one or two different axes to show, got {axes_t}")
@@ -593,24 +825,35 @@ def preview_slice(
             if len(caps) != len(axes_t):
                 raise DataError(f"{where}: max_points needs one entry per shown axis")
         pos = _resolve_index(shape, axes_t, index, where)
-        sel: list[Any] = []
-        coords: dict[int, np.ndarray] = {}
-        for ax in range(len(shape)):
-            if ax not in axes_t:
-                sel.append(pos[ax])
-                continue
-            start, stop = (ranges or {}).get(ax, (0, shape[ax]))
-            start, stop = max(0, int(start)), min(shape[ax], int(stop))
-            if stop <= start:
-                raise DataError(f"{where}: empty range {start}:{stop} on axis {ax}")
-            cap = max(1, caps[axes_t.index(ax)])
-            step = max(1, math.ceil((stop - start) / cap))
-            sel.append(slice(start, stop, step))
-            coords[ax] = np.arange(start, stop, step)
-        data = np.asarray(ds[tuple(sel)], dtype=np.float64)
+        caps = tuple(max(1, c) for c in caps)
+        while True:
+            sel, coords = _preview_selection(shape, axes_t, pos, caps, ranges, where)
+            if _fits(ds, sel) or max(caps) == 1:
+                break
+            caps = tuple(max(1, c // 2) for c in caps)  # coarser until it fits the budget
+        data = _read_bounded(ds, sel, cancel)
         if len(axes_t) == 2 and axes_t[0] > axes_t[1]:
             data = data.T
         return Preview(data=data, axes=axes_t, index=tuple(pos), coords=tuple(coords[a] for a in axes_t))
+
+
+def _preview_selection(shape: tuple[int, ...], axes: tuple[int, ...], pos: list[int], caps: tuple[int, ...],
+                       ranges: Mapping[int, tuple[int, int]] | None, where: str
+                       ) -> tuple[tuple, dict[int, np.ndarray]]:
+    sel: list[Any] = []
+    coords: dict[int, np.ndarray] = {}
+    for ax in range(len(shape)):
+        if ax not in axes:
+            sel.append(pos[ax])
+            continue
+        start, stop = (ranges or {}).get(ax, (0, shape[ax]))
+        start, stop = max(0, int(start)), min(shape[ax], int(stop))
+        if stop <= start:
+            raise DataError(f"{where}: empty range {start}:{stop} on axis {ax}")
+        step = max(1, math.ceil((stop - start) / caps[axes.index(ax)]))
+        sel.append(slice(start, stop, step))
+        coords[ax] = np.arange(start, stop, step, dtype=np.int64)
+    return tuple(sel), coords
 
 
 def read_frame(path: str | Path, name: str, t: int, max_size: int = 512) -> np.ndarray:
@@ -636,4 +879,8 @@ def read_frames(path: str | Path, name: str, start: int, stop: int | None, max_s
         stop = min(stop, n, start + 256)
         sh = max(1, math.ceil(ds.shape[1] / max_size))
         sw = max(1, math.ceil(ds.shape[2] / max_size))
-        return np.asarray(ds[start:stop, ::sh, ::sw], dtype=np.float32)
+        sel = (slice(start, stop), slice(None, None, sh), slice(None, None, sw))
+        while stop - start > 1 and not _fits(ds, sel):
+            stop = start + (stop - start) // 2  # fewer frames at once, same picture
+            sel = (slice(start, stop),) + sel[1:]
+        return _read_bounded(ds, sel).astype(np.float32)

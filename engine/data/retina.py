@@ -23,6 +23,7 @@ import numpy as np
 
 from engine.data.errors import DataError
 from engine.data.h5tree import open_h5
+from engine.text import safe_line
 
 __all__ = [
     "RetinaData",
@@ -79,7 +80,7 @@ def _split_summary(grp: h5py.Group, path: Path) -> dict:
     for key, ds in grp["response"].items():
         if not isinstance(ds, h5py.Dataset):
             continue
-        keys.append(key)
+        keys.append(safe_line(key))  # a name that is not UTF-8 comes back as bytes
         if ds.ndim == 2 and ds.shape[1] == T:
             cells = ds.shape[0] if cells is None else cells
     return dict(frames=T, height=stim.shape[1], width=stim.shape[2], cells=cells, responses=sorted(keys))
