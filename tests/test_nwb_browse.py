@@ -1,0 +1,194 @@
+"""engine.data.nwb on files written by pynwb itself: an ecephys session and malformed ones."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+
+pynwb = pytest.importorskip("pynwb")
+
+from engine.data import nwb as N  # noqa: E402
+from engine.data.errors import DataError  # noqa: E402
+
+AREAS = ["VISam", "VISp", "CA1"]
+
+
+def _base(**kw):
+    return pynwb.NWBFile(session_description="synthetic ecephys", identifier="sess-1",
+                         session_start_time=datetime(2024, 5, 1, tzinfo=timezone.utc), **kw)
+
+
+def _write(nwbfile, path):
+    with pynwb.NWBHDF5IO(str(path), "w") as io:
+        io.write(nwbfile)
+    return path
+
+
+@pytest.fixture(scope="module")
+def ecephys(tmp_path_factory):
+    """Units on electrodes in three areas, trials, epochs, stimulus presentations, behaviour, an LFP-like series."""
+    from pynwb.behavior import Position
+    from pynwb.ecephys import ElectricalSeries
+    from pynwb.epoch import TimeIntervals
+    from pynwb.image import ImageSeries
+
+    rng = np.random.default_rng(1)
+    f = _base()
+    dev = f.create_device("probeA")
+    grp = f.create_electrode_group("probeA", description="shank", location="cortex", device=dev)
+    for i in range(9):
+        f.add_electrode(group=grp, location=AREAS[i % 3])
+    trains = []
+    for u in range(7):
+        t = np.sort(rng.uniform(0, 100, 50 + 10 * u))
+        trains.append(t)
+        f.add_unit(spike_times=t, electrodes=[u])  # unit u sits on electrode u: area AREAS[u % 3]
+    for k in range(5):
+        f.add_trial(start_time=10.0 * k, stop_time=10.0 * k + 8.0)
+    f.add_epoch(start_time=0.0, stop_time=50.0, tags=["gray"])
+    pres = TimeIntervals(name="natural_scenes_presentations", description="images")
+    pres.add_column("frame", "image index")
+    for k in range(6):
+        pres.add_interval(start_time=0.25 * k, stop_time=0.25 * (k + 1), frame=k % 3)
+    f.add_time_intervals(pres)
+    beh = f.create_processing_module("behavior", "behaviour")
+    pos = Position(name="Position")
+    pos.create_spatial_series(name="pos", data=np.c_[np.arange(1000.0), -np.arange(1000.0)], rate=50.0,
+                              reference_frame="arena", starting_time=2.0)
+    beh.add(pos)
+    region = f.create_electrode_table_region(list(range(9)), "all")
+    f.add_acquisition(ElectricalSeries(name="lfp", data=rng.normal(size=(500, 9)), electrodes=region, rate=250.0))
+    f.add_stimulus_template(ImageSeries(name="natural_scenes", data=rng.uniform(size=(3, 8, 8)), unit="a.u.",
+                                       rate=1.0))
+    path = _write(f, tmp_path_factory.mktemp("nwb") / "ecephys.nwb")
+    return path, trains
+
+
+def test_summary_lists_units_areas_tables_and_series(ecephys):
+    path, trains = ecephys
+    s = N.summarize(path)
+    assert s.identifier == "sess-1"
+    assert s.units.n_rows == 7 and "spike_times" in s.units.columns
+    assert s.n_spikes == sum(len(t) for t in trains)
+    assert s.unit_areas == {"VISam": 3, "VISp": 2, "CA1": 2}
+    assert s.electrode_areas == {"VISam": 3, "VISp": 3, "CA1": 3}
+    paths = {t.path: t for t in s.tables}
+    assert paths["intervals/trials"].n_rows == 5 and s.trials is paths["intervals/trials"]
+    assert s.epochs.n_rows == 1
+    assert paths["intervals/natural_scenes_presentations"].columns == ("start_time", "stop_time", "frame")
+    series = {x.path: x for x in s.series}
+    assert series["processing/behavior/Position/pos"].shape == (1000, 2)
+    assert series["acquisition/lfp"].kind == "ElectricalSeries" and series["acquisition/lfp"].rate == 250.0
+    assert series["stimulus_template/natural_scenes"].shape == (3, 8, 8)
+    text = N.format_summary(s)
+    assert "VISam 3" in text and "intervals/trials" in text
+
+
+def test_spike_counts_and_windowed_raster_match_the_trains(ecephys):
+    path, trains = ecephys
+    ids, counts = N.spike_counts(path)
+    assert list(ids) == list(range(7))
+    assert list(counts) == [len(t) for t in trains]
+    r = N.raster(path, n_units=3, t0=20.0, t1=45.0)
+    assert list(r.unit_ids) == [0, 1, 2]
+    for got, t in zip(r.times, trains):
+        np.testing.assert_array_equal(got, t[(t >= 20.0) & (t < 45.0)])
+    capped = N.raster(path, n_units=7, t0=0.0, t1=100.0, max_spikes=100)
+    assert capped.truncated and capped.n_spikes == 100
+    later = N.raster(path, n_units=2, first_unit=5, t0=0.0, t1=100.0)
+    assert list(later.unit_ids) == [5, 6] and len(later.times[1]) == len(trains[6])
+
+
+def test_bisection_over_a_long_train(tmp_path):
+    f = _base()
+    t = np.sort(np.random.default_rng(0).uniform(0, 1000, 20_000))
+    f.add_unit(spike_times=t)
+    path = _write(f, tmp_path / "long.nwb")
+    r = N.raster(path, t0=123.4, t1=456.7)
+    np.testing.assert_array_equal(r.times[0], t[(t >= 123.4) & (t < 456.7)])
+
+
+def test_table_head_and_series_preview(ecephys):
+    path, trains = ecephys
+    trials = N.table_head(path, "trials", rows=3)
+    assert list(trials["start_time"]) == [0.0, 10.0, 20.0]
+    units = N.table_head(path, "units")
+    assert list(units["spike_times (n)"]) == [len(t) for t in trains]
+    pres = N.table_head(path, "natural_scenes_presentations")
+    assert list(pres["frame"]) == [0, 1, 2, 0, 1, 2]
+    t, y = N.series_preview(path, "processing/behavior/Position/pos", max_points=100, channel=1)
+    assert len(t) <= 100 and t[0] == 2.0
+    np.testing.assert_allclose(y, -(t - 2.0) * 50.0)  # value = -sample index
+    with pytest.raises(DataError, match="no table or series 'nope'"):
+        N.table_head(path, "nope")
+
+
+@pytest.fixture()
+def malformed(tmp_path):
+    import h5py
+
+    no_units = _base()
+    no_units.add_trial(start_time=0.0, stop_time=1.0)
+    no_spikes = _base()
+    no_spikes.add_unit_column("quality", "curation label")
+    no_spikes.add_unit(quality="good")
+    backwards = _base()
+    backwards.add_trial(start_time=0.0, stop_time=1.0)
+    backwards.add_trial(start_time=2.0, stop_time=1.5)
+    short = _base()
+    short.add_trial(start_time=0.0, stop_time=1.0)
+    short.add_trial(start_time=2.0, stop_time=3.0)
+    paths = {k: _write(v, tmp_path / f"{k}.nwb") for k, v in
+             dict(no_units=no_units, no_spikes=no_spikes, backwards=backwards, short=short).items()}
+    with h5py.File(paths["short"], "a") as h:  # one stop_time for two trials
+        g = h["intervals/trials"]
+        attrs, v = dict(g["stop_time"].attrs), g["stop_time"][:1]
+        del g["stop_time"]
+        g.create_dataset("stop_time", data=v).attrs.update(attrs)
+    (tmp_path / "text.nwb").write_text("not hdf5")
+    with h5py.File(tmp_path / "plain.nwb", "w") as h:
+        h["x"] = np.arange(3)
+    paths.update(text=tmp_path / "text.nwb", plain=tmp_path / "plain.nwb")
+    return paths
+
+
+def _one_line(exc_info) -> str:
+    msg = str(exc_info.value)
+    assert "\n" not in msg and len(msg) < 400
+    return msg
+
+
+def test_malformed_files_get_one_clear_line(malformed):
+    with pytest.raises(DataError) as e:
+        N.spike_counts(malformed["no_units"])
+    assert "no units table" in _one_line(e)
+    assert N.summarize(malformed["no_units"]).units is None  # browsing still works
+    with pytest.raises(DataError) as e:
+        N.raster(malformed["no_spikes"])
+    assert "no spike_times column (columns: quality)" in _one_line(e)
+    with N.open_nwb(malformed["backwards"]) as f, pytest.raises(DataError) as e:
+        N.check_intervals(f, "trials", malformed["backwards"])
+    assert "trials row 1 stops before it starts" in _one_line(e)
+    with pytest.raises(DataError) as e:
+        N.summarize(malformed["short"])
+    assert "malformed NWB: cannot read intervals/trials (Columns must be the same length)" in _one_line(e)
+    with pytest.raises(DataError) as e:
+        N.summarize(malformed["text"])
+    assert "not an HDF5 file" in _one_line(e)
+    with pytest.raises(DataError) as e:
+        N.summarize(malformed["plain"])
+    assert "not a readable NWB file" in _one_line(e)
+    assert not N.is_nwb(malformed["plain"]) and N.is_nwb(malformed["no_units"])
+    with pytest.raises(DataError, match="no such file"):
+        N.summarize(malformed["plain"].parent / "missing.nwb")
+
+
+def test_importing_engine_data_nwb_does_not_import_pynwb():
+    import subprocess
+    import sys
+
+    code = "import sys, engine.data.nwb; print('pynwb' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
