@@ -19,6 +19,7 @@ stderr and exit with status 2; they never print a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -63,8 +64,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     overrides = parse_sets(args.set or [], spec.defaults())
     session = _open_session(args)
     runner.reconcile(session)
-    job_id = runner.submit(session, args.analysis, steps, overrides)
+    job_id = runner.submit(session, args.analysis, steps, overrides, from_job=args.from_job)
     if args.detach:
+        from engine.jobs.folders import inputs_line
+
+        said = inputs_line(session.job_dir(job_id))  # where a --step job's inputs come from
+        if said:
+            print(said[1], file=sys.stderr)
         runner.launch(session, job_id)
         print(job_id)
         return 0
@@ -175,6 +181,14 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 def cmd_jobs(args: argparse.Namespace) -> int:
     from engine.jobs import runner
 
+    if not (args.resume or args.delete):  # listing reads: never migrate, never fail on a full disk
+        from engine.session import Session, SessionError
+
+        s = Session.open(args.session, _root(args), create=False, migrate=False)
+        with contextlib.suppress(SessionError):
+            runner.reconcile(s)
+        _print_jobs(s.jobs(), s)
+        return 0
     s = _open_session(args, create=False)
     runner.reconcile(s)
     if args.resume:
@@ -331,6 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--detach", action="store_true", help="start as a background job, print its id")
     run.add_argument("--headless", action="store_true", help="run in the foreground (the default without --detach)")
     run.add_argument("--json", action="store_true", help="print one JSON object of results at the end")
+    run.add_argument("--from", dest="from_job", metavar="JOB_ID",
+                     help="take the inputs of --step from this earlier job (default: the newest that made them)")
 
     ss = sub.add_parser("sessions", help="list sessions, or show one")
     ss.add_argument("action", nargs="?", choices=["show"])

@@ -138,15 +138,16 @@ def run_job(session: Session, job_id: str, *, echo: Callable[[str, dict], None] 
     try:
         # no write is in flight in this folder now: temp files of killed writes can go
         clean_orphans(workdir)
-        said = folders.inputs_line(workdir)
-        if said is not None:
-            reporter.log(said[1], level=said[0])
+        said = folders.inputs_line(workdir)  # logged under the first step's name
         scale_out.enter_context(parallel.session_backend(session, reporter))
         for name in job.steps:
             if cancel.is_set():
                 raise Cancelled()
             session.update_job(job_id, current_step=name)
             reporter.start_step(name)
+            if said is not None:
+                reporter.log(said[1], level=said[0])
+                said = None
             ctx = StepContext(workdir=workdir, reporter=reporter, session=session, job_id=job_id,
                               resuming=job.resume_of is not None,
                               inputs_from=tuple(sorted(_lineage(session, job, workdir))))
