@@ -98,10 +98,12 @@ def test_job_finishes_while_detached_and_is_seen_on_reattach(tmux, session_root)
         _wait(tmux.clients, 10, "the client to attach")
         # start a job with the keyboard only: r opens the palette
         tmux("send-keys", "-t", "wb", "r")
-        tmux.wait_screen("Search")
+        tmux.wait_screen("Run which analysis")
         tmux("send-keys", "-t", "wb", "-l", "Run fake: count")
         tmux.wait_screen("Run fake: count")
         time.sleep(0.3)  # the palette's search settles on the typed text
+        tmux("send-keys", "-t", "wb", "Enter")
+        tmux.wait_screen("enter runs", "sleep")  # the parameter form, with the session's values
         tmux("send-keys", "-t", "wb", "Enter")
         with Session.open("tm", session_root, readonly=True) as ro:
             job = _wait(lambda: ro.jobs(), 10, "a job to be created")[0]

@@ -358,3 +358,57 @@ def test_nvidia_smi_rows_give_per_process_gpu_memory():
     assert job_gpu(job, gpus) == ("18.5 GiB", "87%/0%")
     job.state = "finished"
     assert job_gpu(job, gpus) == ("", "")
+
+
+async def test_run_entries_open_the_parameter_form_which_validates_before_starting(snap_session):
+    """The palette's run entries open a form listing the steps' parameters with their values;
+    a bad value is named on the form and nothing starts; a good one starts the job with it."""
+    from engine import analyses
+    from workbench.screens.params import ParamsScreen
+
+    app = WorkbenchApp(session=snap_session)
+    started = []
+    app.start_job = lambda analysis, steps=None, overrides=None: started.append((analysis, steps, overrides))
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.ask_run("demo", ["train"])
+        await pilot.pause()
+        assert isinstance(app.screen, ParamsScreen)
+        assert set(app.screen.form.specs) == set(analyses.get("demo").params(["train"]))
+        assert app.screen.form.texts["lr"] == "0.003"
+        box = app.screen.query_one("#param-lr")
+        box.value = "fast"
+        await pilot.pause()
+        assert box.has_class("-invalid")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ParamsScreen) and started == []
+        assert "lr: expected a number, got 'fast'" in str(app.screen.query_one("#params-status").render())
+        box.value = "0.01"
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not isinstance(app.screen, ParamsScreen)
+        (analysis, steps, values), = started
+        assert (analysis, steps, values["lr"]) == ("demo", ["train"], 0.01)
+        assert snap_session.params("demo")["lr"] == 0.01  # the next form opens with it
+        app.ask_run("demo", ["train"])
+        await pilot.pause()
+        assert app.screen.form.texts["lr"] == "0.01"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, ParamsScreen) and len(started) == 1
+
+
+async def test_q_quits_from_help_and_jobs_and_esc_goes_back(session_root, snap_session):
+    for first in ("question_mark", "j"):
+        app = WorkbenchApp(session=Session.open("snap", session_root))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press(first)
+            await pilot.pause()
+            assert app.screen is not app.screen_stack[0]
+            await pilot.press("escape")
+            await pilot.pause()
+            assert app.screen is app.screen_stack[0]
+            await pilot.press(first, "q")
+            await pilot.pause()
+            assert not app.is_running

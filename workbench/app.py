@@ -43,7 +43,7 @@ class WorkbenchApp(App):
         Binding("S", "screenshot", "Save screen", show=False, id="screenshot"),
         Binding("E", "report", "Report", show=False, id="report"),
         Binding("question_mark", "help", "Help", id="help"),
-        Binding("ctrl+p", "command_palette", "Palette", show=False),
+        Binding("ctrl+p", "command_palette", "Every action (palette)", show=False),
         Binding("q", "quit", "Quit", id="quit"),
     ]
 
@@ -375,9 +375,47 @@ class WorkbenchApp(App):
             self.push_screen(HelpScreen(self))
 
     def action_run_dialog(self) -> None:
-        self.action_command_palette()
+        """r / s: a palette of run entries only (ctrl+p keeps every action)."""
+        from textual.command import CommandPalette
 
-    def start_job(self, analysis: str, steps: list[str] | None = None) -> str | None:
+        from workbench.commands import RunCommands
+
+        if not CommandPalette.is_open(self):
+            self.push_screen(CommandPalette(providers=[RunCommands], id="--command-palette",
+                                            placeholder="Run which analysis or step? (type to filter)"))
+
+    def ask_run(self, analysis: str, steps: list[str] | None = None) -> None:
+        """The parameter form of an analysis's steps; the job starts when it is accepted."""
+        from engine import analyses
+        from engine.analyses.base import ParamError
+        from workbench.screens.params import ParamsScreen
+
+        if self.readonly:
+            self.notify("read-only: start jobs from the workbench that owns this session",
+                        severity="warning")
+            return
+        try:
+            spec = analyses.get(analysis)
+            specs = spec.params(steps)
+            current = {k: v for k, v in self.session.params(analysis).items() if k in specs}
+        except (ParamError, SessionError) as exc:
+            self.notify(str(exc), severity="error")
+            return
+        what = f"{analysis}: {', '.join(steps)}" if steps else f"{analysis}: all steps"
+
+        def started(values: dict | None) -> None:
+            if values is None:
+                return
+            try:  # the next form opens with these values
+                self.session.set_params(analysis, values)
+            except SessionError as exc:
+                self.notify(str(exc), severity="error")
+            self.start_job(analysis, steps, values)
+
+        self.push_screen(ParamsScreen(f"Run {what} — {spec.title}", specs, current), started)
+
+    def start_job(self, analysis: str, steps: list[str] | None = None,
+                  overrides: dict | None = None) -> str | None:
         """Launch a job (one analysis, some or all steps) in its own process."""
         from engine.analyses.base import ParamError
         from engine.jobs import runner
@@ -387,7 +425,7 @@ class WorkbenchApp(App):
                         severity="warning")
             return None
         try:
-            job_id = runner.start(self.session, analysis, steps)
+            job_id = runner.start(self.session, analysis, steps, overrides)
         except (ParamError, SessionError, OSError) as exc:
             self.notify(str(exc), severity="error")
             return None

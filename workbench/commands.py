@@ -38,6 +38,8 @@ def _set_parallel_backend(app, name: str) -> None:
 
 
 class AnalysisCommands(Provider):
+    RUN_ONLY = False  # RunCommands: only the run entries (keys r and s)
+
     def _commands(self) -> list[tuple[str, object, str]]:
         from engine import analyses
 
@@ -48,10 +50,13 @@ class AnalysisCommands(Provider):
                 spec = analyses.get(name)
             except Exception:  # a broken plug-in must not break the palette
                 continue
-            out.append((f"Run {name}: all steps", partial(app.start_job, name, None), spec.title))
+            # each run entry opens the parameter form first (values, types, ranges, help)
+            out.append((f"Run {name}: all steps", partial(app.ask_run, name, None), spec.title))
             for step in spec.steps:
-                out.append((f"Run {name}: {step.name}", partial(app.start_job, name, [step.name]),
+                out.append((f"Run {name}: {step.name}", partial(app.ask_run, name, [step.name]),
                             step.help))
+        if self.RUN_ONLY:
+            return out
         for i, pane in enumerate(("datasets", "training", "equations", "results"), 1):
             out.append((f"Show {pane} pane", partial(app.action_show_pane, pane), f"key {i}"))
         out.extend(_parallel_commands(app))
@@ -78,3 +83,9 @@ class AnalysisCommands(Provider):
             score = matcher.match(title)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), cb, help=help_text)
+
+
+class RunCommands(AnalysisCommands):
+    """The run palette (keys r, s): each analysis and step, each opening its parameter form."""
+
+    RUN_ONLY = True

@@ -278,7 +278,7 @@ class TrainingPane(StorePane):
             self.wb.resume_job(self.selected)
 
     def action_start(self) -> None:
-        self.app.action_command_palette()
+        self.app.action_run_dialog()
 
     def action_next_view(self) -> None:
         self.query_one("#loss-plot", FigureView).cycle_view()

@@ -239,4 +239,4 @@ class JobsScreen(Screen):
             self.app.ask_delete_job(j.id)
 
     def action_start(self) -> None:
-        self.app.action_command_palette()
+        self.app.action_run_dialog()
