@@ -50,7 +50,7 @@ from typing import Any, Callable, Iterable, Iterator
 import torch
 import torch.nn.functional as F
 
-from engine.atomic import write_with
+from engine.atomic import clean_orphans, write_with
 from engine.device import describe, memory_stats, pick_device
 from engine.reporting import Cancelled, NullReporter, Reporter
 
@@ -525,6 +525,22 @@ def list_checkpoints(workdir: str | Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def _prunable(found: list[Path], written: Path, keep: int) -> list[Path]:
+    """Step checkpoints to delete after writing ``written``: never it (a resumed run may
+    write a lower step number than files left from before), then the newest ``keep - 1``
+    older ones stay; files of later steps are left from an abandoned run (torn, or
+    unreadable: the resume fell back past them) and go."""
+    step = _step_of(written)
+    older = [p for p in found if p != written and _step_of(p) < step]
+    later = [p for p in found if p != written and _step_of(p) >= step]
+    return older[: max(0, len(older) - (keep - 1))] + later
+
+
+def _step_of(path: Path) -> int:
+    m = _STEP_FILE.match(path.name)
+    return int(m.group(1)) if m else -1
+
+
 def _read_payload(path: Path) -> dict[str, Any]:
     payload = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
@@ -702,7 +718,7 @@ class _Loop:
         payload = self.payload(status)
         write_with(path, lambda tmp: torch.save(payload, tmp))
         self.last_ckpt, self.last_good_step = path, self.step
-        for old in list_checkpoints(self.workdir)[: -self.config.keep_checkpoints]:
+        for old in _prunable(list_checkpoints(self.workdir), path, self.config.keep_checkpoints):
             with contextlib.suppress(OSError):
                 old.unlink()
         self.reporter.artifact("checkpoint", path, kind="checkpoint")
@@ -727,8 +743,15 @@ class _Loop:
         write_with(self.ckdir / "best.pt", lambda tmp: torch.save(payload, tmp))
 
     def try_resume(self) -> dict[str, Any] | None:
-        found = _latest_readable(self.workdir)
+        # temp files of checkpoint writes killed half way: nothing writes here now
+        clean_orphans(self.ckdir, recursive=False)
+        errors: list[str] = []
+        found = _latest_readable(self.workdir, errors)
         if found is None:
+            if errors:  # there were checkpoints, none loads: say so before starting over
+                self.reporter.log(
+                    f"no readable checkpoint in {self.ckdir} ({'; '.join(errors)[:400]}): "
+                    "training starts again from step 0", level="warning")
             return None
         path, p = found
         try:

@@ -193,3 +193,26 @@ def test_amp_on_cuda_trains_and_checkpoints_the_scaler(tmp_path, amp_dtype):
     assert saved["scaler_state"] or amp_dtype == "bfloat16"
     clone, _ = load_checkpoint(tmp_path / "run", lambda cfg: Net())
     assert next(clone.parameters()).device.type == "cpu"
+
+
+# -- issue 22 #17 ---------------------------------------------------------------------
+
+
+def test_a_resume_with_no_readable_checkpoint_warns_and_keeps_what_it_writes(tmp_path):
+    x, y = data()
+    ckdir = tmp_path / "checkpoints"
+    ckdir.mkdir()
+    (ckdir / "step_00000900.pt").write_bytes(b"torn write")  # the only checkpoint: unreadable
+    orphan = ckdir / ".step_00000950.pt.k2j4x8ab.tmp"  # a write killed half way
+    orphan.write_bytes(b"\0" * 4096)
+    rep = CancelAfter(7, tmp_path / "art")
+    cfg = TrainConfig(**{**CFG, "keep_checkpoints": 1})
+    with pytest.raises(Cancelled):
+        fit(Net(), (x, y), None, cfg, rep, tmp_path)
+    warns = [e["message"] for e in rep.of("log") if e["level"] == "warning"]
+    assert any("no readable checkpoint" in m and "step_00000900.pt" in m and "step 0" in m for m in warns)
+    assert not orphan.exists()
+    # the checkpoint written at the cancel is the one kept, although its step number is lower
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step_00000007.pt"]
+    res = fit(Net(), (x, y), None, TrainConfig(**{**CFG, "steps": 10}), workdir=tmp_path)
+    assert res.resumed_from == 7 and res.step == 10
