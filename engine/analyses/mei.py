@@ -42,7 +42,10 @@ ANALYSIS = Analysis(
         Step("reliability", "engine.analyses.mei_steps:reliability",
              "spike counts per image; oracle corr, entropy, variance, outliers, sorting",
              {"data": "", "window_start": 0.0, "window_stop": 0.25, "sort": "auto", "contamination": 0.1,
-              "min_oracle": 0.2, "oracle_percentile": 0.0, "variance_percentile": 0.0, "drop_outliers": False}),
+              "min_oracle": 0.2, "oracle_percentile": 0.0, "variance_percentile": 0.0, "drop_outliers": False,
+              # .nwb only (engine.data.allen_nwb): AllenSDK's unit-quality cut-offs (< 0: off), the area
+              "area": "VISam", "amplitude_cutoff_max": 0.1, "presence_ratio_min": 0.95,
+              "isi_violations_max": 0.5, "good_only": True}),
         Step("train", "engine.analyses.mei_steps:train", "CNN core + Gaussian readout, Poisson loss",
              {"hidden_channels": 8, "layers": 2, "input_kernel": 9, "hidden_kernel": 3, "readout": "gaussian",
               "train_steps": 600, "lr": 3e-3, "batch_size": 32, "val_fraction": 0.2, "device": "auto",

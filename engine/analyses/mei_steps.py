@@ -39,12 +39,13 @@ def generate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
 
 
 def reliability(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
-    from engine.data import allen
+    from engine.data import allen, allen_nwb
     from engine.reliability import reliability_table, reliable
 
     src = _data_source(ctx, p)
     ctx.reporter.progress(0, 3, f"reading {src.name}")
-    tables = allen.read_nwb(src) if src.is_file() else allen.load_tables(src)
+    tables = (allen_nwb.read_for_params(src, p, log=ctx.reporter.log) if src.is_file()  # .nwb through pynwb
+              else allen.load_tables(src))
     if tables.images is None:
         raise FileNotFoundError(f"{src}: no {allen.IMAGES} (the natural-scene images)")
     counts = allen.spike_counts(tables, (p["window_start"], p["window_stop"]))

@@ -37,7 +37,7 @@ from engine.data.errors import DataError
 
 __all__ = [
     "TableInfo", "SeriesInfo", "NWBSummary", "Raster", "open_nwb", "is_nwb", "summarize", "walk",
-    "units_table", "spike_counts", "raster", "table_head", "unit_areas", "series_preview",
+    "units_table", "spike_counts", "raster", "bisect_sorted", "electrode_areas", "table_head", "unit_areas", "series_preview",
     "check_units", "check_intervals", "format_summary",
 ]
 
@@ -425,7 +425,7 @@ class Raster:
         return int(sum(len(t) for t in self.times))
 
 
-def _bisect(ds, lo: int, hi: int, value: float) -> int:
+def bisect_sorted(ds, lo: int, hi: int, value: float) -> int:
     """First position in ``ds[lo:hi]`` (sorted) with ``ds[pos] >= value``; about log2(n) one-element reads."""
     while hi - lo > 4096:  # narrow on disk, then finish in one small read
         mid = (lo + hi) // 2
@@ -465,8 +465,8 @@ def raster(path: str | Path, n_units: int = 50, t0: float | None = None, t1: flo
             raise DataError(f"{path}: raster window must have t1 > t0, got [{t0}, {t1})")
         times, budget, cut = [], int(max_spikes), False
         for s, e in zip(starts, stops):
-            i = _bisect(ds, int(s), int(e), t0) if e > s else int(s)
-            j = _bisect(ds, i, int(e), t1) if e > i else i
+            i = bisect_sorted(ds, int(s), int(e), t0) if e > s else int(s)
+            j = bisect_sorted(ds, i, int(e), t1) if e > i else i
             if j - i > budget:
                 j, cut = i + budget, True
             times.append(np.asarray(ds[i:j], dtype=float) if j > i else np.zeros(0))
