@@ -65,6 +65,8 @@ class WorkbenchApp(App):
         # how long each store update took to fold into the panes (ms): the benchmark reads it
         self.update_ms: collections.deque[float] = collections.deque(maxlen=1000)
         self.exit_message = ""
+        self.store_warnings: list[str] = []  # what was read from the session and set aside
+        self.opening_note = ""  # shown once the screen is up (e.g. "new session X created")
         self.last_jobs: list = []  # the latest poll, for the jobs screen
         self.last_progress: dict[str, dict] = {}
         self.gpus: list[dict] = []
@@ -77,8 +79,10 @@ class WorkbenchApp(App):
         from workbench.panes.training import TrainingPane
 
         yield Header()
-        ui = self.session.ui()
-        with TabbedContent(initial=ui.get("pane", "training"), id="panes"):
+        pane, warning = _saved_pane(self.session)
+        if warning:  # a hand-edited or other-version row: the default, said on mount
+            self.store_warnings.append(warning)
+        with TabbedContent(initial=pane, id="panes"):
             # mounted after first paint: it pulls in numpy and h5py (see _mount_datasets)
             yield TabPane("1 Datasets", id="datasets")
             with TabPane("2 Training", id="training"):
@@ -122,6 +126,13 @@ class WorkbenchApp(App):
         self.panes = list(self.query(StorePane))
         self.status.readonly = self.readonly
         self._apply_config()
+        from engine import parallel  # a backend setting made elsewhere runs locally, and says so
+
+        why = parallel.notice(self.session, reset=not self.readonly)
+        for warning in self.store_warnings + ([why] if why else []):
+            self.notify(warning, severity="warning", timeout=12)
+        if self.opening_note:
+            self.notify(self.opening_note, timeout=8)
         self.call_after_refresh(self._mount_datasets)
         if self.readonly:
             self.notify("Another workbench has this session open: this one is read-only and "
@@ -497,3 +508,20 @@ class WorkbenchApp(App):
     def on_unmount(self) -> None:
         self.session.close()
         self.store.close()
+
+
+PANES = ("datasets", "training", "equations", "results")
+
+
+def _saved_pane(session) -> tuple[str, str | None]:
+    """(pane the session was left on, None) or, for anything else (a hand-edited row,
+    another version's pane), ("training", one line saying so)."""
+    from engine.text import safe_line
+
+    try:
+        raw = session.ui().get("pane", "training")
+    except (ValueError, TypeError):  # a row that is not JSON
+        return "training", "the saved screen state is unreadable; showing training"
+    if isinstance(raw, str) and raw in PANES:
+        return raw, None
+    return "training", f"saved pane {safe_line(raw)!r} is unknown; showing training"

@@ -61,7 +61,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                         f"{', '.join(st.name for st in spec.steps)})")
     for s in steps or []:
         spec.step(s)
-    overrides = parse_sets(args.set or [], spec.defaults())
+    # typed and range-checked against the steps' declarations: one line naming the key,
+    # before the session is touched or any step runs
+    overrides = parse_sets(args.set or [], spec.params())
     session = _open_session(args)
     runner.reconcile(session)
     job_id = runner.submit(session, args.analysis, steps, overrides, from_job=args.from_job)
@@ -195,6 +197,10 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         print(runner.resume(s, args.resume))
         return 0
     if args.delete:
+        s.job(args.delete)  # an unknown id is one line, before any question
+        if not args.yes and not _confirm(f"delete job {args.delete} and its events (its artifacts stay on disk)?"):
+            print("nothing deleted", file=sys.stderr)
+            return 1
         s.delete_job(args.delete)
         print(f"deleted {args.delete}")
         return 0
@@ -244,6 +250,7 @@ def cmd_data(args: argparse.Namespace) -> int:
     if args.data_cmd == "gen":
         if args.kind != "retina":
             raise UserError(f"unknown generator {args.kind!r} (known: retina)")
+        _check_gen_target(args)
         from engine.data.retina_gen import generate_retina
 
         t0 = time.perf_counter()
@@ -251,6 +258,22 @@ def cmd_data(args: argparse.Namespace) -> int:
         print(f"wrote {args.path} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         return 0
     raise UserError("usage: workbench data {gen retina PATH | tree PATH}")
+
+
+def _check_gen_target(args: argparse.Namespace) -> None:
+    """Refuse, in one line, what would lose data or surprise: bad sizes, a folder as the
+    target, an existing file without --force, a folder that does not exist."""
+    for name in ("cells", "frames"):
+        if getattr(args, name) < 1:
+            raise UserError(f"--{name} must be ≥ 1, got {getattr(args, name)}")
+    path = Path(args.path)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder; give a file name, e.g. {path / 'naturalscene.h5'}")
+    if path.exists() and not args.force:
+        raise UserError(f"{path} exists; add --force to overwrite it")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UserError(f"folder {parent} does not exist; create it first (mkdir -p {parent})")
 
 
 # -- report and browser view -----------------------------------------------------
@@ -301,6 +324,9 @@ def cmd_parallel(args: argparse.Namespace) -> int:
     from engine import parallel
 
     session = _open_session(args)
+    why = parallel.notice(session)  # a setting made elsewhere: reset to loky, said once
+    if why:
+        print(why, file=sys.stderr)
     if args.action in ("set", "unset"):
         if args.key not in _PARALLEL_KEYS:
             raise UserError(f"unknown setting {args.key!r} (known: {', '.join(_PARALLEL_KEYS)})")
@@ -309,21 +335,56 @@ def cmd_parallel(args: argparse.Namespace) -> int:
         default = getattr(parallel.ParallelConfig(), args.key)
         parallel.save_config(session, **{args.key: args.value if args.action == "set" else default})
     cfg = parallel.load_config(session)
+    _, source = parallel.user_address(cfg.backend)
     print(f"backend = {cfg.backend}")
-    print(f"address = {cfg.address or 'local'}")
+    # the address is the user's own setting (never the session's): say where it is kept
+    print(f"address = {cfg.address or 'local'}" + (f"  (from {source})" if cfg.address else ""))
     print(f"n_workers = {cfg.n_workers or 'auto'}")
     return 0
 
 
 # -- TUI ------------------------------------------------------------------------
-def cmd_tui(args: argparse.Namespace, name: str | None = None) -> int:
+def cmd_tui(args: argparse.Namespace, name: str | None = None, resume: bool = False) -> int:
+    """The TUI.  ``resume`` opens existing sessions only (a typo must not make an empty one);
+    ``--session NEW`` creates one and says so."""
+    from engine.session import check_name, list_sessions
+
+    name = name or args.session
+    check_name(name)
+    root = _root(args)
+    known = list_sessions(root)
+    if resume and name not in known:
+        raise UserError(f"no session {name!r} under {root} (sessions: {', '.join(known) or 'none'}); "
+                        f"'workbench --session {name}' creates it")
+    # textual-serve drives the app through pipes and names its driver; anything else needs a
+    # terminal, or escape codes go to a file/pipe and the app never exits
+    if not os.environ.get("TEXTUAL_DRIVER") and not (sys.stdout.isatty() and sys.stdin.isatty()):
+        raise UserError("the workbench needs a terminal (stdin/stdout are not one); "
+                        "for scripts use: workbench run / sessions / jobs / report")
     from workbench.app import WorkbenchApp
 
-    app = WorkbenchApp(session_name=name or args.session, root=_root(args))
+    app = WorkbenchApp(session_name=name, root=root)
+    created = name not in known
+    if created:
+        app.opening_note = f"new session {name!r} created in {root / name}"
     app.run()
+    lines = [app.opening_note] if created else []
     if app.exit_message:
-        print(app.exit_message, file=sys.stderr)
+        lines.append(app.exit_message)
+    for line in lines:
+        print(line, file=sys.stderr)
     return app.return_code or 0
+
+
+def _confirm(question: str, flag: str = "--yes") -> bool:
+    """Ask y/N on the terminal; without one, refuse and name the flag that skips the question."""
+    if not sys.stdin.isatty():
+        raise UserError(f"{question.rstrip('? ')}: no terminal to ask on; add {flag} to go ahead")
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 # -- parser ---------------------------------------------------------------------
@@ -355,7 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
     j = sub.add_parser("jobs", help="list the jobs of a session")
     j.add_argument("--session", dest="session", default=argparse.SUPPRESS)
     j.add_argument("--resume", metavar="JOB_ID", help="resume an interrupted/cancelled/failed job")
-    j.add_argument("--delete", metavar="JOB_ID", help="delete a finished job and its events")
+    j.add_argument("--delete", metavar="JOB_ID", help="delete a finished job and its events (asks first)")
+    j.add_argument("--yes", "-y", action="store_true", help="do not ask before deleting")
 
     c = sub.add_parser("cancel", help="cancel a running job")
     c.add_argument("job_id")
@@ -368,6 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--cells", type=int, default=9)
     g.add_argument("--frames", type=int, default=30000)
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--force", action="store_true", help="overwrite an existing file")
     t = dsub.add_parser("tree", help="print an HDF5 file's tree")
     t.add_argument("path")
 
@@ -418,13 +481,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "serve":
             return cmd_serve(args)
         if args.cmd == "resume":
-            return cmd_tui(args, args.name)
+            return cmd_tui(args, args.name, resume=True)
         return cmd_tui(args)
     except user_errors as exc:
         print(f"workbench: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader went away (`| head`): stop quietly, as cat does; stdout is pointed at
+        # /dev/null so that the interpreter's final flush cannot raise again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":
