@@ -665,7 +665,14 @@ class Session:
                           [(k, _dumps(v)) for k, v in values.items()])
 
     def ui(self) -> dict[str, Any]:
-        return {r["key"]: json.loads(r["value"]) for r in self._read("SELECT * FROM ui_state")}
+        """The saved screen state; a row that is not JSON (hand-edited, another version) is left out."""
+        out: dict[str, Any] = {}
+        for r in self._read("SELECT * FROM ui_state"):
+            try:
+                out[r["key"]] = json.loads(r["value"])
+            except (ValueError, TypeError):
+                continue
+        return out
 
     # -- artifacts ---------------------------------------------------------------
     def artifact_dir(self, analysis: str) -> Path:

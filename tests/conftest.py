@@ -21,6 +21,10 @@ def session_root(tmp_path, monkeypatch) -> Path:
     root.mkdir()
     monkeypatch.setenv("WORKBENCH_SESSIONS", str(root))
     monkeypatch.setenv("WORKBENCH_ANALYSES", "fake=tests.fake_analysis")
+    # the user's own parallel settings and signing key (engine.parallel): never the real ones
+    monkeypatch.setenv("WORKBENCH_PARALLEL_CONFIG", str(tmp_path / "user-config" / "parallel.toml"))
+    for var in ("WORKBENCH_DASK_ADDRESS", "WORKBENCH_RAY_ADDRESS"):
+        monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("PYTHONPATH", str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return root
 

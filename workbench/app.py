@@ -518,10 +518,7 @@ def _saved_pane(session) -> tuple[str, str | None]:
     another version's pane), ("training", one line saying so)."""
     from engine.text import safe_line
 
-    try:
-        raw = session.ui().get("pane", "training")
-    except (ValueError, TypeError):  # a row that is not JSON
-        return "training", "the saved screen state is unreadable; showing training"
+    raw = session.ui().get("pane", "training")  # rows that are not JSON are left out there
     if isinstance(raw, str) and raw in PANES:
         return raw, None
     return "training", f"saved pane {safe_line(raw)!r} is unknown; showing training"
