@@ -298,20 +298,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from engine.session import check_name
 
     try:
-        from textual_serve.server import Server
+        from workbench.serve import GuardedServer, new_token
     except ImportError:
-        raise UserError("the browser view needs textual-serve: python3 -m pip install textual-serve") from None
+        raise UserError('the browser view needs textual-serve: python3 -m pip install "neuro-workbench[serve]"') from None
     check_name(args.session)
     if not 0 < args.port < 65536:
         raise UserError(f"--port must be 1-65535, got {args.port}")
     cmd = [sys.executable, "-m", "workbench.cli", "--session", args.session]
     if args.root:
         cmd += ["--root", str(_root(args))]
-    print(f"serving on http://localhost:{args.port} (localhost only); from your machine: "
+    # a token as Jupyter does: whoever can reach the port without it is refused
+    server = GuardedServer(shlex.join(cmd), port=args.port, token=new_token(), title=f"workbench {args.session}")
+    print(f"serving on {server.url} (localhost only; the token is required); from your machine: "
           f"ssh -L {args.port}:localhost:{args.port} <this server>, then open that address",
-          file=sys.stderr)
-    Server(shlex.join(cmd), host="localhost", port=args.port,
-           title=f"workbench {args.session}").serve()
+          file=sys.stderr, flush=True)
+    server.serve()
     return 0
 
 
