@@ -412,3 +412,24 @@ async def test_q_quits_from_help_and_jobs_and_esc_goes_back(session_root, snap_s
             await pilot.press(first, "q")
             await pilot.pause()
             assert not app.is_running
+
+
+async def test_training_pane_follows_a_new_job_and_tells_rows_apart(snap_session):
+    app = WorkbenchApp(session=snap_session)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await _settle(pilot)
+        training = app.query_one("#training-pane")
+        assert training.selected == "snap-0001"
+        new = snap_session.create_job("demo", ["train"], {}, job_id="snap-0002")
+        snap_session.update_job(new, state="running", current_step="train", pid=os.getpid(),
+                                heartbeat=time.time(), host=os.uname().nodename)
+        # the previous step's full bar must not stand for this step's
+        snap_session.add_events(new, [("progress", {"done": 2, "total": 2, "step": "generate"})])
+        app.request_poll()
+        await _settle(pilot)
+        assert training.selected == "snap-0002"
+        table = app.query_one("#job-table", DataTable)
+        assert table.get_row("snap-0002")[-1] == ""  # no count yet for train
+        assert table.get_row("snap-0001")[-1] == time.strftime("%H:%M", time.localtime(snap_session.job("snap-0001").ended))
+        assert "train" in str(app.query_one("#job-title", Static).render())

@@ -19,7 +19,7 @@ from workbench.messages import StoreUpdate
 from workbench.panes.base import StorePane
 from workbench.widgets.figure_view import FigureView
 from workbench.widgets.plot import line_plot
-from workbench.format import fmt_duration
+from workbench.format import current_progress, fmt_eta
 
 STATE_MARK = {"queued": ("…", "yellow"), "running": ("●", "green"), "finished": ("✓", "green"),
               "failed": ("✗", "red"), "cancelled": ("■", "yellow"), "interrupted": ("!", "red")}
@@ -75,17 +75,24 @@ class TrainingPane(StorePane):
     def on_mount(self) -> None:
         table = self.query_one("#job-table", DataTable)
         # fixed widths: auto widths grow with whatever passed through the table first
-        for label, width in (("", 1), ("analysis", 8), ("step", 8), ("%", 3)):
+        # "done": a running job's percent, an ended job's end time (two "retina train" rows differ)
+        for label, width in (("", 1), ("analysis", 8), ("step", 7), ("done", 5)):
             table.add_column(label, width=width)
         self.selected = self.wb.session.ui().get("training.job") if hasattr(self.wb, "session") else None
 
     # -- store updates -------------------------------------------------------------
     def store_update(self, msg: StoreUpdate) -> None:
+        # a job that appeared since the last poll (palette, R, another terminal) is followed
+        new = [j.id for j in msg.jobs if j.id not in self.jobs] if self.jobs and not msg.first else []
         self.jobs = {j.id: j for j in msg.jobs}
         for j in msg.jobs:
             if j.id in msg.progress:
                 self.facts[j.id]["progress"] = msg.progress[j.id]
-        if self.selected not in self.jobs and msg.jobs:
+        if new:
+            self.selected = new[-1]
+            self.wb.save_ui(**{"training.job": self.selected})
+            self.load_job(self.selected)
+        elif self.selected not in self.jobs and msg.jobs:
             self.selected = msg.jobs[-1].id
             self.load_job(self.selected)
         elif msg.first and self.selected:
@@ -152,9 +159,13 @@ class TrainingPane(StorePane):
     def _refresh_table(self) -> None:
         rows = []
         for j in reversed(list(self.jobs.values())):
-            prog = self.facts[j.id].get("progress") if j.active else None
-            pct = f"{100 * prog['done'] / prog['total']:.0f}" if prog and prog.get("total") else (
-                "" if j.active else ("100" if j.state == "finished" else "-"))
+            prog = current_progress(self.facts[j.id].get("progress"), j.current_step) if j.active else None
+            if prog and prog.get("total"):
+                pct = f"{100 * prog['done'] / prog['total']:.0f}%"
+            elif j.active:
+                pct = ""
+            else:
+                pct = time.strftime("%H:%M", time.localtime(j.ended)) if j.ended else "-"
             rows.append((j.id, j.state, j.analysis, j.current_step or "-", pct))
         table = self.query_one("#job-table", DataTable)
         if rows != self._table_rows:  # a poll with nothing new must cost nothing here
@@ -177,19 +188,25 @@ class TrainingPane(StorePane):
         title = Text()
         title.append(f"{mark} ", style=colour)
         title.append(f"{job.analysis} · {job.current_step or '-'} · {job.state}", style="bold")
-        title.append(f"  {job.id}", style="dim")
+        prefix = f"{self.wb.session.name}-" if hasattr(self.wb, "session") else ""
+        title.append(f"  {job.id.removeprefix(prefix)}", style="dim")  # the session is in the header
         self._set("#job-title", title)
-        prog = facts.get("progress") or {}
+        prog = (current_progress(facts.get("progress"), job.current_step) if job.active
+                else facts.get("progress")) or {}
         bar = self.query_one("#job-progress", ProgressBar)
         if prog.get("total"):
             bar.update(total=prog["total"], progress=prog["done"])
         elif job.state == "finished":
             bar.update(total=1, progress=1)
+        elif job.active:
+            bar.update(total=None, progress=0)  # this step has no count yet
         parts = []
         if prog.get("total"):
             parts.append(f"{prog['done']}/{prog['total']}")
             if job.active:
-                parts.append(f"ETA {fmt_duration(prog.get('eta_s'))}")
+                parts.append(f"ETA {fmt_eta(prog, time.time())}")
+        elif job.active and prog.get("message"):
+            parts.append(prog["message"])  # "starting": no count yet for this step
         if prog.get("rate"):
             parts.append(f"{prog['rate']:.1f} it/s")
         if prog.get("samples_per_s"):

@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static
 
 from engine.session import END_STATES, Job
-from workbench.format import fmt_duration
+from workbench.format import current_progress, fmt_duration, fmt_eta
 from workbench.widgets.footer import WorkbenchFooter
 
 STATE_MARK = {"queued": ("…", "yellow"), "running": ("●", "green"), "finished": ("✓", "green"),
@@ -154,10 +154,11 @@ class JobsScreen(Screen):
     def _row(self, j: Job, p: dict | None, gpus: list[dict], now: float, wide: bool) -> list:
         mark, colour = STATE_MARK.get(j.state, ("?", ""))
         state = Text(f"{mark} {j.state}", style=colour)
+        p = current_progress(p, j.current_step) if j.active else p
         if p and p.get("total"):
             frac = p["done"] / p["total"]
             prog = f"{progress_bar(frac, BAR if wide else 5)} {100 * frac:3.0f}%"
-            eta = fmt_duration(p.get("eta_s")) if j.active else ""
+            eta = fmt_eta(p, now) if j.active else ""
         else:
             prog = "done" if j.state == "finished" else ""
             eta = ""

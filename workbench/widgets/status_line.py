@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
 from engine.session import Job
-from workbench.format import fmt_duration
+from workbench.format import current_progress, fmt_eta
 
 
 class StatusLine(Static):
@@ -43,11 +45,11 @@ class StatusLine(Static):
         if not self._jobs:
             t.append("no jobs running", style="dim")
         for j in self._jobs[:2]:
-            p = self._progress.get(j.id) or {}
+            p = current_progress(self._progress.get(j.id), j.current_step) or {}
             t.append("● ", style="green")
             t.append(f"{j.analysis}/{j.current_step or j.state}")
             if p.get("total"):
-                t.append(f" {100 * p['done'] / p['total']:.0f}% ETA {fmt_duration(p.get('eta_s'))}")
+                t.append(f" {100 * p['done'] / p['total']:.0f}% ETA {fmt_eta(p, time.time())}")
             t.append("  ")
         if len(self._jobs) > 2:
             t.append(f"+{len(self._jobs) - 2} more  ")
