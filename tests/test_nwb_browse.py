@@ -189,6 +189,6 @@ def test_importing_engine_data_nwb_does_not_import_pynwb():
     import subprocess
     import sys
 
-    code = "import sys, engine.data.nwb; print('pynwb' in sys.modules)"
+    code = "import sys, engine.data.nwb, engine.data.allen_nwb, engine.data.nlb; print('pynwb' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -37,7 +37,7 @@ from engine.data.errors import DataError
 
 __all__ = [
     "TableInfo", "SeriesInfo", "NWBSummary", "Raster", "open_nwb", "is_nwb", "summarize", "walk",
-    "units_table", "spike_counts", "raster", "bisect_sorted", "electrode_areas", "table_head", "unit_areas", "series_preview",
+    "find", "units_table", "spike_counts", "raster", "bisect_sorted", "electrode_areas", "table_head", "unit_areas", "series_preview",
     "check_units", "check_intervals", "format_summary",
 ]
 
@@ -478,7 +478,8 @@ def raster(path: str | Path, n_units: int = 50, t0: float | None = None, t1: flo
 # --------------------------------------------------------------------------- tables and series
 
 
-def _find(nwb, name: str, where) -> Any:
+def find(nwb, name: str, where: str | Path = "") -> Any:
+    """The table or series at ``name`` (a :func:`walk` path, or a bare name when unambiguous)."""
     found = walk(nwb)
     key = name.strip("/")
     if key in found:
@@ -496,7 +497,7 @@ def table_head(path: str | Path, name: str = "intervals/trials", rows: int = 50)
 
     path = Path(path)
     with open_nwb(path) as nwb:
-        table = _find(nwb, name, path)
+        table = find(nwb, name, path)
         if not _is_table(table):
             raise DataError(f"{path}: {name} is a time series, not a table")
         n = min(_n_rows(table), max(0, int(rows)))
@@ -531,7 +532,7 @@ def series_preview(path: str | Path, name: str, max_points: int = 2000, channel:
 
     path = Path(path)
     with open_nwb(path) as nwb:
-        ts = _find(nwb, name, path)
+        ts = find(nwb, name, path)
         if not _is_series(ts):
             raise DataError(f"{path}: {name} is a table, not a time series")
         info = _series_info(name, ts)
