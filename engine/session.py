@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from engine.atomic import _json_default
+from engine.text import safe_text
 
 SCHEMA_VERSION = 3
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -158,6 +159,18 @@ def _is_busy(exc: BaseException) -> bool:
 def _writable(folder: Path, db: Path) -> bool:
     """False on read-only media (EROFS holds even for root) or a folder we may not write."""
     return os.access(folder, os.W_OK) and os.access(db, os.W_OK)
+
+
+def _shown(text: str | None) -> str | None:
+    """Text a job wrote (an error, a step name) as it may be shown: with its terminal
+    control characters escaped (a session may come from anyone; see engine.text)."""
+    return safe_text(text) if isinstance(text, str) else text
+
+
+def _shown_payload(payload: Any) -> Any:
+    if isinstance(payload, dict) and isinstance(payload.get("message"), str):
+        payload["message"] = safe_text(payload["message"])
+    return payload
 
 
 def _dumps(obj: Any) -> str:
@@ -566,7 +579,7 @@ class Session:
             id=r["id"], analysis=r["analysis"], steps=json.loads(r["steps"]),
             params=json.loads(r["params"]), state=r["state"], pid=r["pid"], host=r["host"],
             device=r["device"], created=r["created"], started=r["started"], ended=r["ended"],
-            heartbeat=r["heartbeat"], current_step=r["current_step"], error=r["error"],
+            heartbeat=r["heartbeat"], current_step=_shown(r["current_step"]), error=_shown(r["error"]),
             result=json.loads(r["result"]) if r["result"] else None,
             resume_of=opt.get("resume_of"), seen=bool(opt.get("seen") or False),
             workdir=opt.get("workdir"), source=opt.get("source"), pid_start=opt.get("pid_start"),
@@ -604,7 +617,7 @@ class Session:
         sql += " ORDER BY id"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return [Event(r["id"], r["job_id"], r["ts"], r["kind"], json.loads(r["payload"]))
+        return [Event(r["id"], r["job_id"], r["ts"], r["kind"], _shown_payload(json.loads(r["payload"])))
                 for r in self._read(sql, tuple(args))]
 
     def last_event_id(self) -> int:

@@ -158,6 +158,7 @@ class _ProgressPrinter:
 # -- sessions and jobs ----------------------------------------------------------
 def cmd_sessions(args: argparse.Namespace) -> int:
     from engine.session import list_sessions
+    from engine.text import safe_line
 
     root = _root(args)
     if args.action == "show":
@@ -168,7 +169,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         s = Session.open(args.name, root, create=False, readonly=True)
         jobs = s.jobs()
         print(f"session {s.name}  ({s.path})  schema v{s.schema_version}")
-        print(f"jobs: {len(jobs)}  tables: {', '.join(s.table_names()) or '-'}  "
+        print(f"jobs: {len(jobs)}  tables: {safe_line(', '.join(s.table_names())) or '-'}  "
               f"equations: {len(s.equations())}")
         _print_jobs(jobs)
         return 0
@@ -176,7 +177,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     if not names:
         print(f"no sessions under {root}")
     for name in names:
-        print(name)
+        print(safe_line(name))
     return 0
 
 
@@ -485,7 +486,9 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_tui(args, args.name, resume=True)
         return cmd_tui(args)
     except user_errors as exc:
-        print(f"workbench: {exc}", file=sys.stderr)
+        from engine.text import safe_text  # the message may quote a file's or a session's text
+
+        print(f"workbench: {safe_text(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

@@ -30,6 +30,8 @@ from textual.widgets.tree import TreeNode
 
 from engine.data import h5tree
 from engine.data.errors import DataError
+from engine.reporting import Cancelled
+from engine.text import safe_line
 from workbench.widgets.halfblock import halfblock
 from workbench.widgets.plotext_view import PlotextView
 
@@ -304,9 +306,9 @@ class DatasetsPane(Widget):
         for info in msg.children:
             child_ref = NodeRef(info.file, info.name, info.kind, info)
             if info.is_group:
-                node.add(info.label(), data=child_ref, allow_expand=True)
+                node.add(Text(info.label()), data=child_ref, allow_expand=True)  # Text: no markup from the file
             else:
-                node.add_leaf(info.label(), data=child_ref)
+                node.add_leaf(Text(info.label()), data=child_ref)
         total = node.data.info.n_children if node.data.info else None
         if total and total > len(msg.children):
             node.add_leaf(f"… {total - len(msg.children)} more not listed")
@@ -324,7 +326,7 @@ class DatasetsPane(Widget):
             self._run_eda(ref)
         elif ref.kind == "dataset":
             self._ref = ref
-            self._status(f"reading {ref.name}…")
+            self._status(f"reading {safe_line(ref.name)}…")
             self._load_preview(ref, self._plot_size())
         elif ref.kind in ("group", "file"):
             self._load_group_info(ref)
@@ -346,22 +348,25 @@ class DatasetsPane(Widget):
         try:
             info = h5tree.node_info(ref.file, ref.name)
             stats = preview = frame = None
+            stop = _WorkerStop()  # a new selection or quitting cancels this worker: reads stop at once
             if info.numeric and info.shape and int(np.prod(info.shape)) > 0:
-                stats = h5tree.sample_stats(ref.file, ref.name, max_elems=200_000)
+                stats = h5tree.sample_stats(ref.file, ref.name, max_elems=200_000, cancel=stop)
                 if h5tree.is_image_stack(info):
                     frame = h5tree.read_frame(ref.file, ref.name, 0)
                 elif info.ndim == 1:
-                    preview = h5tree.preview_slice(ref.file, ref.name, max_points=size[0])
+                    preview = h5tree.preview_slice(ref.file, ref.name, max_points=size[0], cancel=stop)
                 else:
-                    preview = h5tree.preview_slice(ref.file, ref.name, max_points=(size[1], size[0]))
+                    preview = h5tree.preview_slice(ref.file, ref.name, max_points=(size[1], size[0]), cancel=stop)
             self.post_message(self.PreviewLoaded(ref, info, stats, preview, frame, None))
+        except Cancelled:
+            return  # another selection replaced this one, or the app is closing
         except Exception as exc:
             self.post_message(self.PreviewLoaded(ref, None, None, None, None, str(exc)))
 
     def on_datasets_pane_preview_loaded(self, msg: "DatasetsPane.PreviewLoaded") -> None:
         if msg.error:
             self._show("none")
-            self.query_one("#ds-info", Static).update(Text(msg.ref.name, style="bold"))
+            self.query_one("#ds-info", Static).update(Text(safe_line(msg.ref.name), style="bold"))
             self._error(msg.error)
             return
         info = msg.info
@@ -390,7 +395,7 @@ class DatasetsPane(Widget):
         table = Table.grid(padding=(0, 1))
         table.add_column(style="bold cyan", no_wrap=True, min_width=7)
         table.add_column(overflow="ellipsis", no_wrap=True, ratio=1)
-        table.add_row("name", info.name)
+        table.add_row("name", Text(safe_line(info.name)))
         if info.is_dataset:
             shape = " × ".join(map(str, info.shape)) if info.shape else "scalar"
             table.add_row("shape", f"{shape}  {info.dtype}  ({_fmt_bytes(info.nbytes)})")
@@ -399,7 +404,7 @@ class DatasetsPane(Widget):
         else:
             table.add_row("members", str(info.n_children))
         for key, value in list(info.attrs.items())[:4]:
-            table.add_row(f"@{key}", value)
+            table.add_row(Text(f"@{key}"), Text(value))
         if stats is not None:
             rows = dict(stats.as_rows())
             table.add_row("stats", f"min {rows['min']}  max {rows['max']}  mean {rows['mean']}  std {rows['std']}")
@@ -413,7 +418,7 @@ class DatasetsPane(Widget):
 
             def draw(plt):
                 plt.plot(x, y, marker="braille")
-                plt.title(f"{info.basename} (axis {preview.axes[0]})")
+                plt.title(f"{info.display_name} (axis {preview.axes[0]})")
 
         else:
             matrix = np.nan_to_num(data).tolist()
@@ -422,7 +427,7 @@ class DatasetsPane(Widget):
 
             def draw(plt):
                 plt.matrix_plot(matrix)
-                plt.title(f"{info.basename} axes {preview.axes}{every}")
+                plt.title(f"{info.display_name} axes {preview.axes}{every}")
 
         self.query_one("#ds-plot", PlotextView).set_figure(draw)
 
@@ -604,3 +609,15 @@ class DatasetsPane(Widget):
             plt.title("rate (Hz)")
 
         self.query_one("#eda-trace", PlotextView).set_figure(draw)
+
+
+class _WorkerStop:
+    """The current thread worker's cancel flag as the event h5tree checks between reads."""
+
+    def __init__(self) -> None:
+        from textual.worker import get_current_worker
+
+        self._worker = get_current_worker()
+
+    def is_set(self) -> bool:
+        return self._worker.is_cancelled
