@@ -253,10 +253,12 @@ async def test_jobs_screen_starts_cancels_resumes_and_deletes(session):
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("j")
         assert isinstance(app.screen, JobsScreen)
-        await pilot.press("s")  # start: the command palette
+        await pilot.press("s")  # start: the run palette
         await pilot.press(*"Run fake: count")
         await pilot.pause(0.5)
         await pilot.press("enter")
+        await pilot.pause(0.3)
+        await pilot.press("enter")  # the parameter form, with the session's values: run
         first = await _wait_state(pilot, session, None, ("running",))
         await pilot.press("j")
         await _wait_shown(pilot, app, first.id)
@@ -433,3 +435,24 @@ async def test_training_pane_follows_a_new_job_and_tells_rows_apart(snap_session
         assert table.get_row("snap-0002")[-1] == ""  # no count yet for train
         assert table.get_row("snap-0001")[-1] == time.strftime("%H:%M", time.localtime(snap_session.job("snap-0001").ended))
         assert "train" in str(app.query_one("#job-title", Static).render())
+
+
+async def test_jobs_screen_refits_its_columns_after_a_resize(session_root, monkeypatch):
+    s = _jobs_session(session_root, monkeypatch)
+    app = WorkbenchApp(session=s)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await _settle(pilot, 0.5)
+        await pilot.press("j")
+        await _settle(pilot, 0.5)
+        assert "GPU util" in app.screen_text()
+        for size in ((80, 24), (100, 30), (200, 50), (80, 24)):
+            await pilot.resize_terminal(*size)
+            await _settle(pilot, 0.5)
+            text = app.screen_text()
+            header = next(line for line in text.splitlines() if line.lstrip().startswith("state"))
+            table = app.screen.query_one("#jobs-table", DataTable)
+            # every column header is drawn whole, inside the screen
+            for col in table.columns.values():
+                assert str(col.label) in header, (size, header)
+            assert len(header) <= size[0]
+    s.close()

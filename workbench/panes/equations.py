@@ -69,8 +69,9 @@ def equation_parts(payload: dict, coef=None, precision: int = 3, cursor=None, re
                 unit = [(t, f"{st or ''} {extra}".strip()) for t, st in unit]
             units.append(unit)
         for j in sorted(j for i, j in removed if i == k):
-            units.append([(f"  {features[j]}", "strike dim reverse" if cursor == (k, j) else "strike dim")])
-        units.append([(f"   [{len(order)} terms]", "dim")])
+            # marked by a sign as well as the strike, which plain text (NO_COLOR, a copy) loses
+            units.append([(f"  ✗{features[j]}", "strike dim reverse" if cursor == (k, j) else "strike dim")])
+        units.append([(f"   [{len(order)} term{'s' * (len(order) != 1)}]", "dim")])
         out.append(units)
     return out
 
@@ -761,10 +762,26 @@ class EquationsPane(StorePane):
         self.app.call_from_thread(self.app.notify, f"wrote {out}/{stem}.{{txt,tex,json,sympy.txt}}")
 
     def action_copy(self) -> None:
+        from workbench.clipboard import strip_term_counts, tmux_blocks_osc52
+
         s = self.current()
-        if s is not None:
-            self.app.copy_to_clipboard(render_equations(s["data"], self.coef_of(s)).plain)  # OSC 52
+        if s is None:
+            return
+        text = strip_term_counts(render_equations(s["data"], self.coef_of(s)).plain)
+        self.app.copy_to_clipboard(text)  # OSC 52
+        blocked = tmux_blocks_osc52()
+        if blocked is None:
             self.app.notify("equations copied to the clipboard (OSC 52)")
+            return
+        # the copy will not arrive: say why, and leave the text where it can be fetched
+        out = self.wb.session.artifacts / "exports" / "copied-equations.txt"
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(text, encoding="utf-8")
+            where = f"; saved to {out}"
+        except OSError:
+            where = ""
+        self.app.notify(blocked + where, severity="warning", timeout=12)
 
 
 def _load_sweep(data: dict):

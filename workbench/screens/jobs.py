@@ -25,6 +25,7 @@ from workbench.widgets.footer import WorkbenchFooter
 STATE_MARK = {"queued": ("…", "yellow"), "running": ("●", "green"), "finished": ("✓", "green"),
               "failed": ("✗", "red"), "cancelled": ("■", "yellow"), "interrupted": ("!", "red")}
 WIDE = 160  # columns from which the details move beside the table
+MID = 100   # columns from which the device has a column of its own
 BAR = 10
 
 
@@ -124,7 +125,7 @@ class JobsScreen(Screen):
         self.query_one("#jobs-gpus", Static).update(self._gpu_text(gpus))
         rows = [self._row(j, progress.get(j.id), gpus, now, wide) for j in jobs]
         shown = {j.id: tuple(map(str, r)) for j, r in zip(jobs, rows)}
-        layout = (wide, self.size.width, tuple(shown))
+        layout = (wide, self.size.width, bool(gpus), tuple(shown))
         if self._sig is None or self._sig[0] != layout:
             self._fill(jobs, rows, wide)  # new jobs, new order or new width: rebuild
         else:  # the same jobs: touch only the cells that changed (a 200-job session stays cheap)
@@ -167,21 +168,28 @@ class JobsScreen(Screen):
         mem, util = job_gpu(j, gpus)
         prefix = f"{self.app.session.name}-"  # the session is in the head line; details show it all
         jid = j.id[len(prefix):] if j.id.startswith(prefix) else j.id
+        if not wide:  # 80 columns: the id's random tail tells jobs apart; details show it all
+            jid = jid.rsplit("-", 1)[-1]
         step = j.current_step or (j.steps[0] if len(j.steps) == 1 else f"{len(j.steps)} steps")
         if wide:
             room = max(12, self.size.width - 56 - 102)  # the table never scrolls sideways
             err = j.error or ""
             err = Text(err if len(err) <= room else err[:room - 1] + "…", style="red")
             return [state, jid, j.analysis, step, prog, eta, took, j.device or "", mem, util, err]
-        return [state, jid, j.analysis, step, prog, eta, j.device or "", mem]
+        row = [state, jid, j.analysis, step, prog, eta]
+        if self.size.width >= MID:  # the device is in the details below otherwise
+            row.append(j.device or "")
+        return row + ([mem] if gpus else [])
 
     def _fill(self, jobs: list[Job], rows: list[list], wide: bool) -> None:
         table = self.query_one("#jobs-table", DataTable)
         keep = self.selected()
         table.clear(columns=True)
         cols = ["state", "job", "analysis", "step", "progress", "ETA", "took", "device", "GPU mem",
-                "GPU util", "error"] if wide else ["state", "job", "analysis", "step", "progress", "ETA",
-                                                   "device", "GPU mem"]
+                "GPU util", "error"] if wide else ["state", "job", "analysis", "step", "progress", "ETA"]
+        if not wide:  # columns that fit whole at this width (no "GPU m" header)
+            cols += ["device"] if self.size.width >= MID else []
+            cols += ["GPU mem"] if getattr(self.app, "gpus", []) else []
         for c in cols:
             table.add_column(c, key=c)
         for j, r in zip(jobs, rows):
