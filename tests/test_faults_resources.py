@@ -102,3 +102,83 @@ def test_full_session_store_is_a_clear_error_and_loses_nothing(session):
     session._conn.execute("PRAGMA max_page_count=1073741823")
     session.add_event(job, "log", {"message": "space again"})
     assert session.events(job)[-1].payload["message"] == "space again"
+
+
+# -- a real full disk (issue 22 #13): a small tmpfs, filled ------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MiB tmpfs: a real filesystem that really fills (needs root to mount)."""
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)])
+
+
+def _fill(disk: Path, leave: int = 0) -> Path:
+    """Fill ``disk`` up to ``leave`` free bytes (as close as its blocks allow)."""
+    filler = disk / "filler"
+    st = os.statvfs(disk)
+    with open(filler, "ab") as fh:
+        try:
+            fh.write(b"\0" * max(0, st.f_bavail * st.f_frsize - leave))
+            fh.flush()
+        except OSError:
+            pass
+    return filler
+
+
+def test_real_full_disk_during_data_gen_is_one_line(small_disk):
+    from tests.conftest import cli
+
+    _fill(small_disk, leave=200 * 1024)
+    proc = cli("data", "gen", "retina", str(small_disk / "r.h5"), "--frames", "600")
+    assert proc.returncode == 2, proc.stderr  # not 139: HDF5 never meets the full disk
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "No space left on device" in lines[0] and "needs about" in lines[0]
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler"]
+
+
+def test_real_full_disk_during_training_fails_the_job_with_the_cause(small_disk, capsys):
+    from engine.session import Session
+
+    s = Session(small_disk / "full")
+    job_id = runner.submit(s, "fault", ["train"], {"steps": 30, "width": 96, "ckpt_every": 1})
+    _fill(small_disk, leave=600 * 1024)  # the job sets 256 KiB aside; checkpoints fill the rest
+    job = runner.run_job(s, job_id)
+    assert job.state == "failed", job.error
+    assert "No space left on device" in job.error and "\n" not in job.error
+    assert "No space left on device" in capsys.readouterr().err  # the job's log has it too
+    ckdir = s.job_dir(job_id) / "train" / "checkpoints"
+    assert _leftovers(ckdir) == []
+    (small_disk / "filler").unlink()
+    new = runner.run_job(s, s.create_job("fault", ["train"], job.params, resume_of=job_id))
+    assert new.state == "finished" and new.result["resumed_from"] >= 1
+    s.close()
+
+
+def test_real_full_disk_during_an_event_write_is_recorded_and_jobs_still_lists(small_disk):
+    from engine.jobs import liveness
+    from engine.session import Session
+    from tests.conftest import cli, wait_for
+
+    s = Session(small_disk / "full")
+    job_id = runner.submit(s, "fake", ["count"], {"n": 100_000, "sleep": 0.0005, "ckpt_every": 10**9})
+    pid = runner.launch(s, job_id)
+    wait_for(lambda: s.job(job_id).state == "running", what="start")
+    _fill(small_disk)  # the store fills at the next events
+    wait_for(lambda: liveness.start_time(pid) is None, timeout=60, what="the worker to end")
+    proc = cli("--root", str(small_disk), "jobs", "--session", "full")
+    assert proc.returncode == 0 and job_id in proc.stdout, proc.stderr  # the disk is still full
+    job = s.job(job_id)
+    assert job.state == "failed" and "No space left on device" in job.error, (job.state, job.error)
+    log = (s.artifacts / "logs" / f"{job_id}.log").read_text()
+    assert "No space left on device" in log
+    s.close()

@@ -336,4 +336,5 @@ def generate_retina(
             gt.create_dataset("thresholds", data=sim.thresholds)
             gt.create_dataset("gains", data=sim.gains)
 
-    return write_with(path, write)
+    # HDF5 must not meet a full disk (its state breaks, the process crashes): check first
+    return write_with(path, write, need_bytes=sum(a.nbytes for a in (sim.stimulus, sim.rates, sim.counts, sim.expected)))

@@ -20,6 +20,8 @@ takes its inputs from an earlier job, which its log names.
 from __future__ import annotations
 
 import contextlib
+import errno
+import gc
 import os
 import signal
 import subprocess
@@ -128,6 +130,7 @@ def run_job(session: Session, job_id: str, *, echo: Callable[[str, dict], None] 
     if not session.start_job(job_id, pid=pid, pid_start=liveness.start_time(pid), started=time.time(),
                              heartbeat=time.time(), host=liveness.host()):
         return session.job(job_id)  # ended (cancelled, interrupted) before it started
+    reserve = _reserve(session.artifacts / "logs" / f"{job_id}.reserve")
     stop_beat = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(session.path, job_id, stop_beat), daemon=True)
     beat.start()
@@ -158,21 +161,73 @@ def run_job(session: Session, job_id: str, *, echo: Callable[[str, dict], None] 
                 session.update_job(job_id, device=str(out["device"]))
             results.update(out)
             session.update_job(job_id, result=results)
-        session.finish_job(job_id, "finished", result=results)
-    except Cancelled:
-        session.finish_job(job_id, "cancelled", result=results)
-    except KeyboardInterrupt:
-        session.finish_job(job_id, "cancelled", result=results)
+        end, error = "finished", None
+    except (Cancelled, KeyboardInterrupt):
+        end, error = "cancelled", None
     except Exception as exc:  # a step failed: record one clear line, keep the traceback in the log
-        if not _user_error(exc):  # bad input says all in its line; a bug needs its traceback
-            traceback.print_exc()
-        else:  # the cause stays in the job's log too, not only in the store
-            print(f"{job_id}: {_one_line(exc)}", file=sys.stderr, flush=True)
-        session.finish_job(job_id, "failed", error=_one_line(exc), result=results)
+        _release(reserve)  # a full disk: room for the log line and the end record
+        with contextlib.suppress(OSError):
+            if not _user_error(exc):  # bad input says all in its line; a bug needs its traceback
+                traceback.print_exc()
+            else:  # the cause stays in the job's log too, not only in the store
+                print(f"{job_id}: {_one_line(exc)}", file=sys.stderr, flush=True)
+        end, error = "failed", _one_line(exc)
     finally:
         scale_out.close()
         stop_beat.set()
+        _release(reserve)
+    # recorded here, with the exception gone: its frames can hold a half-written file open,
+    # whose space a full disk needs back for this very record
+    gc.collect()
+    _end(session, job_id, end, error=error, result=results)
     return session.job(job_id)
+
+
+RESERVE_BYTES = 256 * 1024
+
+
+def _reserve(path: Path) -> Path | None:
+    """Set aside a little disk while the job runs (a ballast file).  If the disk fills, the
+    job frees it to record why it failed — in its log and in the store — instead of dying
+    silent with the cause lost."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            if hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(fd, 0, RESERVE_BYTES)
+            else:  # pragma: no cover - macOS
+                os.write(fd, b"\0" * RESERVE_BYTES)
+        finally:
+            os.close(fd)
+        return path
+    except OSError:  # already full: nothing to set aside
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return None
+
+
+def _release(path: Path | None) -> None:
+    if path is not None:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def _end(session: Session, job_id: str, state: str, *, error: str | None = None,
+         result: dict | None = None, tries: int = 6) -> None:
+    """Record the job's end.  A full disk can refuse even that: say so in the log (where
+    :func:`reconcile` finds the cause once this process is gone) and try again a few times,
+    since the failed write that filled the disk usually frees its space as it fails."""
+    for attempt in range(tries):
+        try:
+            session.finish_job(job_id, state, error=error, result=result)
+            return
+        except SessionError as exc:
+            with contextlib.suppress(OSError):  # the log may be on the full disk too
+                print(f"{job_id}: could not record the end ({state}"
+                      f"{': ' + error if error else ''}): {exc}", file=sys.stderr, flush=True)
+            if attempt + 1 < tries:
+                time.sleep(0.2 * 2**attempt)
 
 
 def _lineage(session: Session, job: Job, workdir: Path) -> set[str]:
@@ -198,7 +253,9 @@ def _user_error(exc: BaseException) -> bool:
     train = sys.modules.get("engine.train")  # loaded only if the step trained: no torch import here
     if train is not None:
         kinds += (train.TrainingError,)
-    return isinstance(exc, kinds)
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:  # "No space left on device"
+        return True
+    return isinstance(exc, (*kinds, SessionError))
 
 
 def _one_line(exc: BaseException) -> str:

@@ -8,7 +8,7 @@ import threading
 
 from engine import distributed
 from engine.jobs.runner import run_job
-from engine.session import Session
+from engine.session import Session, SessionError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,7 +18,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: cancel.set())
     signal.signal(signal.SIGINT, lambda *_: cancel.set())
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    session = Session(session_dir, create=False)
+    try:
+        session = Session(session_dir, create=False)
+    except SessionError as exc:  # one line in the job's log: reconcile reports it
+        print(f"{job_id}: SessionError: {exc}", file=sys.stderr, flush=True)
+        return 1
     if distributed.env_rank() > 0:  # a torchrun rank other than 0: the job is rank 0's
         try:
             ok = distributed.run_follower(session, job_id, cancel)
@@ -26,7 +30,11 @@ def main(argv: list[str] | None = None) -> int:
             distributed.shutdown()
             session.close()
         return 0 if ok else 1
-    job = run_job(session, job_id, cancel=cancel)
+    try:
+        job = run_job(session, job_id, cancel=cancel)
+    except SessionError as exc:  # the store refused the job's start (a full disk)
+        print(f"{job_id}: SessionError: {exc}", file=sys.stderr, flush=True)
+        return 1
     distributed.shutdown()
     session.close()
     return 0 if job.state == "finished" else 1
