@@ -104,7 +104,7 @@ async def test_hand_toggled_terms_refit_show_errors_and_persist(sindy_session):
         title = str(app.query_one("#eq-title").render())
         assert "hand-edited from 4" in title and f"ẋ err {before['deriv_err']:.3g} → {after['deriv_err']:.3g}" in title
         body = app.query_one("#eq-text").render().plain
-        assert f"  {feats[top]}" in body.splitlines()[1]  # listed struck through, to switch back on
+        assert f"  ✗{feats[top]}" in body.splitlines()[1]  # listed, marked off (struck too), to switch back on
         # add a term by name to (x0)'
         await pilot.press("left_square_bracket", "a")
         for ch in "x0 x1":
