@@ -122,18 +122,29 @@ class Event:
     payload: dict[str, Any]
 
 
-def default_root() -> Path:
-    """Where sessions live: $WORKBENCH_SESSIONS, else the project's ``sessions/`` folder
-    (an editable install), else the platform's user data folder."""
+# The one rule for where sessions live; the CLI's help, `workbench sessions` and the README
+# say it in these words.
+ROOT_RULE = ("--root, else $WORKBENCH_SESSIONS, else sessions/ in the workbench's own checkout "
+             "(a source install), else the user data folder")
+
+
+def root_and_reason() -> tuple[Path, str]:
+    """Where sessions live when no --root is given, and why there (see ROOT_RULE)."""
     env = os.environ.get("WORKBENCH_SESSIONS")
     if env:
-        return Path(env).expanduser()
+        return Path(env).expanduser(), "$WORKBENCH_SESSIONS"
     project = Path(__file__).resolve().parents[1] / "sessions"
     if project.is_dir() and os.access(project, os.W_OK):
-        return project
+        return project, "the checkout's sessions/ folder"
     import platformdirs
 
-    return Path(platformdirs.user_data_dir("neuro-workbench")) / "sessions"
+    return Path(platformdirs.user_data_dir("neuro-workbench")) / "sessions", "the user data folder"
+
+
+def default_root() -> Path:
+    """Where sessions live: $WORKBENCH_SESSIONS, else the checkout's ``sessions/`` folder
+    (a source install), else the platform's user data folder.  Never the current folder."""
+    return root_and_reason()[0]
 
 
 def check_name(name: str) -> str:

@@ -106,3 +106,44 @@ def test_a_resume_continues_in_its_jobs_folder_and_only_one_at_a_time(session, m
     assert session.job_dir(new_id) == session.job_dir(job_id)
     with pytest.raises(Exception, match="already working in"):
         runner.resume(session, job_id)
+
+
+def test_where_sessions_live_is_one_rule_said_by_the_cli(session_root, monkeypatch, tmp_path):
+    from engine import session as session_mod
+    from tests.conftest import cli
+
+    assert session_mod.default_root() == session_root  # $WORKBENCH_SESSIONS (conftest)
+    proc = cli("sessions")
+    assert proc.returncode == 0 and f"sessions in {session_root} ($WORKBENCH_SESSIONS)" in proc.stderr
+    monkeypatch.delenv("WORKBENCH_SESSIONS")
+    cwd = tmp_path / "elsewhere"
+    (cwd / "sessions").mkdir(parents=True)
+    monkeypatch.chdir(cwd)  # never the current folder's ./sessions
+    root, why = session_mod.root_and_reason()
+    assert root != cwd / "sessions" and why in ("the checkout's sessions/ folder", "the user data folder")
+    help_text = " ".join(cli("--help").stdout.split())
+    assert "$WORKBENCH_SESSIONS, else sessions/ in the workbench's own checkout, else the user data folder" in help_text
+
+
+def test_orphan_temp_files_in_a_jobs_folder_go_when_it_resumes(session, monkeypatch):
+    monkeypatch.setattr(runner, "launch", lambda s, j: 0)
+    job_id = runner.submit(session, "pipe", ["generate"], {"value": 5})
+    session.start_job(job_id, pid=None)
+    session.finish_job(job_id, "interrupted")
+    orphan = session.job_dir(job_id) / ".model.json.k2j4x8ab.tmp"  # a write killed half way
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"\0" * 1000)
+    new = runner.run_job(session, runner.resume(session, job_id))
+    assert new.state == "finished" and not orphan.exists()
+
+
+def test_a_job_from_before_per_job_folders_keeps_the_shared_folder(session):
+    job_id = session.create_job("pipe", ["generate"], {})
+    with session._write() as c:  # as schema 2 recorded it
+        c.execute("UPDATE jobs SET workdir=NULL WHERE id=?", (job_id,))
+    assert session.job_dir(job_id) == session.artifacts / "pipe"
+    (session.artifacts / "pipe").mkdir(parents=True, exist_ok=True)
+    (session.artifacts / "pipe" / "data.json").write_text('{"value": 7}')
+    session.finish_job(job_id, "finished")
+    job = runner.run_job(session, runner.submit(session, "pipe", ["fit"]))
+    assert job.state == "finished" and job.result["coef"] == 70  # found in the shared folder

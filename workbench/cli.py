@@ -1,6 +1,6 @@
 """The ``workbench`` command.
 
-    workbench [--session NAME]                open the TUI (default session: demo)
+    workbench [--session NAME] [--data PATH]  open the TUI (default session: demo)
     workbench resume NAME                     the same, for a named session
     workbench run ANALYSIS [--step S] [--session NAME] [--set k=v ...] [--detach] [--headless] [--json]
     workbench sessions [show NAME]
@@ -41,6 +41,12 @@ def _root(args: argparse.Namespace) -> Path:
     from engine.session import default_root
 
     return Path(args.root).expanduser() if args.root else default_root()
+
+
+def _root_reason(args: argparse.Namespace) -> str:
+    from engine.session import root_and_reason
+
+    return "--root" if args.root else root_and_reason()[1]
 
 
 def _open_session(args: argparse.Namespace, name: str | None = None, create: bool = True):
@@ -175,6 +181,8 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         _print_jobs(jobs)
         return 0
     names = list_sessions(root)
+    # where they are and why, on stderr (stdout stays one name a line for scripts)
+    print(f"sessions in {root} ({_root_reason(args)})", file=sys.stderr)
     if not names:
         print(f"no sessions under {root}")
     for name in names:
@@ -366,7 +374,11 @@ def cmd_tui(args: argparse.Namespace, name: str | None = None, resume: bool = Fa
                         "for scripts use: workbench run / sessions / jobs / report")
     from workbench.app import WorkbenchApp
 
-    app = WorkbenchApp(session_name=name, root=root)
+    data = [Path(d).expanduser() for d in getattr(args, "data", None) or []]
+    for d in data:
+        if not d.exists():
+            raise UserError(f"--data {d}: no such file or folder")
+    app = WorkbenchApp(session_name=name, root=root, data=[d.resolve() for d in data])
     created = name not in known
     if created:
         app.opening_note = f"new session {name!r} created in {root / name}"
@@ -395,7 +407,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="workbench", description="Terminal workbench for neural-dynamics research.")
     p.add_argument("--session", default=os.environ.get("WORKBENCH_SESSION", "demo"),
                    help="session name (default: demo)")
-    p.add_argument("--root", help="folder holding sessions (default: $WORKBENCH_SESSIONS or ./sessions)")
+    p.add_argument("--root", help="folder holding sessions (default: $WORKBENCH_SESSIONS, else sessions/ in "
+                   "the workbench's own checkout, else the user data folder; `workbench sessions` says which)")
+    p.add_argument("--data", action="append", metavar="PATH",
+                   help="an HDF5/NWB file or a folder of them to browse (repeatable; nothing is copied)")
     sub = p.add_subparsers(dest="cmd")
 
     r = sub.add_parser("resume", help="open the TUI on a saved session")
