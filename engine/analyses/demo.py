@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.analyses.base import Analysis, Step, StepContext
+from engine.analyses.base import Analysis, Param, Step, StepContext
 from engine.views import View
 
 TRUE_COEF = {"x0": {"x0^3": -0.1, "x1^3": 2.0}, "x1": {"x0^3": -2.0, "x1^3": -0.1}}
@@ -44,8 +44,13 @@ def generate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
 
     from engine.atomic import write_with
 
-    rng = np.random.default_rng(p["seed"])
+    from engine.resources import require_memory
+
     n_traj, n_t, dt = p["trajectories"], p["timesteps"], p["dt"]
+    # float64 states + rates and noisy copies (float64, then float32 for the file)
+    require_memory(n_traj * n_t * (2 * 8 + p["neurons"] * 8 * 3 + p["neurons"] * 4 * 2), "the demo's generate step",
+                   {"trajectories": n_traj, "timesteps": n_t, "neurons": p["neurons"]})
+    rng = np.random.default_rng(p["seed"])
     radius = rng.uniform(0.5, 1.5, n_traj)
     angle = rng.uniform(0, 2 * np.pi, n_traj)
     z0 = np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1)
@@ -96,14 +101,26 @@ ANALYSIS = Analysis(
     help="A 20-second end-to-end run that exercises every pane.",
     steps=(
         Step("generate", "engine.analyses.demo:generate", "simulate trajectories into demo.h5",
-             {"seed": 0, "trajectories": 48, "timesteps": 400, "dt": 0.01, "neurons": 12,
-              "noise": 0.02, "test_fraction": 0.25}),
+             {"seed": Param(0, "random seed", 0, 2**32 - 1),
+              "trajectories": Param(48, "simulated trajectories (test_fraction of them held out)", 2, 10**7),
+              "timesteps": Param(400, "time steps per trajectory", 8, 10**8),
+              "dt": Param(0.01, "time step of the simulation (s)", 1e-6, 1.0),
+              "neurons": Param(12, "recorded neurons (mixtures of the two latents)", 1, 10**5),
+              "noise": Param(0.02, "observation noise (std)", 0.0, 1e3),
+              "test_fraction": Param(0.25, "share of trajectories held out for scoring", 0.05, 0.9)}),
         Step("train", "engine.analyses.demo_steps:train", "fit an MLP vector field (shared train loop)",
-             {"hidden": 64, "iterations": 1500, "lr": 3e-3, "batch_size": 256, "device": "auto"}),
+             {"hidden": Param(64, "hidden units per layer of the MLP", 1, 65536),
+              "iterations": Param(1500, "optimiser steps", 1, 10**8),
+              "lr": Param(3e-3, "learning rate", 1e-8, 10.0),
+              "batch_size": Param(256, "samples per step", 1, 10**7),
+              "device": Param("auto", "auto, cpu, cuda, cuda:N or mps")}),
         Step("sindy", "engine.analyses.demo_steps:sindy", "distil sparse equations",
-             {"degree": 3, "threshold": 0.05, "alpha": 0.0, "sweep": 48}),
+             {"degree": Param(3, "polynomial degree of the library", 1),
+              "threshold": Param(0.05, "STLSQ threshold", 0.0, 1e6),
+              "alpha": Param(0.0, "ridge penalty", 0.0, 1e6),
+              "sweep": Param(48, "thresholds in the sweep", 1, 10_000)}),
         Step("evaluate", "engine.analyses.demo_steps:evaluate", "roll out both models, MAE table",
-             {"horizon": 200}),
+             {"horizon": Param(200, "rollout steps scored", 2, 10**8)}),
     ),
     views=(View("rollouts", "True vs MLP and SINDy rollouts", "engine.analyses.demo_views:rollouts",
                 index="trajectory"),),

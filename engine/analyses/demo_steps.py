@@ -26,6 +26,20 @@ def _pairs(z: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
     return z[:, 1:-1].reshape(-1, 2), dz.reshape(-1, 2)
 
 
+def _require_train_memory(z: np.ndarray, p: dict[str, Any]) -> None:
+    """Refuse, in one line, an MLP or a batch that cannot fit (hidden=1e8 is 40 PB)."""
+    from engine.resources import require_memory
+
+    h, batch = p["hidden"], p["batch_size"]
+    weights = h * h + 6 * h + 2
+    # weights, gradients and Adam's two moments in float32; a batch's activations
+    require_memory(16 * weights + 4 * 6 * h * min(batch, z.shape[0] * z.shape[1]), "the demo's MLP",
+                   {"hidden": h, "batch_size": batch})
+    # states and derivative pairs, float64 then float32 tensors
+    require_memory(z.size * (8 * 2 + 4 * 2), "the demo's training pairs", {"trajectories": z.shape[0],
+                   "timesteps": z.shape[1]})
+
+
 def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     import torch
 
@@ -34,6 +48,7 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     from engine.train import TrainConfig, fit
 
     z, dt = _load(ctx)
+    _require_train_memory(z, p)
     z_train, z_test = _split(z, p)
     x_tr, y_tr = (torch.as_tensor(a, dtype=torch.float32) for a in _pairs(z_train, dt))
     x_va, y_va = (torch.as_tensor(a, dtype=torch.float32) for a in _pairs(z_test, dt))

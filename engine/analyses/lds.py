@@ -37,7 +37,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.analyses.base import Analysis, Step, StepContext
+from engine.analyses.base import Analysis, Param, Step, StepContext
 from engine.views import View
 
 DATA_FILE = "lds.h5"
@@ -112,7 +112,12 @@ def generate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     """Simulate the LDS into ``lds.h5`` (skipped when present with the same settings)."""
     from engine.data.lds_gen import generate as gen
 
+    from engine.resources import require_memory
+
     cfg = _config(p)
+    # rates, spikes and their float copies per trial, step and neuron; latents per step
+    require_memory(cfg.trials * cfg.steps * (cfg.neurons * 8 * 4 + cfg.latents * 8 * 2), "the LDS generate step",
+                   {"trials": cfg.trials, "steps": cfg.steps, "neurons": cfg.neurons})
     ctx.reporter.progress(0, 1, "simulating LDS")
     path, written = gen(ctx.workdir / DATA_FILE, cfg)
     ctx.reporter.log(("wrote " if written else "kept existing ") + str(path))
@@ -425,11 +430,25 @@ def fit_latent_dynamics(latents, threshold: float = 0.05) -> dict[str, Any]:
     return {"coef": coef[:, 1:].T, "intercept": coef[:, 0], "backend": backend}
 
 
-_DEFAULTS_GENERATE = {"seed": 42, "trials": 100, "neurons": 400, "steps": 250, "latents": 10}
+_DEFAULTS_GENERATE = {
+    "seed": Param(42, "random seed of the simulation", 0, 2**32 - 1),
+    "trials": Param(100, "simulated trials", 2, 10**6),
+    "neurons": Param(400, "recorded neurons (half held in, half held out)", 2, 10**6),
+    "steps": Param(250, "time steps per trial", 2, 10**7),
+    "latents": Param(10, "latent dimensions of the LDS", 1, 10**4),
+}
 _DEFAULTS_TRAIN = {
-    "hidden": 10, "iterations": 1000, "lr": 0.005, "heldout_trials": 20, "bias_init": "seed",
-    "train_seed": 0, "device": "auto", "log_every": 10, "readout_iterations": 300,
-    "nproc": 1,  # > 1: DDP ranks under torchrun (one per GPU), each on its block of training trials
+    "hidden": Param(10, "hidden units of the bidirectional RNN", 1, 65536),
+    "iterations": Param(1000, "full-batch gradient steps", 1, 10**8),
+    "lr": Param(0.005, "learning rate", 1e-8, 10.0),
+    "heldout_trials": Param(20, "trials held out for scoring (0: train on all)", 0, 10**6),
+    "bias_init": Param("seed", "readout bias start", choices=("seed", "target", "none")),
+    "train_seed": Param(0, "random seed of the training", 0, 2**32 - 1),
+    "device": Param("auto", "auto, cpu, cuda, cuda:N or mps"),
+    "log_every": Param(10, "steps between logged losses", 1, 10**6),
+    "readout_iterations": Param(300, "steps of the readout fit", 0, 10**8),
+    # > 1: DDP ranks under torchrun (one per GPU), each on its block of training trials
+    "nproc": Param(1, "processes (GPUs) to train on", 1, 1024),
 }
 
 ANALYSIS = Analysis(
@@ -442,9 +461,9 @@ ANALYSIS = Analysis(
         Step("train", "engine.analyses.lds:train", "train the bidirectional RNN (held-in -> held-out)",
              _DEFAULTS_TRAIN),
         Step("evaluate", "engine.analyses.lds:evaluate", "Poisson loss, bits/spike, co-bps, correlations",
-             {"heldout_trials": 20}),
+             {"heldout_trials": Param(20, "trials held out for scoring (0: train on all)", 0, 10**6)}),
         Step("sindy", "engine.analyses.lds:sindy", "degree-1 SINDy on the true latents vs A0 - I",
-             {"sindy_threshold": 0.008}),
+             {"sindy_threshold": Param(0.008, "STLSQ threshold", 0.0, 1e6)}),
     ),
     views=(
         View("raster", "Spikes and rates, true vs predicted", "engine.analyses.lds_views:raster", index="trial"),

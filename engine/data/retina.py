@@ -24,6 +24,7 @@ import numpy as np
 from engine.data.errors import DataError
 from engine.data.h5tree import open_h5
 from engine.text import safe_line
+from engine.resources import require_memory
 
 __all__ = [
     "RetinaData",
@@ -207,6 +208,12 @@ def load_retina(
         if rds.shape[0] == 0:
             raise DataError(f"{path}: /{split}/response/{response_key} has no cells")
         a, b = _frame_range(frames, T, f"{path}:/{split}")
+        sds = grp["stimulus"]
+        # frames (as stored, then float32 unless raw) and rates, before any is read: a small
+        # file can declare 3e9 frames
+        frame_px = int(np.prod(sds.shape[1:], dtype=np.int64))
+        require_memory((b - a) * (frame_px * (sds.dtype.itemsize + (0 if raw else 4)) + rds.shape[0] * 4 * 2),
+                       f"{path}:/{split}", {"frames": b - a}, error=DataError)
         with np.errstate(over="ignore"):  # float64 beyond float32 range becomes inf, caught next
             y = np.asarray(rds[:, a:b], dtype=np.float32)
         bad = ~np.isfinite(y)
@@ -215,7 +222,6 @@ def load_retina(
             raise DataError(f"{path}: /{split}/response/{response_key} has NaN/inf (first at cell {c}, frame {a + t})")
         if (y < 0).any():
             raise DataError(f"{path}: /{split}/response/{response_key} has negative rates (min {y.min():.3g})")
-        sds = grp["stimulus"]
         x = np.asarray(sds[a:b])
         if not raw:
             x = _to_unit_float(x, f"{path}:{sds.name}")

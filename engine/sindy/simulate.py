@@ -145,6 +145,8 @@ def simulate(
     t = np.asarray(t, dtype=np.float64)
     if t.ndim != 1 or len(t) < 1:
         raise ValueError("t must be a 1-D array of output times")
+    if not np.all(np.isfinite(t)):  # NaN compares false: it would pass the check below
+        raise ValueError("t contains NaN or inf")
     if len(t) > 1 and np.any(np.diff(t) <= 0):
         raise ValueError("t must be strictly increasing")
     coef = np.asarray(coef, dtype=np.float64)
@@ -166,6 +168,12 @@ def simulate(
         raise ValueError("x0 contains NaN or inf")
     if not np.all(np.isfinite(coef)):
         raise ValueError("coef contains NaN or inf")
+    from engine.resources import require_memory
+
+    # the trajectories (float64) and the library evaluated at each stage of a step, per state
+    n_terms = library.n_output_features_
+    require_memory(B * len(t) * n * 8 + B * (n_terms + 4 * n) * 8, "simulate",
+                   {"initial states": B, "time points": len(t)})
     bound = 1e6 if bound is None else float(bound)
     ukind, uval = _prepare_u(u, len(t), B, m)
     if u_interp not in ("linear", "hold"):
