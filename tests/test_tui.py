@@ -6,6 +6,7 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from textual.widgets import DataTable, Static, TabbedContent
 
@@ -456,3 +457,46 @@ async def test_jobs_screen_refits_its_columns_after_a_resize(session_root, monke
                 assert str(col.label) in header, (size, header)
             assert len(header) <= size[0]
     s.close()
+
+
+async def test_browse_your_own_data_files_and_folders(session_root, snap_session, tmp_path):
+    """--data and "Open data…" list HDF5 files of any suffix (.hdf5, .nwb) and folders of
+    them beside the session's own, without copying them; bad paths get one line."""
+    import h5py
+
+    from workbench.screens.open_data import OpenDataScreen, check_data_path
+
+    own = tmp_path / "mine"
+    (own / "day1").mkdir(parents=True)
+    with h5py.File(own / "day1" / "rec.hdf5", "w") as f:
+        f["x"] = np.arange(5.0)
+    nwb = tmp_path / "units.nwb"
+    with h5py.File(nwb, "w") as f:
+        f["units/spike_times"] = np.arange(3.0)
+    (tmp_path / "notes.txt").write_text("no")
+    assert check_data_path(str(tmp_path / "nope"))[1].endswith("no such file or folder")
+    assert "not an HDF5/NWB file" in check_data_path(str(tmp_path / "notes.txt"))[1]
+
+    app = WorkbenchApp(session=snap_session, data=[own])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("1")
+        await _settle(pilot)
+        tree = app.query_one("#ds-tree")
+        names = [str(n.label) for n in tree.root.children]
+        assert names == ["rec.hdf5", "demo.h5"]
+        app.action_open_data()
+        await pilot.pause()
+        assert isinstance(app.screen, OpenDataScreen)
+        await pilot.press(*str(tmp_path / "nope"), "enter")
+        await pilot.pause()
+        assert "no such file" in str(app.screen.query_one("#open-error").render())
+        app.screen.query_one("#open-path").value = str(nwb)
+        await pilot.press("enter")
+        await _settle(pilot)
+        assert [str(n.label) for n in tree.root.children] == ["units.nwb", "rec.hdf5", "demo.h5"]
+        await pilot.press("enter")  # the tree has the keys: the first file expands
+        await _settle(pilot)
+        assert any("units" in str(n.label) for n in tree.root.children[0].children)
+    assert not list(snap_session.artifacts.rglob("*.nwb"))  # nothing copied
+    again = WorkbenchApp(session=Session.open("snap", session_root))
+    assert nwb.resolve() in again.extra_data  # kept in the session's UI state

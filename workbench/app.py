@@ -48,7 +48,7 @@ class WorkbenchApp(App):
     ]
 
     def __init__(self, session: Session | None = None, *, session_name: str = "demo",
-                 root: Path | None = None, poll: bool = True):
+                 root: Path | None = None, poll: bool = True, data: list[Path] | None = None):
         super().__init__()
         from workbench.config import load
 
@@ -71,6 +71,9 @@ class WorkbenchApp(App):
         self.last_progress: dict[str, dict] = {}
         self.gpus: list[dict] = []
         self.sub_title = self.session.name + ("  [read-only]" if self.readonly else "")
+        # the user's own files and folders (--data, "Open data…"), kept in the session's UI state
+        saved = [Path(p) for p in self.session.ui().get("datasets.extra", [])]
+        self.extra_data: list[Path] = list(dict.fromkeys([*(Path(p) for p in data or []), *saved]))
 
     # -- layout ------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -114,9 +117,26 @@ class WorkbenchApp(App):
         return self.screen_stack[0].query_one("#panes", TabbedContent).active
 
     def dataset_paths(self) -> list[Path]:
-        """HDF5 files the session knows: everything under its artifacts folder."""
-        files = sorted(self.session.artifacts.glob("**/*.h5"))
-        return files or [self.session.artifacts]
+        """What the Datasets pane lists: the user's own files and folders (--data, "Open
+        data…"), then the session's artifacts folder (searched for HDF5/NWB files)."""
+        return [*self.extra_data, self.session.artifacts]
+
+    def action_open_data(self) -> None:
+        from workbench.screens.open_data import OpenDataScreen
+
+        self.push_screen(OpenDataScreen(), self.add_data)
+
+    def add_data(self, path: Path | None) -> None:
+        """Show a file or folder in the Datasets pane (nothing is copied)."""
+        if path is None:
+            return
+        if path not in self.extra_data:
+            self.extra_data.insert(0, path)
+            self.save_ui(**{"datasets.extra": [str(p) for p in self.extra_data]})
+        for pane in self.screen_stack[0].query("#datasets-pane"):
+            pane.set_paths(self.dataset_paths())
+        self.action_show_pane("datasets")
+        self.notify(f"opened {path}", title="Datasets")
 
     def on_mount(self) -> None:
         # keep references: while a modal screen is up, queries see that screen, not ours
@@ -361,6 +381,8 @@ class WorkbenchApp(App):
         yield SystemCommand("Export session report", "Markdown with tables, equations and PNG "
                             "figures into artifacts/exports (key E)", self.action_report)
         yield SystemCommand("Help: keys of this pane", "key ?", self.action_help)
+        yield SystemCommand("Open data: an HDF5/NWB file or folder", "shown in the Datasets pane; "
+                            "nothing is copied into the session", self.action_open_data)
 
     @on(TabbedContent.TabActivated)
     def on_tab(self, event: TabbedContent.TabActivated) -> None:

@@ -415,6 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("resume", help="open the TUI on a saved session")
     r.add_argument("name")
+    r.add_argument("--data", action="append", metavar="PATH", default=argparse.SUPPRESS,
+                   help="an HDF5/NWB file or a folder of them to browse (repeatable)")
 
     run = sub.add_parser("run", help="run an analysis (all steps, or --step)")
     run.add_argument("analysis")

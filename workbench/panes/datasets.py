@@ -37,7 +37,7 @@ from workbench.widgets.plotext_view import PlotextView
 
 __all__ = ["DatasetsPane", "find_hdf5"]
 
-H5_SUFFIXES = {".h5", ".hdf5", ".hdf", ".he5", ".nc"}
+H5_SUFFIXES = {".h5", ".hdf5", ".hdf", ".he5", ".nc", ".nwb"}  # NWB 2 files are HDF5
 EDA_LABEL = "⚗ retina EDA"
 
 
