@@ -29,7 +29,7 @@ This module imports nothing heavy; the steps live in ``mei_steps.py``.
 
 from __future__ import annotations
 
-from engine.analyses.base import Analysis, Step
+from engine.analyses.base import Analysis, Param, Step
 from engine.views import View
 
 ANALYSIS = Analysis(
@@ -38,21 +38,43 @@ ANALYSIS = Analysis(
     help="Seed 002: Allen natural-scene responses -> reliability -> CNN -> MEIs vs Gabors.",
     steps=(
         Step("generate", "engine.analyses.mei_steps:generate", "synthetic V1 population as AllenSDK tables",
-             {"seed": 0, "n_neurons": 50, "n_images": 118, "repeats": 10, "size": 32, "noise": 0.3}),
+             {"seed": Param(0, "random seed", 0, 2**32 - 1),
+              "n_neurons": Param(50, "simulated neurons", 1, 10**5),
+              "n_images": Param(118, "natural images shown", 2, 10**6),
+              "repeats": Param(10, "repeats of each image (reliability needs two)", 2, 10**4),
+              "size": Param(32, "image side (pixels)", 8, 1024),
+              "noise": Param(0.3, "response noise", 0.0, 100.0)}),
         Step("reliability", "engine.analyses.mei_steps:reliability",
              "spike counts per image; oracle corr, entropy, variance, outliers, sorting",
-             {"data": "", "window_start": 0.0, "window_stop": 0.25, "sort": "auto", "contamination": 0.1,
-              "min_oracle": 0.2, "oracle_percentile": 0.0, "variance_percentile": 0.0, "drop_outliers": False,
+             {"data": "", "window_start": Param(0.0, "count window start after onset (s)", 0.0, 10.0),
+              "window_stop": Param(0.25, "count window end after onset (s)", 0.001, 10.0),
+              "sort": "auto", "contamination": Param(0.1, "share of outlier neurons", 0.0, 0.5),
+              "min_oracle": Param(0.2, "oracle correlation a neuron needs", -1.0, 1.0),
+              "oracle_percentile": Param(0.0, "drop neurons below this oracle percentile", 0.0, 100.0),
+              "variance_percentile": Param(0.0, "drop neurons below this variance percentile", 0.0, 100.0),
+              "drop_outliers": False,
               # .nwb only (engine.data.allen_nwb): AllenSDK's unit-quality cut-offs (< 0: off), the area
-              "area": "VISam", "amplitude_cutoff_max": 0.1, "presence_ratio_min": 0.95,
-              "isi_violations_max": 0.5, "good_only": True}),
+              "area": "VISam", "amplitude_cutoff_max": Param(0.1, "unit quality cut-off (< 0: off)", -1.0, 1.0),
+              "presence_ratio_min": Param(0.95, "unit quality cut-off (< 0: off)", -1.0, 1.0),
+              "isi_violations_max": Param(0.5, "unit quality cut-off (< 0: off)", -1.0, 1e6), "good_only": True}),
         Step("train", "engine.analyses.mei_steps:train", "CNN core + Gaussian readout, Poisson loss",
-             {"hidden_channels": 8, "layers": 2, "input_kernel": 9, "hidden_kernel": 3, "readout": "gaussian",
-              "train_steps": 600, "lr": 3e-3, "batch_size": 32, "val_fraction": 0.2, "device": "auto",
-              "train_seed": 0}),
+             {"hidden_channels": Param(8, "channels of the CNN core", 1, 1024),
+              "layers": Param(2, "layers of the CNN core", 1, 32),
+              "input_kernel": Param(9, "first layer's kernel size", 1, 63),
+              "hidden_kernel": Param(3, "later layers' kernel size", 1, 63), "readout": "gaussian",
+              "train_steps": Param(600, "optimiser steps", 1, 10**8), "lr": Param(3e-3, "learning rate", 1e-8, 10.0),
+              "batch_size": Param(32, "images per step", 1, 10**6),
+              "val_fraction": Param(0.2, "share of images held out", 0.01, 0.9), "device": "auto",
+              "train_seed": Param(0, "random seed of the training", 0, 2**32 - 1)}),
         Step("mei", "engine.analyses.mei_steps:mei", "MEIs by preconditioned gradient ascent; comparisons",
-             {"mei_steps": 100, "mei_starts": 2, "mei_lr": 0.1, "precondition": 1.0, "blur_start": 2.0,
-              "blur_end": 0.0, "n_jobs": 1, "min_val_corr": 0.5, "device": "auto", "mei_seed": 0}),
+             {"mei_steps": Param(100, "gradient-ascent steps", 1, 10**6),
+              "mei_starts": Param(2, "random starts per neuron", 1, 1000),
+              "mei_lr": Param(0.1, "step size", 1e-8, 1e3), "precondition": Param(1.0, "preconditioning", 0.0, 10.0),
+              "blur_start": Param(2.0, "blur at the start (pixels)", 0.0, 100.0),
+              "blur_end": Param(0.0, "blur at the end (pixels)", 0.0, 100.0),
+              "n_jobs": Param(1, "parallel processes (joblib)", 1, 1024),
+              "min_val_corr": Param(0.5, "validation correlation a neuron needs", -1.0, 1.0), "device": "auto",
+              "mei_seed": Param(0, "random seed of the MEIs", 0, 2**32 - 1)}),
     ),
     views=(
         View("mei", "MEI, Gabor, top images, true RF", "engine.analyses.mei_views:mei", index="neuron"),

@@ -7,7 +7,7 @@ Run everything with ``workbench run retina --headless --json``; on a real
 
 from __future__ import annotations
 
-from engine.analyses.base import Analysis, Step
+from engine.analyses.base import Analysis, Param, Step
 from engine.views import View
 
 _S = "engine.analyses.retina_steps:"
@@ -20,24 +20,33 @@ ANALYSIS = Analysis(
          "equations with the encoder features as control inputs, compared by MAE.",
     steps=(
         Step("generate", _S + "generate", "synthetic naturalscene.h5 (skipped when data= is set)",
-             {"data": "", "cells": 9, "frames": 12000, "test_frames": 3000, "seed": 0}),
+             {"data": "", "cells": Param(9, "ganglion cells", 1, 10**4),
+              "frames": Param(12000, "training frames", 100, 10**8),
+              "test_frames": Param(3000, "test frames", 10, 10**8), "seed": Param(0, "random seed", 0, 2**32 - 1)}),
         # lr 1e-3: at 3e-3 the Poisson-trained CfC settled on the mean rate (val corr ~0);
         # at 1e-3 it reached val corr 0.46 in 600 steps against a noise ceiling of 0.71
         Step("train", _S + "train", "train the conv encoder + CfC (shared training loop)",
-             {"n_frames": 15, "units": 9, "mode": "default", "iterations": 400, "batch_size": 8,
-              "seq_len": 24, "lr": 1e-3, "val_fraction": 0.15, "device": "auto", "loss": "poisson",
-              "nproc": 1}),  # nproc > 1: DDP ranks under torchrun, batch_size sequences each
+             {"n_frames": Param(15, "frames of history the encoder sees", 1, 1000),
+              "units": Param(9, "CfC units", 1, 4096), "mode": "default",
+              "iterations": Param(400, "optimiser steps", 1, 10**8), "batch_size": Param(8, "sequences per step", 1, 10**6),
+              "seq_len": Param(24, "frames per training sequence", 1, 10**5), "lr": Param(1e-3, "learning rate", 1e-8, 10.0),
+              "val_fraction": Param(0.15, "share of frames held out", 0.01, 0.9), "device": "auto", "loss": "poisson",
+              "nproc": Param(1, "processes (GPUs) to train on", 1, 1024)}),  # > 1: DDP ranks under torchrun
         Step("prune", _S + "prune", "global L1 pruning of the CfC weights (the seed's 20 lowest)",
-             {"prune_amount": 20, "finetune_iterations": 0}),
+             {"prune_amount": Param(20, "weights to prune (the lowest |w|)", 0, 10**9),
+              "finetune_iterations": Param(0, "fine-tuning steps after pruning", 0, 10**8)}),
         Step("sindy", _S + "sindy", "collect hidden states, fit SINDy with control (threshold 0 = the sweep's knee)",
              # discrete time, degree 1: the CfC steps once per frame, and an ODE fitted to its
              # jumps gave RK4 rollouts that all diverged (the knee then kept no term at all); as
              # a map, degree 2 still diverged in every validation rollout, degree 1 in none
              # (97 terms, one-step R² 0.65 with control vs 0.42 without; raise it with --set)
-             {"samples": 20000, "degree": 1, "threshold": 0.0, "alpha": 0.05, "control_pcs": 3,
-              "dt": 0.01, "smooth": True, "discrete_time": True}),
+             {"samples": Param(20000, "hidden-state samples fitted", 10, 10**8),
+              "degree": Param(1, "polynomial degree of the library", 1),
+              "threshold": Param(0.0, "STLSQ threshold (0: the sweep's knee)", 0.0, 1e6),
+              "alpha": Param(0.05, "ridge penalty", 0.0, 1e6), "control_pcs": Param(3, "control inputs (PCs)", 0, 1000),
+              "dt": Param(0.01, "time step between frames (s)", 1e-6, 1e3), "smooth": True, "discrete_time": True}),
         Step("evaluate", _S + "evaluate", "predict the test split with all four models; MAE table",
-             {"horizon": 50, "max_test_frames": 3000}),
+             {"horizon": Param(50, "rollout steps", 1, 10**6), "max_test_frames": Param(3000, "test frames scored", 1, 10**8)}),
     ),
     views=(
         View("validation", "CfC vs recorded rate (validation)", _V + "validation", index="cell", pane="training"),
