@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.analyses.base import StepContext
+from engine.analyses.base import ParamError, StepContext
 
 
 def fit_and_sweep(ctx: StepContext, name: str, x, t, u=None, *, degree: int, threshold: float,
@@ -28,15 +28,22 @@ def fit_and_sweep(ctx: StepContext, name: str, x, t, u=None, *, degree: int, thr
     """
     from engine.atomic import save_npz
     from engine.sindy import Sindy, threshold_sweep
+    from engine.sindy.budget import LibraryTooLarge
     from engine.sindy.equation_set import EquationSet, SweepSummary
 
+    def cancel() -> bool:  # polled between solves: a cancel stops a long fit within one solve
+        return ctx.reporter.cancelled
+
     settings = Sindy(degree=degree, threshold=max(threshold, 1e-12), alpha=alpha, discrete_time=discrete_time)
-    sweep = threshold_sweep(x, t=t, u=u, model=settings, thresholds=n_thresholds,
-                            feature_names=feature_names, control_names=control_names,
-                            reporter=ctx.reporter)
+    try:
+        sweep = threshold_sweep(x, t=t, u=u, model=settings, thresholds=n_thresholds,
+                                feature_names=feature_names, control_names=control_names,
+                                reporter=ctx.reporter, cancel=cancel)
+    except LibraryTooLarge as exc:  # bad parameters: one line, no traceback
+        raise ParamError(str(exc)) from None
     if threshold > 0 or sweep.knee < 0:
         model = Sindy(degree=degree, threshold=max(threshold, 1e-12), alpha=alpha, discrete_time=discrete_time)
-        model.fit(x, t=t, u=u, feature_names=feature_names, control_names=control_names)
+        model.fit(x, t=t, u=u, feature_names=feature_names, control_names=control_names, cancel=cancel)
     else:
         model = sweep.model()  # the knee
         ctx.reporter.log(f"{name}: threshold {model.threshold:.3g} chosen at the sweep's knee "

@@ -315,6 +315,16 @@ class Sindy:
             raise ValueError(f"got {len(cnames)} control names for {m} control inputs")
         return xl, us, xds, names, cnames
 
+    def _check_size(self, n_samples: int, n_inputs: int, n_targets: int, n_thresholds: int,
+                    max_degree: int | None, max_features: int | None):
+        """Refuse a library that will not fit before any of it is built (see ``budget``)."""
+        from .budget import MAX_DEGREE, MAX_FEATURES, check_library
+
+        return check_library(n_samples, n_inputs, n_targets, self.degree, include_bias=self.include_bias,
+                             include_interaction=self.include_interaction, interaction_only=self.interaction_only,
+                             n_thresholds=n_thresholds, max_degree=MAX_DEGREE if max_degree is None else max_degree,
+                             max_features=MAX_FEATURES if max_features is None else max_features)
+
     def _make_library(self, n_inputs: int) -> PolynomialLibrary:
         return PolynomialLibrary(
             degree=self.degree,
@@ -344,7 +354,8 @@ class Sindy:
         return thetaT.T
 
     # -- fitting -----------------------------------------------------------------------------
-    def fit(self, x, t=None, u=None, x_dot=None, *, feature_names=None, control_names=None) -> "Sindy":
+    def fit(self, x, t=None, u=None, x_dot=None, *, feature_names=None, control_names=None, cancel=None,
+            max_degree: int | None = None, max_features: int | None = None) -> "Sindy":
         """Fit the model.
 
         Parameters
@@ -359,6 +370,11 @@ class Sindy:
             Known derivatives (skips differentiation).
         feature_names, control_names : list of str, optional
             State and control names (override the constructor's).
+        cancel : callable, optional
+            Polled between solves; True stops the fit with ``engine.reporting.Cancelled``.
+        max_degree, max_features : int, optional
+            Limits of :func:`engine.sindy.budget.check_library` (checked before the library is
+            built; :class:`~engine.sindy.budget.LibraryTooLarge` beyond them or beyond memory).
 
         Returns
         -------
@@ -369,6 +385,7 @@ class Sindy:
         self._check_params()
         xl, us, xds, names, cnames = self._prepare(x, t, u, x_dot, feature_names, control_names)
         n, m = xl[0].shape[1], (0 if us is None else us[0].shape[1])
+        self._check_size(sum(len(xi) for xi in xl), n + m, n, 1, max_degree, max_features)
         lib = self._make_library(n + m)
         if not all(np.all(np.isfinite(d)) for d in xds):
             raise ValueError("x_dot contains NaN or inf")
@@ -377,8 +394,8 @@ class Sindy:
             joint = self._theta(lib, xl, us, xds)
             theta, Y = joint[:, :F], joint[:, F:]
             coef, info = stlsq_gram(
-                GramStats.from_joint(joint, F), self.threshold, self.alpha, self.max_iter,
-                unbias=self.unbias, theta=theta, y=Y, exact=self.exact, return_info=True,
+                GramStats.from_joint(joint, F, cancel=cancel), self.threshold, self.alpha, self.max_iter,
+                unbias=self.unbias, theta=theta, y=Y, exact=self.exact, return_info=True, cancel=cancel,
             )
         else:
             theta = self._theta(lib, xl, us)

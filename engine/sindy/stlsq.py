@@ -135,6 +135,21 @@ class ConvergenceWarning(UserWarning):
     """STLSQ hit ``max_iter`` before the support settled (pysindy warns the same)."""
 
 
+def check_cancel(cancel) -> None:
+    """Raise :class:`engine.reporting.Cancelled` if ``cancel()`` says so (``None``: never).
+
+    Called between solves and between blocks of the Gram product: each of those is one
+    uninterruptible LAPACK/BLAS call, so a cancel is honoured within one of them.
+    """
+    if cancel is not None and cancel():
+        from ..reporting import Cancelled
+
+        raise Cancelled("SINDy fit cancelled")
+
+
+GRAM_BLOCK_FLOPS = 2e8  # rows per block of the Gram product: about 0.1 s of one core each
+
+
 # --------------------------------------------------------------------------------------------
 # sufficient statistics
 # --------------------------------------------------------------------------------------------
@@ -175,16 +190,29 @@ class GramStats:
         return cls(G, b, np.einsum("ij,ij->j", y, y), theta.shape[0], y_sum)
 
     @classmethod
-    def from_joint(cls, theta_y, n_features: int) -> "GramStats":
+    def from_joint(cls, theta_y, n_features: int, cancel=None) -> "GramStats":
         """Statistics of ``[Θ y]`` given as one ``(n_samples, F + K)`` matrix (Fortran order:
-        its column blocks are the views ``Θ`` and ``y``): one ``syrk`` for ``G``, ``b`` and ``yy``."""
+        its column blocks are the views ``Θ`` and ``y``): one ``syrk`` for ``G``, ``b`` and ``yy``.
+
+        With ``cancel`` (a callable) and a product longer than about 0.1 s, the ``syrk`` runs
+        over blocks of rows with a cancel check between them."""
         theta_y = np.asarray(theta_y, dtype=np.float64)
         F = int(n_features)
         if theta_y.ndim != 2 or not 0 < F < theta_y.shape[1]:
             raise ValueError(f"need an (n_samples, F + K) matrix with F = {F} < its columns; got {theta_y.shape}")
+        N, C = theta_y.shape
+        rows = max(1024, int(GRAM_BLOCK_FLOPS / max(C * C, 1)))
         with gram_blas_threads():
-            J = theta_y.T @ theta_y
+            if cancel is None or rows >= N:
+                J = theta_y.T @ theta_y
+            else:
+                J = np.zeros((C, C))
+                for s in range(0, N, rows):
+                    check_cancel(cancel)
+                    blk = theta_y[s: s + rows]
+                    J += blk.T @ blk
             y_sum = np.ones(len(theta_y)) @ theta_y[:, F:]
+        check_cancel(cancel)
         return cls(np.ascontiguousarray(J[:F, :F]), np.ascontiguousarray(J[:F, F:]), np.diag(J[F:, F:]).copy(),
                    theta_y.shape[0], y_sum)
 
@@ -307,9 +335,10 @@ def _group_by_mask(masks: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
 class _NumpySolver:
     backend = "numpy"
 
-    def __init__(self, stats: GramStats, theta=None, y=None, exact: bool = True):
+    def __init__(self, stats: GramStats, theta=None, y=None, exact: bool = True, cancel=None):
         from scipy.linalg import lapack
 
+        self.cancel = cancel
         self.stats = stats
         self.theta = theta
         self.y = y
@@ -366,6 +395,7 @@ class _NumpySolver:
         for idx, rows in _group_by_mask(masks):
             if len(idx) == 0:
                 continue
+            check_cancel(self.cancel)
             tg = targets[rows]
             n_drop = F - len(idx)
             if schur is not None and n_drop < 0.8 * len(idx):
@@ -390,7 +420,9 @@ class _NumpySolver:
                 X, info = self._potrs(L, B, lower=1)
             if info != 0:  # sklearn: LinAlgError in the Cholesky -> SVD solver on X_S
                 self.n_ridge_fallbacks += 1
-                if self.theta is not None:
+                # sklearn's SVD of X_S where exactness is asked for (a pass over the data,
+                # O(N |S|^2)); the same ridge from the Gram's eigen-decomposition otherwise
+                if self.theta is not None and self.exact:
                     sol = _sk_svd_ridge(self.theta[:, idx], self.y[:, tg], alpha)
                 else:
                     sol = _eig_ridge(self.stats.G[idx][:, idx], B, alpha)
@@ -407,6 +439,7 @@ class _NumpySolver:
         for idx, rows in _group_by_mask(masks):
             if len(idx) == 0:
                 continue
+            check_cancel(self.cancel)
             tg = targets[rows]
             A = self._sub(idx)
             anorm = np.abs(A).sum(0).max()
@@ -431,6 +464,7 @@ class _NumpySolver:
                 _exact_lstsq(slow, self.theta, self.y, out)
             else:
                 for idx, rows, tg in slow:
+                    check_cancel(self.cancel)
                     _put(out, rows, idx, _soft_lstsq(self._sub(idx), self.stats.b[idx][:, tg], self._potrf, self._potrs))
         return out
 
@@ -692,7 +726,9 @@ def _run(solver, thr: np.ndarray, alpha: float, max_iter: int, unbias: bool, war
     cache: dict[tuple[int, bytes], np.ndarray] = {}
     n_unique = 0
     thr_b = thr[:, None]
+    cancel = getattr(solver, "cancel", None)
     for _ in range(max_iter):
+        check_cancel(cancel)
         pk = np.argwhere(active)
         if len(pk) == 0:
             break
@@ -791,6 +827,7 @@ def stlsq(
     exact: bool = True,
     return_info: bool = False,
     warn: bool = True,
+    cancel=None,
 ):
     """STLSQ of ``y ≈ Θ Ξᵀ`` for every target and every threshold.
 
@@ -817,6 +854,9 @@ def stlsq(
         up to the ill-conditioned directions).
     return_info : bool
         Also return an :class:`STLSQInfo`.
+    cancel : callable, optional
+        Polled between solves (numpy backend); when it returns True the fit stops with
+        :class:`engine.reporting.Cancelled`.
 
     Returns
     -------
@@ -848,7 +888,7 @@ def stlsq(
         _check_stats(solver.stats)
     else:
         theta, y = _validate(theta, y)
-        solver = _NumpySolver(_check_stats(GramStats.from_data(theta, y)), theta, y, exact=exact)
+        solver = _NumpySolver(_check_stats(GramStats.from_data(theta, y)), theta, y, exact=exact, cancel=cancel)
     with single_threaded_blas():
         coef, info = _run(solver, thr, float(alpha), int(max_iter), unbias, warn)
     info.extra["gram"] = solver.stats
@@ -868,6 +908,7 @@ def stlsq_gram(
     exact: bool = True,
     return_info: bool = False,
     warn: bool = True,
+    cancel=None,
 ):
     """STLSQ from precomputed :class:`GramStats` (no pass over the data).
 
@@ -885,7 +926,7 @@ def stlsq_gram(
     else:
         if theta is not None:
             theta, y = _validate(theta, y)
-        solver = _NumpySolver(stats, theta, y, exact=exact and theta is not None)
+        solver = _NumpySolver(stats, theta, y, exact=exact and theta is not None, cancel=cancel)
     with single_threaded_blas():
         coef, info = _run(solver, thr, float(alpha), int(max_iter), unbias, warn)
     info.extra["gram"] = stats

@@ -218,6 +218,9 @@ def threshold_sweep(
     feature_names=None,
     control_names=None,
     reporter=None,
+    cancel=None,
+    max_degree: int | None = None,
+    max_features: int | None = None,
 ) -> SweepResult:
     """Fit many thresholds at once and score them on held-out data.
 
@@ -239,7 +242,11 @@ def threshold_sweep(
     exact : bool
         Exact pysindy refits on ill-conditioned supports (slower); see ``stlsq``.
     reporter : engine.reporting.Reporter, optional
-        Progress and cancellation.
+        Progress and cancellation (polled between solves, as ``cancel`` is).
+    cancel : callable, optional
+        True stops the sweep with ``engine.reporting.Cancelled`` at the next solve.
+    max_degree, max_features : int, optional
+        Limits of :func:`engine.sindy.budget.check_library`, checked before the library is built.
     """
     import time
 
@@ -253,13 +260,16 @@ def threshold_sweep(
     model = Sindy() if model is None else model
     model._check_params()
 
+    if cancel is None and reporter is not None:
+        cancel = lambda: reporter.cancelled  # noqa: E731
+
     def _progress(done, total, msg):
         if reporter is not None:
             reporter.progress(done, total, msg)
-            if reporter.cancelled:
-                from ..reporting import Cancelled
+        if cancel is not None and cancel():
+            from ..reporting import Cancelled
 
-                raise Cancelled("threshold sweep cancelled")
+            raise Cancelled("threshold sweep cancelled")
 
     xs = _as_list(x, "x")
     us = _as_list(u, "u", len(xs))
@@ -275,6 +285,8 @@ def threshold_sweep(
     _progress(0, 4, "library")
     xl, ul, yl, names, cnames = model._prepare(train[0], train[1], train[2], train[3], feature_names, control_names)
     n, m_ctrl = xl[0].shape[1], (0 if ul is None else ul[0].shape[1])
+    n_thr = int(thresholds) if np.isscalar(thresholds) else len(thresholds)
+    model._check_size(sum(len(xi) for xi in xs), n + m_ctrl, n, n_thr, max_degree, max_features)
     lib = model._make_library(n + m_ctrl)
     if not all(np.all(np.isfinite(d)) for d in yl):
         raise ValueError("x_dot contains NaN or inf")
@@ -287,7 +299,7 @@ def threshold_sweep(
     timings["library"] = time.perf_counter() - t_start
 
     t0 = time.perf_counter()
-    stats = GramStats.from_joint(joint, lib.n_output_features_) if device is None else None
+    stats = GramStats.from_joint(joint, lib.n_output_features_, cancel=cancel) if device is None else None
     if np.isscalar(thresholds) and float(thresholds) == int(thresholds) and not isinstance(thresholds, float):
         if stats is None:
             stats = GramStats.from_data(theta, Y)
@@ -296,7 +308,7 @@ def threshold_sweep(
         thr = np.sort(np.atleast_1d(np.asarray(thresholds, dtype=np.float64)))
     if device is None:  # the Gram is already there: no second pass over the data
         coefs, info = stlsq_gram(stats, thr, model.alpha, model.max_iter, unbias=model.unbias, theta=theta, y=Y,
-                                 exact=exact, return_info=True, warn=False)
+                                 exact=exact, return_info=True, warn=False, cancel=cancel)
     else:
         coefs, info = stlsq(theta, Y, thr, model.alpha, model.max_iter, unbias=model.unbias, device=device,
                             exact=exact, return_info=True, warn=False)
