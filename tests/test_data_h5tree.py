@@ -195,6 +195,9 @@ def test_link_cycles_external_links_and_empty_are_shown_not_followed(hostile):
     with pytest.raises(DataError, match="stored outside this file"):
         sample_stats(hostile, "raw")
     assert sample_stats(hostile, "raw", follow_external=True).max == 15  # read when asked
+    followed = format_tree(hostile, follow_external=True)
+    assert "ext  5  float64" in followed and "not followed" not in followed
+    assert node_info(hostile, "/ext", follow_external=True).shape == (5,)
     with pytest.raises(DataError, match="empty"):
         preview_slice(hostile, "nothing")
 

@@ -255,7 +255,7 @@ def cmd_data(args: argparse.Namespace) -> int:
     if args.data_cmd == "tree":
         from engine.data.h5tree import format_tree
 
-        print(format_tree(args.path))
+        print(format_tree(args.path, follow_external=args.follow_external))
         return 0
     if args.data_cmd == "gen":
         if args.kind != "retina":
@@ -453,6 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--force", action="store_true", help="overwrite an existing file")
     t = dsub.add_parser("tree", help="print an HDF5 file's tree")
     t.add_argument("path")
+    t.add_argument("--follow-external", action="store_true",
+                   help="list what external links point to (other files); by default they are shown, not opened")
 
     pl = sub.add_parser("parallel", help="show or set where a session's parallel loops run (loky, dask, ray)")
     pl.add_argument("action", nargs="?", choices=["show", "set", "unset"], default="show")

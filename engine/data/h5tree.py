@@ -375,6 +375,8 @@ def _member(path: Path, group: h5py.Group, key: str | bytes, name: str,
         obj = None
     if obj is None:
         target = safe_line(link.path) if isinstance(link, h5py.SoftLink) else None
+        if isinstance(link, h5py.ExternalLink):
+            target = f"{safe_line(link.filename)}:{safe_line(link.path)}"
         return NodeInfo(path, name, "link", target=target), None
     return _info(path, name, obj, attrs=False), obj
 
@@ -435,11 +437,12 @@ def is_image_stack(info: NodeInfo) -> bool:
     return info.is_dataset and info.numeric and info.ndim == 3 and info.shape[1] >= 4 and info.shape[2] >= 4
 
 
-def format_tree(path: str | Path, max_lines: int = 10_000) -> str:
+def format_tree(path: str | Path, max_lines: int = 10_000, follow_external: bool = False) -> str:
     """The whole tree as text, one node a line: indented name, shape, dtype.
 
     Only metadata is read; names are shown with control characters escaped; external
-    links are shown with their target and not followed; a group reached a second time
+    links are shown with their target and not followed (unless ``follow_external``,
+    when the groups they point to are listed too); a group reached a second time
     (hard links, soft links to an ancestor) is named, not walked again.  Used by
     ``workbench data tree PATH``.
     """
@@ -454,7 +457,7 @@ def format_tree(path: str | Path, max_lines: int = 10_000) -> str:
                 if len(lines) >= max_lines:
                     return
                 name = f"{prefix}/{_text(key)}"
-                info, obj = _member(path, group, key, name)
+                info, obj = _member(path, group, key, name, follow_external)
                 if isinstance(obj, h5py.Group):
                     addr = _address(obj)
                     if addr in seen:
