@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 
 from engine import analyses
-from engine.jobs import runner
+from engine.jobs import liveness, runner
 from engine.session import END_STATES, Session
 from tests.conftest import ROOT, wait_for
 
@@ -105,7 +105,7 @@ class Zygote:
         self.proc.stdin.write(f"{session.path} {job_id} {log}\n")
         self.proc.stdin.flush()
         pid = int(self._line(10))
-        session.update_job(job_id, pid=pid)
+        session.update_job(job_id, pid=pid, pid_start=liveness.start_time(pid))
         return pid
 
     def close(self):
@@ -119,7 +119,7 @@ def _steps_on_disk(ckdir: Path) -> list[int]:
 
 def _kill(pid: int) -> None:
     os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: not runner._alive(pid), timeout=10, interval=0.02, what="worker to die")
+    wait_for(lambda: liveness.start_time(pid) is None, timeout=10, interval=0.02, what="worker to die")
 
 
 def test_sigkill_loop_in_training_and_checkpoint_writes(session, monkeypatch):
@@ -226,7 +226,7 @@ def test_hangup_and_sigkill_of_the_tui_do_not_reach_jobs(session_root):
         os.killpg(tui.pid, signal.SIGKILL)
         tui.wait(10)
         # the hang-up did reach the TUI's own group (its helper dies, once reaped by init)
-        wait_for(lambda: not runner._alive(int(helper)), timeout=10, interval=0.05, what="helper to die")
+        wait_for(lambda: liveness.start_time(int(helper)) is None, timeout=10, interval=0.05, what="helper to die")
     finally:
         if tui.poll() is None:
             tui.kill()
