@@ -22,6 +22,7 @@ import numpy as np
 from engine.data.errors import DataError
 from engine.data.h5tree import open_h5
 from engine.data.retina import DEFAULT_RESPONSE, inspect_retina, load_retina
+from engine.resources import require_memory
 
 __all__ = [
     "sparsity",
@@ -297,7 +298,11 @@ def retina_eda(
     data = load_retina(path, split, response_key, frames=(0, 1))
     del data
     with open_h5(path) as fh:
-        y = np.asarray(fh[split]["response"][response_key], dtype=np.float32)
+        rds = fh[split]["response"][response_key]
+        # rates (float32, then float64 copies in the statistics) and one score per frame
+        require_memory(rds.shape[1] * (rds.shape[0] * (4 + 8 * 2) + 8 * 2), f"{path}: EDA of /{split}",
+                       {"frames": rds.shape[1], "cells": rds.shape[0]}, error=DataError)
+        y = np.asarray(rds, dtype=np.float32)
         if not np.isfinite(y).all() or (y < 0).any():
             raise DataError(f"{path}: /{split}/response/{response_key} has NaN or negative rates")
         score = frame_change_score(fh[split]["stimulus"])
