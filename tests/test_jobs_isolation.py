@@ -147,3 +147,16 @@ def test_a_job_from_before_per_job_folders_keeps_the_shared_folder(session):
     session.finish_job(job_id, "finished")
     job = runner.run_job(session, runner.submit(session, "pipe", ["fit"]))
     assert job.state == "finished" and job.result["coef"] == 70  # found in the shared folder
+
+
+def test_seeding_links_large_inputs_and_copies_small_ones(tmp_path):
+    src, dest = tmp_path / "a", tmp_path / "b"
+    (src / "train").mkdir(parents=True)
+    (src / "train" / "model.pt").write_bytes(b"\1" * (folders.COPY_BELOW + 1))
+    (src / "notes.json").write_text("{}")
+    folders.seed(dest, folders.Inputs("job-a", src, ("train",), ("train/model.pt", "notes.json")))
+    assert (dest / "train" / "model.pt").stat().st_ino == (src / "train" / "model.pt").stat().st_ino
+    assert (dest / "notes.json").stat().st_ino != (src / "notes.json").stat().st_ino
+    (dest / "notes.json").write_text('{"rewritten": 1}')  # in place: the source keeps its own
+    assert (src / "notes.json").read_text() == "{}"
+    assert folders.read_manifest(dest)["inputs"]["job"] == "job-a"

@@ -7,10 +7,12 @@ run with other settings can neither wipe the first one's checkpoints nor feed it
 A job that starts part-way (``workbench run demo --step evaluate``) needs what earlier
 steps made.  Its folder is seeded, before it starts, from one earlier job: the one named
 with ``--from JOB``, else the newest ended job of the analysis whose folder holds the
-output of the latest step this job needs.  Seeding hard-links that job's files (no copy,
-no extra disk; a copy where links are impossible).  That is safe because files in a job
-folder are replaced (written beside and renamed, :mod:`engine.atomic`), not rewritten in
-place, so the earlier job's files never change.
+output of the latest step this job needs.  Seeding hard-links that job's large files (no
+copy, no extra disk; a copy where links are impossible) and copies the small ones.  Links
+are safe because large files in a job folder (data, checkpoints, models) are replaced —
+written beside and renamed (:mod:`engine.atomic`) — never rewritten in place, so the
+earlier job's files never change; small files (JSON, CSV) are sometimes rewritten in place,
+so they are copied.
 
 Which step wrote which file is kept in the folder's manifest (``.steps.json``): the runner
 compares the folder before and after each step that succeeds.  Only the files of the
@@ -34,6 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from engine.session import Job, Session
 
 MANIFEST = ".steps.json"
+COPY_BELOW = 1 << 20  # smaller input files are copied, larger ones hard-linked
 _TMP = re.compile(r"^\..+\.tmp$")  # engine.atomic's temp files: never part of a step's output
 
 
@@ -175,6 +178,9 @@ def seed(dest: Path, inputs: Inputs) -> None:
         if not src.is_file():
             continue
         dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.stat().st_size < COPY_BELOW:  # small files (JSON, CSV) may be rewritten in place
+            shutil.copy2(src, dst)
+            continue
         try:
             os.link(src, dst)
         except OSError:  # another filesystem, or links not allowed: copy
