@@ -519,9 +519,14 @@ class Session:
         folders (schema < 3) shared ``artifacts/<analysis>/``."""
         if isinstance(job, str):
             job = self.job(job)
-        if job.workdir:
-            return self.path / job.workdir
-        return self.artifacts / job.analysis
+        folder = self.path / job.workdir if job.workdir else self.artifacts / job.analysis
+        # a row names the folder: a hand-edited one ("/home", "../..") must not send a job's
+        # writes and deletions outside this session (checked on the names, so that a user's
+        # artifacts folder may still be a symlink to a bigger disk)
+        if not Path(os.path.normpath(folder)).is_relative_to(os.path.normpath(self.path)):
+            raise SessionError(f"job {safe_text(job.id)}: its folder {safe_text(str(folder))!r} is outside "
+                               f"session {self.name!r}; refusing to use it")
+        return folder
 
     def update_job(self, job_id: str, **fields: Any) -> None:
         allowed = {"state", "pid", "host", "device", "started", "ended", "heartbeat",

@@ -34,3 +34,17 @@ async def test_ui_row_that_is_not_json_opens_on_training(session, monkeypatch):
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause(0.3)
         assert app._active_pane() == "training"  # the row is left out: no crash in any pane
+
+
+def test_a_job_row_cannot_point_its_folder_outside_the_session(session, tmp_path):
+    import pytest
+
+    from engine.session import SessionError
+
+    job_id = session.create_job("fake", ["count"], {})
+    assert session.job_dir(job_id).is_relative_to(session.path)
+    for bad in ("/etc", "../../outside", "artifacts/../../x"):
+        with session._write() as c:
+            c.execute("UPDATE jobs SET workdir=? WHERE id=?", (bad, job_id))
+        with pytest.raises(SessionError, match="outside session"):
+            session.job_dir(job_id)
