@@ -125,3 +125,20 @@ def test_a_test_file_has_no_heldout_eval_spikes(tmp_path):
     assert x.eval_heldout is None and x.eval_heldin.shape == (2, 20, 6)
     with pytest.raises(DataError, match="only NLB's server can score them"):
         nlb.write_eval_target(tmp_path / "t.h5", "mc_maze", x)
+
+
+def test_lds_view_orders_heldout_first_and_eval_trials_last(dataset, tmp_path):
+    d, heldout, path = dataset
+    v = nlb.for_lds(path, {"bin_ms": 5.0})
+    assert v.spikes.shape == (40, 20, 30) and v.n_heldout == 10 and v.n_eval == N_VAL
+    heldin_sl, heldout_sl = v.neuron_split()
+    train_sl, eval_sl = v.trial_split()
+    np.testing.assert_array_equal(v.spikes[:, eval_sl, heldout_sl], d.spikes[:, N_TRAIN:][:, :, heldout])
+    np.testing.assert_array_equal(v.spikes[:, train_sl, heldin_sl], d.spikes[:, :N_TRAIN][:, :, ~heldout])
+    assert v.as_attrs()["shape"] == [40, 20, 30] and v.rates is None
+    rates = np.maximum(d.rates, 1e-3)  # (bins, trials, neurons) in the file's order
+    out = nlb.write_lds_submission(v, rates[:, :, heldout], rates[:, :, ~heldout], tmp_path)
+    assert (tmp_path / "nlb_submission.h5").exists() and (tmp_path / "nlb_eval_target.h5").exists()
+    if "nlb_co_bps" in out:  # nlb_tools installed
+        want = M.co_bps(v.spikes[:, eval_sl, heldout_sl], rates[:, N_TRAIN:][:, :, heldout])
+        assert abs(out["nlb_co_bps"] - want) < 1e-9
