@@ -593,8 +593,8 @@ class Session:
         opt = {k: r[k] for k in ("resume_of", "seen", "workdir", "source", "pid_start") if k in r.keys()}
         return Job(
             id=r["id"], analysis=r["analysis"], steps=json.loads(r["steps"]),
-            params=json.loads(r["params"]), state=r["state"], pid=r["pid"], host=r["host"],
-            device=r["device"], created=r["created"], started=r["started"], ended=r["ended"],
+            params=json.loads(r["params"]), state=r["state"], pid=r["pid"], host=_shown(r["host"]),
+            device=_shown(r["device"]), created=r["created"], started=r["started"], ended=r["ended"],
             heartbeat=r["heartbeat"], current_step=_shown(r["current_step"]), error=_shown(r["error"]),
             result=json.loads(r["result"]) if r["result"] else None,
             resume_of=opt.get("resume_of"), seen=bool(opt.get("seen") or False),

@@ -19,6 +19,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static
 
 from engine.session import END_STATES, Job
+from engine.text import safe_line, safe_text
 from workbench.format import current_progress, fmt_duration, fmt_eta
 from workbench.widgets.footer import WorkbenchFooter
 
@@ -208,8 +209,8 @@ class JobsScreen(Screen):
             return
         t = Text()
         t.append(f"{j.id}\n", style="bold")
-        t.append(f"{j.analysis}: {', '.join(j.steps)}\n")
-        params = ", ".join(f"{k}={v}" for k, v in sorted(j.params.items()))
+        t.append(safe_text(f"{j.analysis}: {', '.join(map(str, j.steps))}\n"))
+        params = safe_line(", ".join(f"{k}={v}" for k, v in sorted(j.params.items())))  # as the session holds them
         if params:
             t.append(f"params {params}\n", style="dim")
         where = [f"pid {j.pid}" if j.pid else "", j.host or "", j.device or ""]
