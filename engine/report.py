@@ -113,14 +113,12 @@ def _metric_series(session: Session, job_id: str) -> dict[str, tuple[list[float]
 def equation_lines(eqs: EquationSet, precision: int = 3) -> tuple[list[str], str | None]:
     """(text lines, LaTeX block or None) for one stored equation set."""
     from engine.sindy.export import to_latex
-    from engine.sindy.model import format_equation
 
     try:
         model = eqs.model()
         return model.equations(precision), to_latex(model, precision=precision)
     except EquationSetError:  # the library can't be rebuilt: the plain coefficient table
-        return [f"({n})' = {format_equation(row, list(eqs.feature_names), precision)}"
-                for n, row in zip(eqs.state_names, eqs.coef)], None
+        return eqs.equations(precision=precision), None  # maps and constants written as such
 
 
 # -- the report ---------------------------------------------------------------------

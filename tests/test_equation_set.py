@@ -122,3 +122,66 @@ def test_report_after_metrics_without_a_step_and_odd_equation_rows(session, tmp_
     text = out.read_text()
     assert "### lds_latents" in text and "y1" in text
     assert "'broken'" in text and "skipped" in text
+
+
+# -- maps, constants, normalisation (set_version 3) ----------------------------------------
+def _map_model(dt=0.5):
+    x = np.zeros((400, 3))
+    u = np.random.default_rng(0).normal(size=(400, 1))
+    x[:, 2] = 0.7 + 1e-6 * np.random.default_rng(1).normal(size=400)  # a saturated unit
+    for k in range(399):
+        x[k + 1, :2] = np.array([[0.5, 0.2], [-0.3, 0.6]]) @ x[k, :2] + np.array([1.0, 0.5]) * u[k]
+    return Sindy(degree=1, threshold=0.05, discrete_time=True, constant_tol=1e-3).fit(x, t=dt, u=u)
+
+
+def test_a_map_is_written_as_a_map_everywhere():
+    from engine.sindy.export import to_latex, to_sympy
+
+    m = _map_model(dt=0.5)
+    eqs = EquationSet.from_model(m)
+    back = EquationSet.from_payload(json.loads(json.dumps(eqs.to_payload())))
+    assert back.discrete_time and back.dt == 0.5 and back.constants == {"x2": pytest.approx(0.7, abs=1e-5)}
+    # what one step adds: (A - I) x + B u, the stored increments per unit time times dt
+    want = ["x0[k+1] = x0[k] - 0.5 x0 + 0.2 x1 + 1 u0", "x1[k+1] = x1[k] - 0.3 x0 - 0.4 x1 + 0.5 u0",
+            "x2 = 0.7 (constant)"]
+    assert back.equations() == want == m.equations() == back.model().equations()
+    assert back.lhs("x0") == "x0[k+1] = x0[k] + " and back.display_scale == 0.5
+    tex = to_latex(back.model())
+    assert r"x_{0}[k+1] &= x_{0}[k] - 0.5 x_{0}" in tex and r"x_{2} &= 0.7" in tex and r"\dot" not in tex
+    sy = to_sympy(back.model())
+    assert "Derivative" not in str(sy)
+    import sympy as sp
+
+    k = sp.Symbol("k", integer=True)
+    x0, x1, u0 = (sp.Function(n) for n in ("x0", "x1", "u0"))
+    assert sy[0].lhs == x0(k + 1)
+    point = {x0(k): 0.3, x1(k): -1.1, u0(k): 2.0}  # the map itself: A x + B u
+    assert float(sy[0].rhs.subs(point)) == pytest.approx(0.5 * 0.3 + 0.2 * -1.1 + 2.0, abs=1e-9)
+    assert sy[2] == sp.Eq(sp.Function("x2")(k), sp.Float(m.constants_["x2"]))
+
+
+def test_older_sets_stay_readable_and_an_ode_stays_an_ode():
+    old = model_to_dict(_map_model())
+    for k in ("dt", "constants", "constant_tol", "normalize_columns"):
+        old.pop(k)
+    old["dt"] = 0.5  # v2 retina sets kept the step among the extras
+    eqs = EquationSet.from_payload(old)
+    assert eqs.dt == 0.5 and eqs.constants == {} and eqs.equations()[0].startswith("x0[k+1] = x0[k] ")
+    ode = EquationSet.from_model(_model())
+    assert ode.equations()[0] == "(x0)' = -1 x0 + 2 x1" and ode.lhs("x1") == "(x1)' = "
+    with pytest.raises(EquationSetError, match="constants"):
+        EquationSet.from_payload({**eqs.to_payload(), "constants": {"nope": 1.0}})
+
+
+def test_a_map_of_unknown_step_says_so():
+    p = model_to_dict(_map_model())
+    p.pop("dt")
+    assert EquationSet.from_payload(p).equations()[0].startswith("(x0[k+1] - x0[k])/Δt = ")
+
+
+def test_the_equations_pane_writes_maps_and_constants():
+    from workbench.panes.equations import render_equations
+
+    text = render_equations(EquationSet.from_model(_map_model()).to_payload()).plain.splitlines()
+    assert text[0].startswith("x0[k+1] = x0[k] + 1 u0 - 0.5 x0 + 0.2 x1")
+    assert text[2].startswith("x2 = 0.7 (constant)") and "'" not in "".join(text)

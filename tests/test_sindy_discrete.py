@@ -25,7 +25,8 @@ def test_recovers_a_linear_map_with_input_and_rolls_it_out_exactly():
     m = Sindy(degree=1, threshold=0.05, discrete_time=True).fit(x, t=1.0, u=u)
     # terms [1, x0, x1, u0]: the increment x[k+1] - x[k] = (A - I) x + B u
     np.testing.assert_allclose(m.coef_, np.c_[np.zeros(2), A - np.eye(2), B], atol=1e-8)
-    assert m.equations()[0].startswith("Δ(x0)/Δt = ")
+    # written as a map, the increment per step after h[k] (dt = 1 here)
+    assert m.equations() == ["x0[k+1] = x0[k] - 0.5 x0 + 0.2 x1 + 1 u0", "x1[k+1] = x1[k] - 0.3 x0 - 0.4 x1 + 0.5 u0"]
     sim = m.simulate(x[100], np.arange(50.0), u=u[100:150])
     assert sim.method == "euler"
     np.testing.assert_allclose(np.asarray(sim.x), x[100:150], atol=1e-9)

@@ -18,7 +18,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-SET_VERSION = 2  # 1: model_to_dict + sweep summary, no "set_version"; 2: this module
+SET_VERSION = 3  # 1: model_to_dict + sweep summary, no "set_version"; 2: this module;
+# 3: dt (a map's step), normalize_columns, constant_tol and constants (older sets: none)
 
 
 class EquationSetError(ValueError):
@@ -66,9 +67,12 @@ class EquationSet:
     """A fitted SINDy model as stored in a session.
 
     ``coef`` is (states, library terms) in the library order of ``feature_names``;
-    ``discrete_time`` models are maps ``x[k+1] = x[k] + Θ(x[k]) ξ`` (fitted on increments),
-    the others ODEs.  ``extra`` holds what an analysis adds (``val_error``, ``truth_coef``
-    in the same layout as ``coef``, ``system``); it is JSON-able.
+    ``discrete_time`` models are maps ``x[k+1] = x[k] + dt Θ(x[k]) ξ`` (fitted on increments
+    over ``dt``; ``dt`` None when unknown), the others ODEs.  ``constants`` are the states that
+    did not move (std below ``constant_tol``): not fitted, written ``h6 = 0.998 (constant)``.
+    ``normalize_columns``: the threshold acted on unit-norm library columns (the coefficients
+    are in the original units either way).  ``extra`` holds what an analysis adds
+    (``val_error``, ``truth_coef`` in the same layout as ``coef``, ``system``); it is JSON-able.
     """
 
     state_names: tuple[str, ...]
@@ -85,6 +89,10 @@ class EquationSet:
     max_iter: int = 20
     differentiation: str = "finite_difference"
     x_scale: float = 1.0
+    dt: float | None = None
+    normalize_columns: bool = False
+    constant_tol: float | None = None
+    constants: dict[str, float] = field(default_factory=dict)
     sweep: SweepSummary | None = None
     sweep_path: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -92,6 +100,29 @@ class EquationSet:
     @property
     def n_terms(self) -> int:
         return int(np.count_nonzero(self.coef))
+
+    # -- writing --------------------------------------------------------------------
+    def lhs(self, state: str) -> str:
+        """What precedes the terms of ``state``'s equation: ``(h0)' = ``, ``h0[k+1] = h0[k] + ``."""
+        from engine.sindy.forms import lhs_text
+
+        return lhs_text(state, self.discrete_time, self.dt)
+
+    @property
+    def display_scale(self) -> float:
+        """The factor between stored and written coefficients (``dt`` for a map)."""
+        from engine.sindy.forms import display_scale
+
+        return display_scale(self.discrete_time, self.dt)
+
+    def equations(self, coef=None, precision: int = 3) -> list[str]:
+        """One line per state, as :mod:`engine.sindy.forms` writes them."""
+        from engine.sindy.forms import equation_text
+
+        c = self.coef if coef is None else np.asarray(coef, float)
+        return [equation_text(s, row, self.feature_names, discrete_time=self.discrete_time, dt=self.dt,
+                              constant=self.constants.get(s), precision=precision)
+                for s, row in zip(self.state_names, c)]
 
     # -- building -------------------------------------------------------------------
     @classmethod
@@ -132,7 +163,20 @@ class EquationSet:
         known = {"format", "version", "set_version", "state_names", "control_names", "feature_names", "coef",
                  "threshold", "alpha", "max_iter", "degree", "include_bias", "include_interaction",
                  "interaction_only", "differentiation", "discrete_time", "x_scale", "equations", "sweep",
-                 "sweep_path"}
+                 "sweep_path", "normalize_columns", "constant_tol", "constants"}
+        discrete = _flag(d.get("discrete_time", False), "discrete_time")
+        # a map's step: v3 stores "dt"; v2 retina sets kept it among the analysis's extras
+        dt = d.get("dt")
+        if dt is not None:
+            dt = _number(dt, "dt")
+            if dt <= 0:
+                raise EquationSetError(f"dt: expected a positive step, got {dt!r}")
+        if discrete or dt is None:  # an ODE's "dt" (an analysis's sample step) stays an extra
+            known.add("dt")
+        consts = d.get("constants") or {}
+        if not isinstance(consts, dict) or not all(isinstance(k, str) and k in states for k in consts):
+            raise EquationSetError("constants: expected a mapping from state names to values")
+        tol = d.get("constant_tol")
         sweep = d.get("sweep")
         path = d.get("sweep_path")
         if path is not None and not isinstance(path, str):
@@ -149,6 +193,10 @@ class EquationSet:
             max_iter=int(_number(d.get("max_iter", 20), "max_iter")),
             differentiation=str(d.get("differentiation", "finite_difference")),
             x_scale=_number(d.get("x_scale", 1.0), "x_scale"),
+            dt=dt if discrete else None,
+            normalize_columns=_flag(d.get("normalize_columns", False), "normalize_columns"),
+            constant_tol=None if tol is None else _number(tol, "constant_tol"),
+            constants={k: _number(v, f"constants.{k}") for k, v in consts.items()},
             sweep=None if sweep is None else SweepSummary.from_dict(sweep),
             sweep_path=path,
             extra={k: v for k, v in d.items() if k not in known},
@@ -168,8 +216,12 @@ class EquationSet:
             "degree": self.degree, "include_bias": self.include_bias,
             "include_interaction": self.include_interaction, "interaction_only": self.interaction_only,
             "differentiation": self.differentiation, "discrete_time": self.discrete_time,
-            "x_scale": self.x_scale,
+            "x_scale": self.x_scale, "normalize_columns": self.normalize_columns,
+            "constant_tol": self.constant_tol, "constants": dict(self.constants),
+            "equations": self.equations(),
         })
+        if self.discrete_time:
+            out["dt"] = self.dt
         if self.sweep is not None:
             out["sweep"] = self.sweep.to_dict()
         if self.sweep_path is not None:
@@ -187,6 +239,16 @@ class EquationSet:
 
     def with_coef(self, coef) -> "EquationSet":
         return replace(self, coef=_matrix(np.asarray(coef, float).tolist(), "coef", self.coef.shape))
+
+
+def written(payload: Any) -> EquationSet | None:
+    """The set of a stored payload for writing its equations (None if it cannot be read):
+    the pane calls :meth:`EquationSet.lhs`, :attr:`EquationSet.display_scale` and
+    :attr:`EquationSet.constants` on it."""
+    try:
+        return EquationSet.from_payload(payload)
+    except EquationSetError:
+        return None
 
 
 def read_rows(rows: Sequence[dict[str, Any]]) -> tuple[list[tuple[dict[str, Any], EquationSet]], list[str]]:
@@ -214,7 +276,7 @@ def linear_map_payload(names: Sequence[str], coef, intercept=None, *, threshold:
     out: dict[str, Any] = {
         **extra,
         "format": "engine.sindy", "state_names": list(feats), "control_names": [],
-        "feature_names": ["1", *feats], "degree": 1, "include_bias": True, "discrete_time": True,
+        "feature_names": ["1", *feats], "degree": 1, "include_bias": True, "discrete_time": True, "dt": 1.0,
         "coef": np.column_stack([icpt, coef.T]).tolist(), "threshold": threshold,
     }
     if truth is not None:

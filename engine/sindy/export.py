@@ -2,9 +2,12 @@
 
 * ``to_text`` — the ``(h0)' = 0.534 + 10.4 h0 - 2.1 h0 h1`` lines, also written to a file;
 * ``to_latex`` — an ``aligned`` block, ``\\dot{h}_{0} &= 0.534 + 10.4 h_{0} - 2.1 h_{0} h_{1}``;
+  a map as ``h_{0}[k+1] &= h_{0}[k] + ...``, a constant state as ``h_{6} &= 0.998``
+  (the forms of :mod:`engine.sindy.forms`);
 * ``to_json`` / ``from_json`` — coefficient matrix, term names, state/control names, threshold
   and library settings; ``from_json`` gives back a model that predicts, simulates and prints;
-* ``to_sympy`` — ``sympy.Eq(Derivative(h0(t), t), ...)`` per state (or a dict of right-hand sides).  sympy is imported lazily,
+* ``to_sympy`` — ``sympy.Eq(Derivative(h0(t), t), ...)`` per state, ``Eq(h0(k + 1), h0(k) + ...)``
+  for a map, ``Eq(h6(t), 0.998)`` for a constant (or a dict of right-hand sides).  sympy is imported lazily,
   only by this function (it is installed alongside pysindy here; if it is missing, only this
   export fails, with an ImportError that says so).
 
@@ -60,11 +63,19 @@ def _latex_term(term: str) -> str:
 
 def to_latex(model, path=None, precision: int = 3) -> str:
     """An ``aligned`` LaTeX block of the equations (bare, no ``$$``)."""
+    from .forms import display_scale
     from .model import _fmt_coef
 
     model._check_fitted()
+    discrete, dt = bool(getattr(model, "discrete_time", False)), getattr(model, "dt_", None)
+    consts = getattr(model, "constants_", {}) or {}
     lines = []
     for name, row in zip(model.state_names_, model.coef_):
+        if name in consts:
+            v = consts[name]
+            lines.append(f"{_latex_var(name)} &= {'-' if v < 0 else ''}{_fmt_coef(v, precision)}")
+            continue
+        row = np.asarray(row, float) * display_scale(discrete, dt)
         parts: list[str] = []
         for c, term in zip(row, model.feature_names_):
             if c == 0:
@@ -76,9 +87,16 @@ def to_latex(model, path=None, precision: int = 3) -> str:
             else:
                 parts.append((" - " if c < 0 else " + ") + body)
         rhs = "".join(parts) if parts else "0"
-        m = _NAME.match(name)
-        lhs = rf"\dot{{{m.group(1)}}}_{{{m.group(2)}}}" if m else rf"\dot{{{_latex_var(name)}}}"
-        lines.append(f"{lhs} &= {rhs}")
+        v = _latex_var(name)
+        if discrete and dt:  # a map: what one step adds to the state
+            tail = f"- {rhs[1:]}" if rhs.startswith("-") else f"+ {rhs}"
+            lines.append(f"{v}[k+1] &= {v}[k]" + ("" if rhs == "0" else f" {tail}"))
+        elif discrete:
+            lines.append(rf"\frac{{{v}[k+1] - {v}[k]}}{{\Delta t}} &= {rhs}")
+        else:
+            m = _NAME.match(name)
+            lhs = rf"\dot{{{m.group(1)}}}_{{{m.group(2)}}}" if m else rf"\dot{{{v}}}"
+            lines.append(f"{lhs} &= {rhs}")
     text = "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}\n"
     if path is not None:
         _write_atomic(path, text)
@@ -104,6 +122,10 @@ def model_to_dict(model) -> dict[str, Any]:
         "differentiation": model.differentiation,
         "discrete_time": bool(getattr(model, "discrete_time", False)),
         "x_scale": float(getattr(model, "x_scale_", 1.0)),
+        "dt": getattr(model, "dt_", None),
+        "normalize_columns": bool(getattr(model, "normalize_columns", False)),
+        "constant_tol": getattr(model, "constant_tol", None),
+        "constants": dict(getattr(model, "constants_", {}) or {}),
         "equations": model.equations(),
     }
 
@@ -128,10 +150,15 @@ def model_from_dict(d: dict[str, Any]):
         max_iter=int(d.get("max_iter", 20)),
         differentiation=d.get("differentiation", "finite_difference"),
         discrete_time=bool(d.get("discrete_time", False)),
+        normalize_columns=bool(d.get("normalize_columns", False)),
+        constant_tol=d.get("constant_tol"),
     )
     if model.feature_names_ != list(d["feature_names"]):
         raise ValueError("the stored term names do not match the library rebuilt from the settings")
     model.x_scale_ = float(d.get("x_scale", 1.0))
+    dt = d.get("dt")
+    model.dt_ = float(dt) if dt is not None and model.discrete_time else None
+    model.constants_ = {str(k): float(v) for k, v in (d.get("constants") or {}).items()}
     return model
 
 
@@ -171,9 +198,25 @@ def to_sympy(model, form: str = "equations", time_symbol: str = "t"):
     terms = [sp.Mul(*[s**int(p) for s, p in zip(syms, row) if p]) if row.any() else sp.Integer(1) for row in powers]
     rhs = [sp.Add(*[sp.Float(float(c)) * term for c, term in zip(row, terms) if c != 0]) for row in model.coef_]
     n = model.n_features_in_
+    consts = getattr(model, "constants_", {}) or {}
+    discrete, dt = bool(getattr(model, "discrete_time", False)), getattr(model, "dt_", None)
+    for i, nm in enumerate(names[:n]):
+        if nm in consts:
+            rhs[i] = sp.Float(consts[nm])
     if form == "dict":
         return {syms[i]: rhs[i] for i in range(n)}
-    tt = sp.Symbol(time_symbol, real=True)
+    # a map's clock is the step index k (integer); an ODE's is time t
+    tt = sp.Symbol("k", integer=True) if discrete else sp.Symbol(time_symbol, real=True)
     funcs = [sp.Function(nm)(tt) for nm in names]
     sub = dict(zip(syms, funcs))
-    return [sp.Eq(sp.Derivative(funcs[i], tt), rhs[i].subs(sub)) for i in range(n)]
+    out = []
+    for i in range(n):
+        f = sp.Function(names[i])
+        if names[i] in consts:
+            out.append(sp.Eq(f(tt), rhs[i]))
+        elif discrete:  # x[k+1] = x[k] + dt rhs (dt = Δt symbol when the step is unknown)
+            step = sp.Float(dt) if dt else sp.Symbol("Delta_t", positive=True)
+            out.append(sp.Eq(f(tt + 1), f(tt) + sp.expand(step * rhs[i].subs(sub))))
+        else:
+            out.append(sp.Eq(sp.Derivative(funcs[i], tt), rhs[i].subs(sub)))
+    return out

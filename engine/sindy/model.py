@@ -169,6 +169,14 @@ class Sindy:
         Torch device for the STLSQ solves (None: numpy/LAPACK).
     exact : bool, default True
         Repeat pysindy's exact least squares on ill-conditioned supports (see ``stlsq``).
+    normalize_columns : bool, default False
+        pysindy's ``normalize_columns``: the threshold acts on the coefficients of the
+        library columns scaled to unit 2-norm; ``coef_`` is in the original units.
+    constant_tol : float, optional
+        States whose standard deviation over the training data is below this are constants:
+        not fitted (their equation is ``x = value``, their derivative or increment zero) and
+        left out of the other equations' terms (a state that does not move is collinear with
+        the bias and gives cancelling pairs such as ``6625 + ... - 7182 h6``).
 
     Attributes
     ----------
@@ -195,6 +203,10 @@ class Sindy:
         Iterations and convergence of the fit.
     x_scale_ : float
         Largest ``|x|`` seen in training (sets the default divergence bound).
+    constants_ : dict of str to float
+        The constant states (``constant_tol``) and their mean values.
+    dt_ : float or None
+        The sample interval of a discrete-time fit (the map is ``x[k+1] = x[k] + dt_ f``).
     """
 
     def __init__(
@@ -215,6 +227,8 @@ class Sindy:
         device: str | None = None,
         exact: bool = True,
         discrete_time: bool = False,
+        normalize_columns: bool = False,
+        constant_tol: float | None = None,
     ):
         self.degree = degree
         self.threshold = threshold
@@ -231,6 +245,8 @@ class Sindy:
         self.device = device
         self.exact = exact
         self.discrete_time = discrete_time
+        self.normalize_columns = normalize_columns
+        self.constant_tol = constant_tol
 
     # -- sklearn-style parameter access ----------------------------------------------------
     @classmethod
@@ -263,6 +279,29 @@ class Sindy:
             raise ValueError("alpha cannot be negative")
         if self.max_iter <= 0:
             raise ValueError("max_iter must be positive")
+        tol = self.constant_tol
+        if tol is not None and (not np.isscalar(tol) or not np.isfinite(tol) or tol < 0):
+            raise ValueError(f"constant_tol must be a nonnegative number or None, got {tol!r}")
+
+    def _constants(self, xl, names) -> dict[str, float]:
+        """States whose std over ``xl`` is below ``constant_tol``, with their means."""
+        if self.constant_tol is None:
+            return {}
+        xs = np.concatenate(xl)
+        std, mean = xs.std(0), xs.mean(0)
+        return {names[i]: float(mean[i]) for i in np.flatnonzero(std < self.constant_tol)}
+
+    @staticmethod
+    def _allowed(lib: PolynomialLibrary, names: list[str], constants: dict[str, float]) -> np.ndarray | None:
+        """Terms each equation may use: none for a constant state, and no term of a constant."""
+        if not constants:
+            return None
+        idx = [names.index(c) for c in constants]
+        n = len(names)
+        uses_const = lib.powers_[:, idx].any(1)  # (F,)
+        allowed = np.repeat(~uses_const[None], n, axis=0)
+        allowed[idx] = False
+        return allowed
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "coef_"):
@@ -387,6 +426,8 @@ class Sindy:
         n, m = xl[0].shape[1], (0 if us is None else us[0].shape[1])
         self._check_size(sum(len(xi) for xi in xl), n + m, n, 1, max_degree, max_features)
         lib = self._make_library(n + m)
+        constants = self._constants(xl, names)
+        allowed = self._allowed(lib, names, constants)
         if not all(np.all(np.isfinite(d)) for d in xds):
             raise ValueError("x_dot contains NaN or inf")
         if self.device is None:  # [Θ y] in one buffer: one syrk for all the statistics
@@ -396,6 +437,7 @@ class Sindy:
             coef, info = stlsq_gram(
                 GramStats.from_joint(joint, F, cancel=cancel), self.threshold, self.alpha, self.max_iter,
                 unbias=self.unbias, theta=theta, y=Y, exact=self.exact, return_info=True, cancel=cancel,
+                normalize_columns=self.normalize_columns, allowed=allowed,
             )
         else:
             theta = self._theta(lib, xl, us)
@@ -403,8 +445,12 @@ class Sindy:
             coef, info = stlsq(
                 theta, Y, self.threshold, self.alpha, self.max_iter,
                 unbias=self.unbias, device=self.device, exact=self.exact, return_info=True,
+                normalize_columns=self.normalize_columns, allowed=allowed,
             )
         self._set_fitted(coef[0], lib, names, cnames, n, m)
+        self.constants_ = constants
+        self.feature_norms_ = info.extra.pop("feature_norms", None)
+        self.dt_ = float(t) if self.discrete_time and t is not None and np.isscalar(t) else None
         self.gram_ = info.extra.pop("gram")
         self.stlsq_info_ = info
         self.x_scale_ = float(max(np.abs(xi).max() for xi in xl))
@@ -441,6 +487,8 @@ class Sindy:
         cnames = list(control_names) if control_names is not None else defaults[n:]
         model._set_fitted(coef.copy(), lib, names, cnames, n, m)
         model.x_scale_ = 1.0
+        model.constants_ = {}
+        model.dt_ = None
         return model
 
     def _set_fitted(self, coef: np.ndarray, lib: PolynomialLibrary, names: list[str], cnames: list[str],
@@ -531,16 +579,24 @@ class Sindy:
 
     # -- equations ---------------------------------------------------------------------------
     def equations(self, precision: int = 3, lhs: bool = True) -> list[str]:
-        """One string per state: ``(h0)' = 0.534 + 10.4 h0 - 2.1 h0 h1``.
+        """One string per state: ``(h0)' = 0.534 + 10.4 h0 - 2.1 h0 h1`` for an ODE,
+        ``h0[k+1] = h0[k] + 0.00534 + ...`` for a map, ``h6 = 0.998 (constant)`` for a constant
+        (see :mod:`engine.sindy.forms`).  ``lhs=False``: the right-hand sides only, in the
+        stored coefficients' units.
 
         ``precision`` is the number of significant digits of each coefficient.
         """
+        from .forms import equation_text
+
         self._check_fitted()
         out = []
+        consts = getattr(self, "constants_", {}) or {}
         for name, row in zip(self.state_names_, self.coef_):
-            rhs = format_equation(row, self.feature_names_, precision)
-            lhs_text = f"Δ({name})/Δt" if getattr(self, "discrete_time", False) else f"({name})'"
-            out.append(f"{lhs_text} = {rhs}" if lhs else rhs)
+            if not lhs:
+                out.append(format_equation(row, self.feature_names_, precision))
+                continue
+            out.append(equation_text(name, row, self.feature_names_, discrete_time=bool(getattr(self, "discrete_time", False)),
+                                     dt=getattr(self, "dt_", None), constant=consts.get(name), precision=precision))
         return out
 
     def print(self, precision: int = 3, **kwargs) -> None:

@@ -715,10 +715,35 @@ def _check_thresholds(thresholds) -> np.ndarray:
     return thr
 
 
-def _run(solver, thr: np.ndarray, alpha: float, max_iter: int, unbias: bool, warn: bool):
+def column_norms(stats: GramStats) -> np.ndarray:
+    """‖Θ_j‖₂ of every library column, from the Gram's diagonal (a zero column counts as 1)."""
+    norms = np.sqrt(np.clip(np.diag(stats.G), 0.0, None))
+    return np.where(norms > 0, norms, 1.0)
+
+
+def normalized_stats(stats: GramStats) -> tuple[GramStats, np.ndarray]:
+    """The statistics of ``Θ / ‖Θ_j‖₂`` (pysindy's ``normalize_columns``) and the norms."""
+    norms = column_norms(stats)
+    d = 1.0 / norms
+    return GramStats(stats.G * d[:, None] * d[None, :], stats.b * d[:, None], stats.yy, stats.n_samples,
+                     stats.y_sum), norms
+
+
+def _check_allowed(allowed, K: int, F: int) -> np.ndarray | None:
+    if allowed is None:
+        return None
+    a = np.asarray(allowed, dtype=bool)
+    if a.shape != (K, F):
+        raise ValueError(f"allowed must have shape {(K, F)} (targets, features), got {a.shape}")
+    return a
+
+
+def _run(solver, thr: np.ndarray, alpha: float, max_iter: int, unbias: bool, warn: bool, allowed=None):
     st = solver.stats
     P, K, F = len(thr), st.n_targets, st.n_features
     masks = np.ones((P, K, F), dtype=bool)
+    if allowed is not None:  # terms that may never enter (e.g. those of a constant state)
+        masks &= allowed[None]
     coef = np.zeros((P, K, F))
     active = np.ones((P, K), dtype=bool)
     converged = np.zeros((P, K), dtype=bool)
@@ -828,6 +853,8 @@ def stlsq(
     return_info: bool = False,
     warn: bool = True,
     cancel=None,
+    normalize_columns: bool = False,
+    allowed=None,
 ):
     """STLSQ of ``y ≈ Θ Ξᵀ`` for every target and every threshold.
 
@@ -857,6 +884,12 @@ def stlsq(
     cancel : callable, optional
         Polled between solves (numpy backend); when it returns True the fit stops with
         :class:`engine.reporting.Cancelled`.
+    normalize_columns : bool
+        pysindy's ``normalize_columns``: every column of Θ is divided by its 2-norm before
+        the ridge solves, so the threshold acts on coefficients of unit-norm columns; the
+        coefficients are returned in the original units (divided by the norms).
+    allowed : array (n_targets, n_features) of bool, optional
+        Terms that may enter each equation (default all); the others stay zero.
 
     Returns
     -------
@@ -884,14 +917,29 @@ def stlsq(
             yt = yt[:, None]
         if th.ndim != 2 or yt.ndim != 2 or th.shape[0] != yt.shape[0]:
             raise ValueError(f"theta must be (n_samples, n_features) and y (n_samples, n_targets); got {tuple(th.shape)} and {tuple(yt.shape)}")
+        norms = None
+        if normalize_columns:
+            n_t = torch.linalg.vector_norm(th, dim=0)
+            n_t = torch.where(n_t > 0, n_t, torch.ones_like(n_t))
+            th, norms = th / n_t, n_t.cpu().numpy()
         solver = _TorchSolver(th, yt, exact=exact)
         _check_stats(solver.stats)
+        gram = solver.stats
+        if norms is not None:  # the statistics of the data as given (refits, errors)
+            s_ = solver.stats
+            gram = GramStats(s_.G * norms[:, None] * norms[None, :], s_.b * norms[:, None], s_.yy, s_.n_samples, s_.y_sum)
     else:
         theta, y = _validate(theta, y)
-        solver = _NumpySolver(_check_stats(GramStats.from_data(theta, y)), theta, y, exact=exact, cancel=cancel)
+        gram = _check_stats(GramStats.from_data(theta, y))
+        stats, norms = normalized_stats(gram) if normalize_columns else (gram, None)
+        solver = _NumpySolver(stats, theta if norms is None else theta / norms, y, exact=exact, cancel=cancel)
+    allowed = _check_allowed(allowed, solver.stats.n_targets, solver.stats.n_features)
     with single_threaded_blas():
-        coef, info = _run(solver, thr, float(alpha), int(max_iter), unbias, warn)
-    info.extra["gram"] = solver.stats
+        coef, info = _run(solver, thr, float(alpha), int(max_iter), unbias, warn, allowed)
+    if norms is not None:
+        coef, info.biased_coef = coef / norms, info.biased_coef / norms
+        info.extra["feature_norms"] = norms
+    info.extra["gram"] = gram
     return (coef, info) if return_info else coef
 
 
@@ -909,11 +957,14 @@ def stlsq_gram(
     return_info: bool = False,
     warn: bool = True,
     cancel=None,
+    normalize_columns: bool = False,
+    allowed=None,
 ):
     """STLSQ from precomputed :class:`GramStats` (no pass over the data).
 
     With ``theta``/``y`` given, ill-conditioned unbias refits use them exactly as pysindy does;
     without, they are damped at the cut from the Gram alone (see ``exact`` in :func:`stlsq`).
+    ``normalize_columns``, ``allowed``, ``cancel``: as in :func:`stlsq`.
     """
     if max_iter <= 0:
         raise ValueError("max_iter must be positive")
@@ -921,27 +972,41 @@ def stlsq_gram(
         raise ValueError("alpha cannot be negative")
     thr = _check_thresholds(thresholds)
     _check_stats(stats)
+    gram = stats
+    stats, norms = normalized_stats(gram) if normalize_columns else (gram, None)
     if device is not None:
         solver = _TorchSolver(None, None, exact=False, stats=stats, device=device)
     else:
         if theta is not None:
             theta, y = _validate(theta, y)
+            if norms is not None:
+                theta = theta / norms
         solver = _NumpySolver(stats, theta, y, exact=exact and theta is not None, cancel=cancel)
+    allowed = _check_allowed(allowed, stats.n_targets, stats.n_features)
     with single_threaded_blas():
-        coef, info = _run(solver, thr, float(alpha), int(max_iter), unbias, warn)
-    info.extra["gram"] = stats
+        coef, info = _run(solver, thr, float(alpha), int(max_iter), unbias, warn, allowed)
+    if norms is not None:
+        coef, info.biased_coef = coef / norms, info.biased_coef / norms
+        info.extra["feature_norms"] = norms
+    info.extra["gram"] = gram
     return (coef, info) if return_info else coef
 
 
-def ridge_path_thresholds(stats: GramStats, n: int = 64, alpha: float = 0.05, lo_quantile: float = 0.05) -> np.ndarray:
+def ridge_path_thresholds(stats: GramStats, n: int = 64, alpha: float = 0.05, lo_quantile: float = 0.05,
+                          normalize_columns: bool = False, allowed=None) -> np.ndarray:
     """``n`` log-spaced thresholds spanning the first ridge solution's coefficient magnitudes.
 
-    From the ``lo_quantile`` of ``|c|`` (nearly nothing removed) to ``max |c|`` (nearly all).
+    From the ``lo_quantile`` of ``|c|`` (nearly nothing removed) to ``max |c|`` (nearly all);
+    with ``normalize_columns``, of the coefficients of the unit-norm columns (the ones the
+    threshold then acts on), and over the ``allowed`` terms only.
     """
+    if normalize_columns:
+        stats = normalized_stats(stats)[0]
     solver = _NumpySolver(stats)
     K, F = stats.n_targets, stats.n_features
+    mask = np.ones((K, F), dtype=bool) if allowed is None else np.asarray(allowed, dtype=bool)
     with single_threaded_blas():
-        c = solver.ridge(np.ones((K, F), dtype=bool), np.arange(K), alpha)
+        c = solver.ridge(mask, np.arange(K), alpha)
     mags = np.abs(c[np.isfinite(c)])
     mags = mags[mags > 0]
     if mags.size == 0:

@@ -50,15 +50,25 @@ def equation_parts(payload: dict, coef=None, precision: int = 3, cursor=None, re
     biggest = biggest or 1.0
     top = len(SCALE) - 1
     removed, added = set(map(tuple, removed)), set(map(tuple, added))
+    from engine.sindy.equation_set import written  # a map's h0[k+1] = h0[k] + ..., constants
+
+    form = written(payload)
+    if form is not None and form.display_scale != 1.0:  # a map: what one step adds
+        coef, biggest = coef * form.display_scale, biggest * form.display_scale
     out = []
     for k, (name, row) in enumerate(zip(states, coef)):
         order = term_order(row)
-        units: list[list[tuple[str, str | None]]] = [[(f"({name})' = ", "bold")]]
-        if not len(order):
+        if form is not None and name in form.constants:
+            out.append([[(form.equations()[k], "bold")], [("   [not fitted]", "dim")]])
+            continue
+        lhs = form.lhs(name) if form is not None else f"({name})' = "
+        cont = lhs.endswith(" + ")  # a map: "h0[k+1] = h0[k]", then every term with its sign
+        units: list[list[tuple[str, str | None]]] = [[(lhs[:-3] if cont else lhs, "bold")]]
+        if not len(order) and not cont:
             units.append([("0", "dim")])
         for i, j in enumerate(order):
             c = float(row[j])
-            sign = (" - " if c < 0 else " + ") if i else ("-" if c < 0 else "")
+            sign = (" - " if c < 0 else " + ") if i or cont else ("-" if c < 0 else "")
             decade = math.floor(math.log10(abs(c) / biggest))
             unit = [(sign, None)] if sign else []
             unit.append((f"{abs(c):.{precision}g}", SCALE[max(0, min(top, top + decade))]))
