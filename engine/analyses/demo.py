@@ -74,7 +74,7 @@ def generate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
             g.create_dataset("observed", data=obs.astype(np.float32), chunks=True)
             g.create_dataset("readout", data=readout)
 
-    write_with(path, write)
+    write_with(path, write, need_bytes=4 * (z.size + 2 * rates.size) + readout.nbytes)  # HDF5 must not meet a full disk
     ctx.reporter.artifact("demo.h5", path, kind="hdf5")
     ctx.reporter.progress(2, 2, "done")
     return {"data": str(path), "trajectories": n_traj, "timesteps": n_t}

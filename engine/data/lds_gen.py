@@ -110,7 +110,7 @@ def write_h5(path: str | Path, data: LDSData) -> Path:
             f.attrs.update(data.config.as_attrs())
             f.attrs["layout"] = "time, trial, neuron"
 
-    return write_with(path, _write)
+    return write_with(path, _write, need_bytes=4 * data.spikes.size + data.rates.nbytes + data.latents.nbytes)  # HDF5 must not meet a full disk
 
 
 def read_settings(path: str | Path) -> dict[str, int] | None:
