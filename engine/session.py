@@ -466,8 +466,14 @@ class Session:
 
     # -- the TUI's advisory lock -------------------------------------------------
     def acquire_ui_lock(self) -> bool:
-        """Take the one-TUI-writes lock; False if another live process holds it."""
-        fh = open(self.path / "tui.lock", "a+")
+        """Take the one-TUI-writes lock; False if another live process holds it, or the
+        session is read-only (read-only media cannot hold the lock file)."""
+        if self.readonly:
+            return False
+        try:
+            fh = open(self.path / "tui.lock", "a+")
+        except OSError:
+            return False
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

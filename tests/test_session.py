@@ -237,6 +237,7 @@ def test_a_session_on_read_only_media_opens_read_only(readonly_mount):
     assert ro.job(job).analysis == "fake" and ro.ui()["pane"] == "results"
     with pytest.raises(SessionError, match="read-only"):
         ro.set_ui(pane="x")
+    assert not ro.acquire_ui_lock()  # the TUI follows it read-only
     ro.close()
     proc = subprocess.run([sys.executable, "-m", "workbench.cli", "--root", str(readonly_mount),
                            "sessions", "show", "archive"], capture_output=True, text=True, timeout=60)
