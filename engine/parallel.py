@@ -177,11 +177,16 @@ def _user_key() -> bytes:
             return key
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(secrets.token_bytes(32))
-    return path.read_bytes()
+    except OSError as exc:
+        raise ParallelError(f"cannot read the signing key {path}: {exc}") from None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_bytes(32))
+        return path.read_bytes()
+    except OSError as exc:
+        raise ParallelError(f"cannot keep a signing key in {path} ({exc}); parallel settings stay local") from None
 
 
 def _signature(session, backend: str, n_workers: int | None) -> str:
@@ -200,7 +205,10 @@ def _stored(session) -> tuple[ParallelConfig, str | None]:
     if not values:
         return ParallelConfig(), None
     backend, n, sig = values.get("backend") or "loky", values.get("n_workers"), values.get("signature")
-    signed = isinstance(sig, str) and hmac.compare_digest(sig, _signature(session, str(backend), n))
+    try:
+        signed = isinstance(sig, str) and hmac.compare_digest(sig, _signature(session, str(backend), n))
+    except (ParallelError, TypeError):  # no key here, or a non-ASCII "signature": nothing verifies
+        signed = False
     if values.get("address"):
         why = f"it named a cluster address ({_short(values['address'])}), which is never taken from a session"
     elif not signed:
