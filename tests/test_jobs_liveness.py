@@ -122,3 +122,12 @@ def test_liveness_knows_this_process(session):
     me = liveness.start_time(os.getpid())
     assert me and liveness.check(os.getpid(), me, liveness.host()) is liveness.Liveness.ALIVE
     assert liveness.check(os.getpid(), "0:1", liveness.host()) is liveness.Liveness.DEAD
+
+
+def test_cancelling_a_queued_job_ends_it_and_its_worker_then_runs_nothing(session):
+    job_id = session.create_job("fake", ["count"], {"n": 3, "sleep": 0.0, "ckpt_every": 1})
+    assert runner.cancel(session, job_id)
+    assert _state(session, job_id) == "cancelled"
+    job = runner.run_job(session, job_id)  # the worker starts late
+    assert job.state == "cancelled"
+    assert [e.kind for e in session.events(job_id)] == ["cancelled"]

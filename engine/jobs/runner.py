@@ -329,6 +329,13 @@ def cancel(session: Session, job_id: str) -> bool:
     if not job.active:
         return False
     state = liveness.check(job.pid, job.pid_start, job.host) if job.pid else None
+    if job.state == "queued" and state is not Liveness.ELSEWHERE and not session.readonly:
+        # not started yet: its end is recorded now, and a worker that gets to start finds it
+        # ended and runs nothing (a SIGTERM before its handler is set would only kill it)
+        session.finish_job(job_id, "cancelled")
+        if state is Liveness.ALIVE:
+            _signal(job.pid)
+        return True
     if state is Liveness.ELSEWHERE:
         raise SessionError(f"job {job_id} runs on host {job.host!r}; cancel it there")
     if state is not Liveness.ALIVE:
@@ -337,15 +344,22 @@ def cancel(session: Session, job_id: str) -> bool:
     if not session.readonly:
         with contextlib.suppress(SessionError):  # the signal matters; the note is a courtesy
             session.add_event(job_id, "log", {"message": "cancel requested", "level": "warning"})
-    try:
-        # a detached worker leads its own process group (it and its children, such as
-        # torchrun's ranks); a foreground run shares the shell's group: signal it alone
-        if os.getpgid(job.pid) == job.pid:
-            os.killpg(job.pid, signal.SIGTERM)
-        else:
-            os.kill(job.pid, signal.SIGTERM)
-    except ProcessLookupError:
+    if not _signal(job.pid):
         reconcile(session)
+        return False
+    return True
+
+
+def _signal(pid: int) -> bool:
+    """SIGTERM a worker.  A detached worker leads its own process group (it and its
+    children, such as torchrun's ranks); a foreground run shares the shell's group: it
+    alone is signalled.  False if it is gone."""
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, signal.SIGTERM)
+        else:
+            os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
         return False
     return True
 
