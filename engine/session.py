@@ -11,6 +11,12 @@ every process (TUI, each job worker, a headless run) opens its own connection
 with a busy timeout, and each write is one short transaction.  The TUI also
 takes an advisory lock (``tui.lock``): a second TUI on the same session opens it
 read-only and follows the first one's updates.
+
+Being busy is not failing: opening retries "database is locked" with backoff (several
+processes may create one session at once; creation itself is serialised by an flock), and
+a running job's store is *patient*: its writes wait out another process's lock for as
+long as it takes.  A session on read-only media (or opened by a read-only command) opens
+read-only and is never migrated; a 0-byte database is an error, never a new session.
 """
 
 from __future__ import annotations
