@@ -201,7 +201,10 @@ def _signature(session, backend: str, n_workers: int | None) -> str:
 
 def _stored(session) -> tuple[ParallelConfig, str | None]:
     """(the setting to use, why the stored one was set aside or None)."""
-    values = dict(session.params(CONFIG_SCOPE))
+    try:
+        values = dict(session.params(CONFIG_SCOPE))
+    except (ValueError, TypeError):  # a row that is not JSON (hand-edited)
+        values = {"backend": "?", "signature": None}
     if not values:
         return ParallelConfig(), None
     backend, n, sig = values.get("backend") or "loky", values.get("n_workers"), values.get("signature")

@@ -168,3 +168,13 @@ def test_the_environment_overrides_the_settings_file(session_root, monkeypatch):
     assert parallel.user_address("dask") == ("tcp://127.0.0.1:1", "$WORKBENCH_DASK_ADDRESS")
     assert parallel.load_config(s).address == "tcp://127.0.0.1:1"
     s.close()
+
+
+def test_garbled_parallel_rows_run_locally_and_say_so(session_root):
+    s = Session.open("garbled", session_root)
+    with s._write() as c:
+        c.execute("INSERT OR REPLACE INTO params VALUES (?, ?, ?)", (CONFIG_SCOPE, "backend", "not json"))
+    assert parallel.load_config(s) == ParallelConfig() and "reset to loky" in parallel.notice(s)
+    s.set_params(CONFIG_SCOPE, {"backend": ["dask"], "n_workers": {"a": 1}, "signature": "é"})
+    assert parallel.load_config(s) == ParallelConfig() and parallel.notice(s)
+    s.close()
