@@ -60,6 +60,9 @@ async def test_hostile_file_previews_lists_and_quits(tmp_path):
         assert "\x1b" not in "".join(map(str, labels)) and "title\\x1b]0;owned\\x07[bold]x" in labels
         assert "ext" in labels and "/etc/hostname:/x" in str(labels["ext"].label)
         assert "unresolvable" in str(labels["loop"].label) and "empty" in str(labels["nothing"].label)
+        tree.select_node(labels["ext"])
+        await _settle(pilot, app)
+        assert "/etc/hostname:/x (external link, not followed)" in _text(app.query_one("#ds-status", Static))
         tree.select_node(labels["big"])  # a plain strided read of it never returns
         await _settle(pilot, app)
         assert "4611686018427387904" in _text(app.query_one("#ds-info", Static)).replace(" × ", "")

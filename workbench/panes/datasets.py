@@ -330,6 +330,8 @@ class DatasetsPane(Widget):
             self._load_preview(ref, self._plot_size())
         elif ref.kind in ("group", "file"):
             self._load_group_info(ref)
+        elif ref.kind in ("external", "link") and ref.info is not None:
+            self._status(ref.info.label())  # a link outside the file is named, never opened
 
     def _plot_size(self) -> tuple[int, int]:
         w, h = self.query_one("#ds-right").content_size
