@@ -144,6 +144,9 @@ class _ProgressPrinter:
     def _line(self, text: str, final: bool) -> None:
         if self.gone:
             return
+        from engine.text import safe_text
+
+        text = safe_text(text)  # a step's messages may quote a file's names
         try:
             if self.tty:
                 sys.stderr.write("\r\033[K" + text + ("\n" if final else ""))
