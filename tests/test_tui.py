@@ -500,3 +500,16 @@ async def test_browse_your_own_data_files_and_folders(session_root, snap_session
     assert not list(snap_session.artifacts.rglob("*.nwb"))  # nothing copied
     again = WorkbenchApp(session=Session.open("snap", session_root))
     assert nwb.resolve() in again.extra_data  # kept in the session's UI state
+
+
+async def test_help_shows_keys_as_the_footer_does(snap_session):
+    app = WorkbenchApp(session=snap_session)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("3", "question_mark")
+        await pilot.pause()
+        rows = dict(app.screen.rows())
+        assert rows["+/="] == "Threshold up" and not any("equals_sign" in k for k in rows)
+        await pilot.press("escape", "1", "question_mark")
+        await pilot.pause()
+        rows = dict(app.screen.rows())
+        assert "[b]Datasets pane[/b]" in rows and "enter" in rows and rows["g"] == "go to frame"

@@ -77,10 +77,6 @@ class WorkbenchApp(App):
 
     # -- layout ------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        from workbench.panes.equations import EquationsPane
-        from workbench.panes.results import ResultsPane
-        from workbench.panes.training import TrainingPane
-
         yield Header()
         pane, warning = _saved_pane(self.session)
         if warning:  # a hand-edited or other-version row: the default, said on mount
@@ -88,12 +84,13 @@ class WorkbenchApp(App):
         with TabbedContent(initial=pane, id="panes"):
             # mounted after first paint: it pulls in numpy and h5py (see _mount_datasets)
             yield TabPane("1 Datasets", id="datasets")
-            with TabPane("2 Training", id="training"):
-                yield TrainingPane(id="training-pane")
-            with TabPane("3 Equations", id="equations"):
-                yield EquationsPane(id="equations-pane")
-            with TabPane("4 Results", id="results"):
-                yield ResultsPane(id="results-pane")
+            # only the pane in front is composed before first paint; the others are mounted
+            # right after it (fewer widgets to style first: see _mount_rest)
+            for pid, title in (("training", "2 Training"), ("equations", "3 Equations"),
+                               ("results", "4 Results")):
+                with TabPane(title, id=pid):
+                    if pid == pane:
+                        yield _store_pane(pid)
         yield StatusLine(id="status")
         yield WorkbenchFooter()
 
@@ -143,7 +140,7 @@ class WorkbenchApp(App):
         from workbench.panes.base import StorePane
 
         self.status = self.query_one(StatusLine)
-        self.panes = list(self.query(StorePane))
+        self.panes = list(self.query(StorePane))  # the pane in front; _mount_rest adds the others
         self.status.readonly = self.readonly
         self._apply_config()
         from engine import parallel  # a backend setting made elsewhere runs locally, and says so
@@ -153,7 +150,7 @@ class WorkbenchApp(App):
             self.notify(warning, severity="warning", timeout=12)
         if self.opening_note:
             self.notify(self.opening_note, timeout=8)
-        self.call_after_refresh(self._mount_datasets)
+        self.call_after_refresh(self._mount_rest)
         if self.readonly:
             self.notify("Another workbench has this session open: this one is read-only and "
                         "follows its updates.", severity="warning", timeout=8)
@@ -161,6 +158,24 @@ class WorkbenchApp(App):
         if self.session.name == "demo" and not self.readonly and not self.session.jobs():
             # first run of the built-in demo: make its synthetic data and results
             self.start_job("demo")
+
+    async def _mount_rest(self) -> None:
+        """After first paint: the panes not in front, then the Datasets pane, then the store
+        poll (every pane is there for the first update)."""
+        from textual.widget import MountError
+
+        from workbench.panes.base import StorePane
+
+        front = self.screen_stack[0]
+        try:
+            for pid in ("training", "equations", "results"):
+                tab = front.query_one(f"#{pid}", TabPane)
+                if not tab.query(f"#{pid}-pane"):
+                    await tab.mount(_store_pane(pid))
+        except MountError:
+            return  # the app is closing before it finished opening
+        self.panes = list(front.query(StorePane))
+        self._mount_datasets()
         if self._poll:
             self.poll_store()
             self.set_interval(POLL_S, self._poll_tick)
@@ -533,6 +548,17 @@ class WorkbenchApp(App):
 
 
 PANES = ("datasets", "training", "equations", "results")
+
+
+def _store_pane(pid: str):
+    """A new Training/Equations/Results pane (their modules imported when first needed)."""
+    if pid == "training":
+        from workbench.panes.training import TrainingPane as cls
+    elif pid == "equations":
+        from workbench.panes.equations import EquationsPane as cls
+    else:
+        from workbench.panes.results import ResultsPane as cls
+    return cls(id=f"{pid}-pane")
 
 
 def _saved_pane(session) -> tuple[str, str | None]:

@@ -30,7 +30,9 @@ class HelpScreen(ModalScreen[None]):
         key = getattr(self._wb, "config", None) and self._wb.config.keys.get(b.id or "")
         if key:
             b = Binding(key.split(",")[0], b.action, b.description)
-        return self._wb.get_key_display(b)
+        # each key of a multi-key binding as the footer shows it ("+/=", never "plus,equals_sign")
+        return "/".join(self._wb.get_key_display(Binding(k.strip(), b.action, b.description))
+                        for k in b.key.split(","))
 
     def rows(self) -> list[tuple[str, str]]:
         """(key, description) pairs: the app's keys, then those of the pane or screen in front."""
