@@ -140,7 +140,7 @@ class SweepResult:
     ----------
     table : pandas.DataFrame
         ``threshold, n_terms, train_err, deriv_err, rollout_err, diverged_frac, on_front,
-        score, is_knee`` (errors are ``1 - R²`` of ``ẋ`` and relative RMS rollout errors).
+        score, is_knee`` (errors are ``1 - R²`` of ``ẋ`` and RMS rollout errors in the states' units).
     coefs : ndarray (n_thresholds, n_states, n_features)
     knee : int
         Row of the chosen model (PySR-style), -1 if none.
@@ -161,6 +161,12 @@ class SweepResult:
     timings: dict[str, float] = field(default_factory=dict)
     val_gram: Any = None  # GramStats of the held-out data (scores hand edits, see StoredSweep)
     rollouts: dict | None = None  # the held-out rollout starts (see _rollout_set)
+    # selection per equation (select="per_equation"): the row of each equation, its
+    # teacher-forced rollout error per (row, equation), and the combined coefficients
+    rows: np.ndarray | None = None
+    equation_err: np.ndarray | None = None
+    selected: np.ndarray | None = None
+    constants: dict = field(default_factory=dict)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """What :func:`load_sweep` needs, as arrays for ``np.savez``: the coefficient stack, and
@@ -176,17 +182,27 @@ class SweepResult:
         return out
 
     def model(self, i: int | None = None) -> Sindy:
-        """The model of row ``i`` (default: the knee) as a :class:`Sindy`."""
-        i = self.knee if i is None else int(i)
+        """The model of row ``i`` (default: the knee) as a :class:`Sindy`; ``i="selected"``:
+        each equation at its own row (``select="per_equation"``)."""
+        if isinstance(i, str):
+            if i != "selected" or self.selected is None:
+                raise ValueError("only a sweep made with select='per_equation' has a selected model")
+            coef, thr = self.selected, float("nan")
+        else:
+            i = self.knee if i is None else int(i)
+            coef, thr = self.coefs[i], float(self.thresholds[i])
         s = self.settings
         m = Sindy.from_coefficients(
-            self.coefs[i], degree=s["degree"], include_bias=s["include_bias"],
+            coef, degree=s["degree"], include_bias=s["include_bias"],
             include_interaction=s["include_interaction"], interaction_only=s["interaction_only"],
             feature_names=self.state_names, control_names=self.control_names,
-            threshold=float(self.thresholds[i]), alpha=s["alpha"], max_iter=s["max_iter"],
-            discrete_time=bool(s.get("discrete_time", False)),
+            threshold=thr if np.isfinite(thr) else float(np.median(self.thresholds)), alpha=s["alpha"],
+            max_iter=s["max_iter"], discrete_time=bool(s.get("discrete_time", False)),
+            normalize_columns=bool(s.get("normalize_columns", False)), constant_tol=s.get("constant_tol"),
         )
         m.x_scale_ = s.get("x_scale", 1.0)
+        m.dt_ = s.get("dt")
+        m.constants_ = dict(self.constants)
         if self.gram is not None:
             m.gram_ = self.gram
         return m
@@ -221,6 +237,7 @@ def threshold_sweep(
     cancel=None,
     max_degree: int | None = None,
     max_features: int | None = None,
+    select: str = "rows",
 ) -> SweepResult:
     """Fit many thresholds at once and score them on held-out data.
 
@@ -247,6 +264,11 @@ def threshold_sweep(
         True stops the sweep with ``engine.reporting.Cancelled`` at the next solve.
     max_degree, max_features : int, optional
         Limits of :func:`engine.sindy.budget.check_library`, checked before the library is built.
+    select : {"rows", "per_equation"}
+        ``per_equation``: also pick each equation at its own threshold by teacher-forced
+        held-out rollouts in absolute units (:mod:`engine.sindy.selection`); the result's
+        ``selected`` / ``model("selected")``.  The model's ``normalize_columns`` and
+        ``constant_tol`` apply as in :meth:`Sindy.fit` (thresholds then in normalised units).
     """
     import time
 
@@ -285,9 +307,13 @@ def threshold_sweep(
     _progress(0, 4, "library")
     xl, ul, yl, names, cnames = model._prepare(train[0], train[1], train[2], train[3], feature_names, control_names)
     n, m_ctrl = xl[0].shape[1], (0 if ul is None else ul[0].shape[1])
+    if select not in ("rows", "per_equation"):
+        raise ValueError("select must be 'rows' or 'per_equation'")
     n_thr = int(thresholds) if np.isscalar(thresholds) else len(thresholds)
     model._check_size(sum(len(xi) for xi in xs), n + m_ctrl, n, n_thr, max_degree, max_features)
     lib = model._make_library(n + m_ctrl)
+    constants = model._constants(xl, names)
+    allowed = model._allowed(lib, names, constants)
     if not all(np.all(np.isfinite(d)) for d in yl):
         raise ValueError("x_dot contains NaN or inf")
     if device is None:  # [Θ y] in one buffer, as Sindy.fit: the same statistics, one syrk
@@ -303,15 +329,18 @@ def threshold_sweep(
     if np.isscalar(thresholds) and float(thresholds) == int(thresholds) and not isinstance(thresholds, float):
         if stats is None:
             stats = GramStats.from_data(theta, Y)
-        thr = ridge_path_thresholds(stats, int(thresholds), model.alpha)
+        thr = ridge_path_thresholds(stats, int(thresholds), model.alpha,
+                                    normalize_columns=model.normalize_columns, allowed=allowed)
     else:
         thr = np.sort(np.atleast_1d(np.asarray(thresholds, dtype=np.float64)))
     if device is None:  # the Gram is already there: no second pass over the data
         coefs, info = stlsq_gram(stats, thr, model.alpha, model.max_iter, unbias=model.unbias, theta=theta, y=Y,
-                                 exact=exact, return_info=True, warn=False, cancel=cancel)
+                                 exact=exact, return_info=True, warn=False, cancel=cancel,
+                                 normalize_columns=model.normalize_columns, allowed=allowed)
     else:
         coefs, info = stlsq(theta, Y, thr, model.alpha, model.max_iter, unbias=model.unbias, device=device,
-                            exact=exact, return_info=True, warn=False)
+                            exact=exact, return_info=True, warn=False, normalize_columns=model.normalize_columns,
+                            allowed=allowed)
     stats = info.extra["gram"]
     timings["stlsq"] = time.perf_counter() - t0
     _progress(1, 4, "stlsq")
@@ -347,6 +376,15 @@ def threshold_sweep(
                                                          rollout_method)
             timings["rollout"] = time.perf_counter() - t0
     _progress(3, 4, "rollouts")
+    rows = eq_err = selected = None
+    if select == "per_equation" and rollouts is not None:
+        from .selection import equation_errors, select_rows
+
+        t0 = time.perf_counter()
+        eq_err, _ = equation_errors(coefs, lib, rollouts, method=rollout_method, bound=bound, cancel=cancel)
+        rows = select_rows(coefs, eq_err)
+        selected = np.stack([coefs[r, k] if r >= 0 else np.zeros(coefs.shape[2]) for k, r in enumerate(rows)])
+        timings["selection"] = time.perf_counter() - t0
 
     if np.isfinite(rollout_err).any():
         err_col, err = "rollout_err", rollout_err
@@ -379,12 +417,15 @@ def threshold_sweep(
         differentiation=model.differentiation, val_fraction=val_fraction, split=split_kind,
         rollout_steps=rollout_steps, n_rollouts=n_rollouts, exact=exact, rollout_substeps=rollout_substeps,
         bound=bound, rollout_method=rollout_method, discrete_time=rollout_method == "euler",
-        x_scale=float(max(np.abs(xi).max() for xi in xl)),
+        x_scale=float(max(np.abs(xi).max() for xi in xl)), normalize_columns=bool(model.normalize_columns),
+        constant_tol=model.constant_tol, select=select,
+        dt=float(ts[0]) if rollout_method == "euler" and all(np.isscalar(ti) for ti in ts) and len(set(map(float, ts))) == 1 else None,
     )
     return SweepResult(
         table=table, coefs=coefs, thresholds=thr, feature_names=lib.get_feature_names(names + cnames),
         state_names=names, control_names=cnames, error_column=err_col, knee=knee, settings=settings,
         gram=stats, timings=timings, val_gram=val_stats, rollouts=rollouts,
+        rows=rows, equation_err=eq_err, selected=selected, constants=constants,
     )
 
 
@@ -415,7 +456,7 @@ def _rollout_set(vxs, vts, vus, steps, n_rollouts) -> dict | None:
 
 
 def _rollout_errors(coefs, lib, ro, substeps, bound, device, simulate, method: str = "rk4"):
-    """Relative RMS error of the rollouts ``ro`` (:func:`_rollout_set`), all models at once.
+    """RMS error (absolute, in the states' units) of the rollouts ``ro`` (:func:`_rollout_set`), all models at once.
 
     Returns ``(error, diverged fraction)`` per model; a diverged rollout counts as ``inf``.
     """
@@ -443,7 +484,7 @@ def _rollout_errors(coefs, lib, ro, substeps, bound, device, simulate, method: s
         X0 = np.tile(x0, (U, 1))  # model u drives rows u*S .. u*S+S-1
         res = simulate(coefs[first], lib, X0, g, u_b, bound=bound, device=device, substeps=substeps, method=method)
         xs_sim = res.x.reshape(U, S, len(g), -1)
-        d = (xs_sim - truth[None]) / ro["scale"]
+        d = xs_sim - truth[None]  # absolute: a state that barely moves cannot dominate
         e = np.sqrt(np.mean(d**2, axis=(2, 3)))
         dv = res.diverged.reshape(U, S)
         e[dv] = np.inf
@@ -480,7 +521,7 @@ class StoredSweep:
 
     ``gram`` (training) refits a support by least squares without the data; ``val_gram`` and
     ``rollouts`` score any coefficient matrix the way the sweep scored its rows (held-out
-    derivative error ``1 - R²`` averaged over states, from the Gram; relative RMS error of the
+    derivative error ``1 - R²`` averaged over states, from the Gram; RMS error (absolute) of the
     same short rollouts).  Older files hold only ``thresholds`` and ``coefs``: then terms can
     only be zeroed, not refitted or added, and edits are not scored.
     """

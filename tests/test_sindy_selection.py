@@ -1,0 +1,63 @@
+"""Selection per equation by teacher-forced held-out rollouts in absolute units."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.sindy import Sindy, threshold_sweep
+from engine.sindy.selection import equation_errors
+
+
+def _map(T=3000, seed=0, dead=False):
+    rng = np.random.default_rng(seed)
+    A = np.array([[0.5, 0.2], [-0.3, 0.6]])
+    u = rng.normal(size=(T, 1))
+    x = np.zeros((T, 3 if dead else 2))
+    for k in range(T - 1):
+        x[k + 1, :2] = A @ x[k, :2] + np.array([1.0, 0.5]) * u[k]
+    if dead:  # a unit that barely moves (a saturated CfC unit): noise of std 1e-3
+        x[:, 2] = 0.99 + 1e-3 * rng.normal(size=T)
+    return x, u
+
+
+def test_each_equation_is_chosen_on_its_own_and_recovers_the_map():
+    x, u = _map()
+    sw = threshold_sweep(x, t=1.0, u=u, model=Sindy(degree=2, discrete_time=True), thresholds=24,
+                         select="per_equation")
+    f = sw.feature_names
+    assert {(i, f[j]) for i, j in zip(*np.nonzero(sw.selected))} == {
+        (0, "x0"), (0, "x1"), (0, "u0"), (1, "x0"), (1, "x1"), (1, "u0")}
+    assert np.all(sw.equation_err[sw.rows, [0, 1]] < 1e-8)
+    m = sw.model("selected")
+    assert m.equations()[0] == "x0[k+1] = x0[k] - 0.5 x0 + 0.2 x1 + 1 u0"
+
+
+def test_errors_are_absolute_and_a_diverging_equation_is_never_chosen():
+    x, u = _map()
+    ro = {"x0": x[:4], "truth": np.stack([x[i:i + 11] for i in (100, 200)]),
+          "grid": np.tile(np.arange(11.0), (2, 1)), "u": np.stack([u[i:i + 11] for i in (100, 200)])}
+    from engine.sindy.library import PolynomialLibrary
+
+    lib = PolynomialLibrary(degree=1).fit(3)  # 1, x0, x1, u0
+    exact = np.array([[0, -0.5, 0.2, 1.0], [0, -0.3, -0.4, 0.5]])
+    off = exact + np.array([[0.01, 0, 0, 0], [0, 0, 0, 0]])  # x0 drifts by 0.01 a step
+    blow = exact + np.array([[0, 0, 0, 0], [0, 0, 3.0, 0]])  # x1 grows 4x a step
+    err, div = equation_errors(np.stack([exact, off, blow]), lib, ro, method="euler", bound=1e3)
+    assert err[0, 0] < 1e-12 and err[0, 1] < 1e-12
+    # teacher-forced: x0's offset is x0's error alone, in x0's units: e[k+1] = 0.5 e[k] + 0.01
+    e = 0.02 * (1 - 0.5 ** np.arange(1, 11))
+    assert err[1, 0] == pytest.approx(np.sqrt(np.mean(e**2)), rel=1e-9)
+    assert err[1, 1] < 1e-12
+    assert div[2, 1] and np.isinf(err[2, 1]) and not div[2, 0]
+
+
+def test_a_dead_unit_neither_dominates_nor_is_fitted():
+    x, u = _map(dead=True)
+    sw = threshold_sweep(x, t=1.0, u=u, model=Sindy(degree=2, discrete_time=True, constant_tol=1e-2),
+                         thresholds=24, select="per_equation")
+    assert set(sw.constants) == {"x2"} and not sw.selected[2].any()
+    f = sw.feature_names
+    assert {(i, f[j]) for i, j in zip(*np.nonzero(sw.selected))} == {
+        (0, "x0"), (0, "x1"), (0, "u0"), (1, "x0"), (1, "x1"), (1, "u0")}
+    assert sw.model("selected").equations()[2] == "x2 = 0.99 (constant)"
