@@ -238,6 +238,7 @@ def threshold_sweep(
     max_degree: int | None = None,
     max_features: int | None = None,
     select: str = "rows",
+    augment=None,
 ) -> SweepResult:
     """Fit many thresholds at once and score them on held-out data.
 
@@ -269,6 +270,10 @@ def threshold_sweep(
         held-out rollouts in absolute units (:mod:`engine.sindy.selection`); the result's
         ``selected`` / ``model("selected")``.  The model's ``normalize_columns`` and
         ``constant_tol`` apply as in :meth:`Sindy.fit` (thresholds then in normalised units).
+    augment : (x, u, x_dot), optional
+        Extra training samples that are not a trajectory (states perturbed off it, with
+        targets from the model itself, :func:`engine.sindy.targets.map_targets`): they enter
+        the fit only, never the held-out scores.
     """
     import time
 
@@ -307,6 +312,12 @@ def threshold_sweep(
     _progress(0, 4, "library")
     xl, ul, yl, names, cnames = model._prepare(train[0], train[1], train[2], train[3], feature_names, control_names)
     n, m_ctrl = xl[0].shape[1], (0 if ul is None else ul[0].shape[1])
+    if augment is not None:
+        xa, ua, ya = (None if a is None else np.asarray(a, dtype=np.float64) for a in augment)
+        if xa.shape != ya.shape or xa.shape[1] != n or (ua is None) != (ul is None):
+            raise ValueError("augment must be (x (M, n), u (M, m) or None as the data's, x_dot (M, n))")
+        xl, yl = [*xl, xa], [*yl, ya]
+        ul = None if ul is None else [*ul, ua]
     if select not in ("rows", "per_equation"):
         raise ValueError("select must be 'rows' or 'per_equation'")
     n_thr = int(thresholds) if np.isscalar(thresholds) else len(thresholds)
