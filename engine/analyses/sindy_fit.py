@@ -18,13 +18,19 @@ from engine.analyses.base import ParamError, StepContext
 
 def fit_and_sweep(ctx: StepContext, name: str, x, t, u=None, *, degree: int, threshold: float,
                   alpha: float, feature_names=None, control_names=None, n_thresholds: int = 64,
-                  extra: dict[str, Any] | None = None, discrete_time: bool = False):
+                  extra: dict[str, Any] | None = None, discrete_time: bool = False,
+                  normalize_columns: bool = False, constant_tol: float | None = None, select: str = "rows",
+                  x_dot=None, augment=None, rollout_steps: int = 20, n_rollouts: int = 16):
     """Fit at ``threshold``, sweep ``n_thresholds`` thresholds, store equations + sweep.
 
     ``threshold <= 0`` means "let the data choose": the model is the sweep's knee
     (PySR-style best trade of terms against validation error), since the right
-    threshold depends on the scale of the derivatives.  Returns ``(model, payload)``;
-    the payload is what was saved under ``name``.
+    threshold depends on the scale of the derivatives; with ``select="per_equation"``
+    each equation at its own knee (teacher-forced held-out rollouts, absolute errors).
+    ``normalize_columns``, ``constant_tol``: as :class:`engine.sindy.Sindy`; ``x_dot`` and
+    ``augment``: targets from the model itself (see ``threshold_sweep``; ``augment`` enters
+    the sweep's fits only).  Returns ``(model, payload)``; the payload is what was saved
+    under ``name``.
     """
     from engine.atomic import save_npz
     from engine.sindy import Sindy, threshold_sweep
@@ -34,16 +40,33 @@ def fit_and_sweep(ctx: StepContext, name: str, x, t, u=None, *, degree: int, thr
     def cancel() -> bool:  # polled between solves: a cancel stops a long fit within one solve
         return ctx.reporter.cancelled
 
-    settings = Sindy(degree=degree, threshold=max(threshold, 1e-12), alpha=alpha, discrete_time=discrete_time)
+    def make() -> Sindy:
+        return Sindy(degree=degree, threshold=max(threshold, 1e-12), alpha=alpha, discrete_time=discrete_time,
+                     normalize_columns=normalize_columns, constant_tol=constant_tol)
+
     try:
-        sweep = threshold_sweep(x, t=t, u=u, model=settings, thresholds=n_thresholds,
+        sweep = threshold_sweep(x, t=t, u=u, x_dot=x_dot, model=make(), thresholds=n_thresholds,
                                 feature_names=feature_names, control_names=control_names,
-                                reporter=ctx.reporter, cancel=cancel)
+                                reporter=ctx.reporter, cancel=cancel, select=select, augment=augment,
+                                rollout_steps=rollout_steps, n_rollouts=n_rollouts)
     except LibraryTooLarge as exc:  # bad parameters: one line, no traceback
         raise ParamError(str(exc)) from None
+    extra = dict(extra or {})
+    if sweep.constants:
+        ctx.reporter.log(f"{name}: constant (std below {constant_tol:g}), not fitted: "
+                         + ", ".join(f"{k} = {v:.4g}" for k, v in sweep.constants.items()))
     if threshold > 0 or sweep.knee < 0:
-        model = Sindy(degree=degree, threshold=max(threshold, 1e-12), alpha=alpha, discrete_time=discrete_time)
-        model.fit(x, t=t, u=u, feature_names=feature_names, control_names=control_names, cancel=cancel)
+        model = make()
+        model.fit(x, t=t, u=u, x_dot=x_dot, feature_names=feature_names, control_names=control_names, cancel=cancel)
+    elif select == "per_equation" and sweep.selected is not None:
+        model = sweep.model("selected")
+        rows = [int(r) for r in sweep.rows]
+        extra.update(equation_rows=rows,
+                     equation_thresholds=[None if r < 0 else float(sweep.thresholds[r]) for r in rows],
+                     equation_rollout_err=[None if r < 0 or not np.isfinite(sweep.equation_err[r, k])
+                                           else float(sweep.equation_err[r, k]) for k, r in enumerate(rows)])
+        ctx.reporter.log(f"{name}: each equation at its own threshold ({int(np.count_nonzero(model.coef_))} "
+                         f"terms in all; teacher-forced held-out rollouts, absolute errors)")
     else:
         model = sweep.model()  # the knee
         ctx.reporter.log(f"{name}: threshold {model.threshold:.3g} chosen at the sweep's knee "

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["equation_errors", "select_rows"]
+__all__ = ["equation_errors", "select_rows", "stabilise"]
 
 
 def equation_errors(coefs: np.ndarray, library, ro: dict, *, method: str = "rk4", bound: float = np.inf,
@@ -90,3 +90,47 @@ def select_rows(coefs: np.ndarray, err: np.ndarray, loss_factor: float = 1.5) ->
     for k in range(K):
         out[k] = knee_point(terms[:, k], err[:, k], loss_factor=loss_factor)[0]
     return out
+
+
+def stabilise(coefs: np.ndarray, rows: np.ndarray, score, max_rounds: int | None = None,
+              cancel=None) -> tuple[np.ndarray, int]:
+    """Make the combined model's held-out rollouts stay bounded.
+
+    Each equation's choice was made with the other states held to the record; together they
+    can still diverge.  While the combination does (``score(stack (M, K, F)) -> (err (M,),
+    diverged_frac (M,))``), each equation is tried one step sparser (its next row with fewer
+    terms) and the move that gives the smallest combined error (undiverged first) is kept.
+    Returns ``(rows, number of moves)``.
+    """
+    from .stlsq import check_cancel
+
+    P, K, F = coefs.shape
+    rows = np.array(rows, dtype=np.int64)
+    terms = np.count_nonzero(coefs, axis=2)  # (P, K)
+
+    def combo(r):
+        return np.stack([coefs[r[k], k] if r[k] >= 0 else np.zeros(F) for k in range(K)])
+
+    err, div = score(combo(rows)[None])
+    moves = 0
+    limit = P * K if max_rounds is None else max_rounds
+    while div[0] > 0 and moves < limit:
+        check_cancel(cancel)
+        cands = []
+        for k in range(K):
+            if rows[k] < 0:
+                continue
+            sparser = [r for r in range(P) if terms[r, k] < terms[rows[k], k]]
+            if not sparser:
+                continue
+            nxt = max(sparser, key=lambda r: (terms[r, k], -r))  # the next simpler support
+            r2 = rows.copy()
+            r2[k] = nxt
+            cands.append(r2)
+        if not cands:
+            break
+        e, d = score(np.stack([combo(r) for r in cands]))
+        best = int(np.lexsort((e, d))[0])
+        rows, err, div = cands[best], e[best:best + 1], d[best:best + 1]
+        moves += 1
+    return rows, moves

@@ -389,11 +389,17 @@ def threshold_sweep(
     _progress(3, 4, "rollouts")
     rows = eq_err = selected = None
     if select == "per_equation" and rollouts is not None:
-        from .selection import equation_errors, select_rows
+        from .selection import equation_errors, select_rows, stabilise
 
         t0 = time.perf_counter()
         eq_err, _ = equation_errors(coefs, lib, rollouts, method=rollout_method, bound=bound, cancel=cancel)
         rows = select_rows(coefs, eq_err)
+
+        def combined(stack):  # free-running held-out rollouts of whole models
+            return _rollout_errors(stack, lib, rollouts, rollout_substeps, bound, device, simulate, rollout_method)
+
+        rows, moves = stabilise(coefs, rows, combined, cancel=cancel)
+        timings["stabilise_moves"] = float(moves)
         selected = np.stack([coefs[r, k] if r >= 0 else np.zeros(coefs.shape[2]) for k, r in enumerate(rows)])
         timings["selection"] = time.perf_counter() - t0
 
