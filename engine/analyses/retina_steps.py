@@ -276,9 +276,9 @@ def _control(u, mean, comps, discrete_time: bool):
 
 # -- sindy --------------------------------------------------------------------------
 def sindy(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
-    from engine.analyses.sindy_fit import fit_and_sweep
-    from engine.atomic import save_npz
-    from engine.sindy import Sindy
+    """Each model's hidden states over the training frames → SINDy equations with control
+    (the fit and its options live in ``engine.analyses.retina_sindy``)."""
+    from engine.analyses.retina_sindy import distil
 
     n_frames = p["n_frames"]
     _, stim, _ = _load_split(_data_path(ctx, p), "train", max_frames=p["samples"] + n_frames - 1)
@@ -287,33 +287,7 @@ def sindy(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
         model = _load_model(ctx.workdir / fname)
         ctx.reporter.log(f"{tag}: collecting hidden states")
         u, x, _ = run_model(model, _standardise(stim, model), n_frames, reporter=ctx.reporter)
-        mean = u.mean(0)
-        # control inputs: the first principal components of the encoder features (SINDYc)
-        _, _, vt = np.linalg.svd(u - mean, full_matrices=False)
-        comps = vt[: p["control_pcs"]]
-        upc = _control(u, mean, comps, p["discrete_time"])
-        names = [f"h{i}" for i in range(x.shape[1])]
-        n_val = max(200, len(x) // 5)
-        # without control first: the score to beat (the seed's equations had no input)
-        plain = Sindy(degree=p["degree"], threshold=1e-12, alpha=p["alpha"], discrete_time=p["discrete_time"])
-        plain.fit(x[:-n_val], t=p["dt"], feature_names=names)
-        val_plain = plain.score(x[-n_val:], t=p["dt"], metric="r2")
-        ctx.reporter.log(f"{tag}: fitting SINDy with {p['control_pcs']} control inputs, sweeping thresholds")
-        best, payload = fit_and_sweep(
-            ctx, f"retina {tag}", x[:-n_val], p["dt"], upc[:-n_val], degree=p["degree"],
-            threshold=p["threshold"], alpha=p["alpha"], feature_names=names,
-            control_names=[f"u{i}" for i in range(upc.shape[1])], discrete_time=p["discrete_time"],
-            extra={"model": tag, "dt": p["dt"], "data_path": str(ctx.workdir / f"sindy_{tag}.npz"),
-                   "control": f"{p['control_pcs']} principal components of the encoder features"
-                              + (" at the next frame (the CfC's step input)" if p["discrete_time"] else "")})
-        val = best.score(x[-n_val:], t=p["dt"], u=upc[-n_val:], metric="r2")
-        ctx.reporter.metric(f"{tag} SINDy val R2 (control)", val)
-        ctx.reporter.metric(f"{tag} SINDy val R2 (no control, all terms)", val_plain)
-        save_npz(ctx.workdir / f"sindy_{tag}.npz", coef=best.coef_, u_mean=mean, u_components=comps,
-                 x=x, u=upc)
-        out[f"sindy_terms_{tag}"] = int(np.count_nonzero(best.coef_))
-        out[f"sindy_val_r2_{tag}"] = val
-        out[f"sindy_val_r2_no_control_{tag}"] = val_plain
+        out.update(distil(ctx, tag, model, u, x, p))
     return out
 
 
