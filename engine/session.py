@@ -335,6 +335,11 @@ class Session:
                     break
                 continue
             conn.row_factory = sqlite3.Row
+            wal = self.db_path.with_name(self.db_path.name + "-wal")
+            if query == "?immutable=1" and wal.exists() and wal.stat().st_size > 0:
+                # immutable reads the main file only: say what it cannot see
+                self.readonly_reason = (f"{self.readonly_reason or 'read-only'}; the last writes "
+                                        f"({wal.stat().st_size // 1024} KiB in {wal.name}) are not shown")
             return conn
         assert last is not None
         raise self._error(last) from None
