@@ -55,9 +55,13 @@ def _config(p: dict[str, Any]):
     return LDSConfig(seed=p["seed"], trials=p["trials"], neurons=p["neurons"], steps=p["steps"], latents=p["latents"])
 
 
-def _load(ctx: StepContext):
+def _load(ctx: StepContext, p: dict[str, Any] | None = None):
     from engine.data.lds_gen import read_h5
 
+    if p and p.get("data"):  # an NLB-style NWB file (engine.data.nlb): NLB's neuron and trial splits
+        from engine.data.nlb import for_lds
+
+        return for_lds(p["data"], p)
     path = ctx.workdir / DATA_FILE
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run the 'generate' step first")
@@ -70,6 +74,15 @@ def split_neurons(n_neurons: int) -> tuple[slice, slice]:
         raise ValueError(f"need at least 2 neurons to split into held-in and held-out, got {n_neurons}")
     half = n_neurons // 2
     return slice(half, n_neurons), slice(0, half)
+
+
+def _neuron_split(data) -> tuple[slice, slice]:
+    return data.neuron_split() if hasattr(data, "neuron_split") else split_neurons(data.spikes.shape[2])
+
+
+def _trial_split(data, p: dict[str, Any]) -> tuple[slice, slice]:
+    return data.trial_split() if hasattr(data, "trial_split") else split_trials(data.spikes.shape[1],
+                                                                                p["heldout_trials"])
 
 
 def split_trials(n_trials: int, heldout_trials: int) -> tuple[slice, slice]:
@@ -145,9 +158,9 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
 
     dist = distributed.check_nproc(p.get("nproc", 1), ctx.reporter)
     main = dist.is_main
-    data = _load(ctx)
-    heldin, heldout = split_neurons(data.spikes.shape[2])
-    tr, te = split_trials(data.spikes.shape[1], p["heldout_trials"])
+    data = _load(ctx, p)
+    heldin, heldout = _neuron_split(data)
+    tr, te = _trial_split(data, p)
     x = torch.from_numpy(data.spikes).float()
     x_in, x_out = x[:, tr, heldin].contiguous(), x[:, tr, heldout].contiguous()
 
@@ -175,7 +188,7 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     cost_first = json.loads(first_path.read_text())["cost_first"]
 
     val = None
-    if p["heldout_trials"] > 0:  # every rank validates on all held-out trials: same decisions
+    if te.stop > te.start:  # every rank validates on all held-out trials: same decisions
         val = _full_batch(x[:, te, heldin].contiguous(), x[:, te, heldout].contiguous())
     part = distributed.shard(x_in.shape[1]) if dist.distributed else slice(None)
     cfg = TrainConfig(
@@ -272,7 +285,7 @@ def _predict(ctx: StepContext, data):
 
     from engine.train import load_checkpoint
 
-    heldin, _ = split_neurons(data.spikes.shape[2])
+    heldin, _ = _neuron_split(data)
     model, _ = load_checkpoint(ctx.workdir / TRAIN_DIR)
     readout, _ = load_checkpoint(ctx.workdir / READOUT_DIR)
     x_in = torch.from_numpy(data.spikes[:, :, heldin]).float()
@@ -290,29 +303,30 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     from engine import metrics as M
     from engine.atomic import save_npz
 
-    data = _load(ctx)
-    heldin, heldout = split_neurons(data.spikes.shape[2])
-    tr, te = split_trials(data.spikes.shape[1], p["heldout_trials"])
+    data = _load(ctx, p)
+    heldin, heldout = _neuron_split(data)
+    tr, te = _trial_split(data, p)
     ctx.reporter.progress(0, 2, "predicting")
     pred_out, pred_in, q = _predict(ctx, data)
     spikes, rates = data.spikes.astype(float), data.rates
 
     rows, per_neuron = [], []
-    splits = [("train", tr)] + ([("test", te)] if p["heldout_trials"] > 0 else [])
+    splits = [("train", tr)] + ([("test", te)] if te.stop > te.start else [])
     for pop, cols, pred in (("heldout", heldout, pred_out), ("heldin", heldin, pred_in)):
         for split, trials in splits:
-            s, r, z = spikes[:, trials, cols], rates[:, trials, cols], pred[:, trials]
-            corr_rates = M.pearson(r, z, per_cell=True)
+            s, z = spikes[:, trials, cols], pred[:, trials]
+            r = rates[:, trials, cols] if rates is not None else None  # None: real data, no true rates
+            corr_rates = M.pearson(r, z, per_cell=True) if r is not None else np.full(z.shape[-1], np.nan)
             corr_spk = M.pearson(s, z, per_cell=True)
             bps = M.bits_per_spike(s, z, per_cell=True)
             rows.append({
                 "population": pop, "trials": split,
                 "poisson_loss": M.poisson_loss(s, z),
                 "bits_per_spike": M.bits_per_spike(s, z),
-                "bits_per_spike_true_rates": M.bits_per_spike(s, r),
-                "corr_rates": float(np.nanmean(corr_rates)),
+                "bits_per_spike_true_rates": M.bits_per_spike(s, r) if r is not None else float("nan"),
+                "corr_rates": float(np.nanmean(corr_rates)) if np.isfinite(corr_rates).any() else float("nan"),
                 "corr_spikes": float(np.nanmean(corr_spk)),
-                "mae_rates": M.mae(r, z),
+                "mae_rates": M.mae(r, z) if r is not None else float("nan"),
                 "n_neurons": int(s.shape[-1]), "n_trials": int(s.shape[1]),
             })
             neuron_ids = np.arange(data.spikes.shape[2])[cols]
@@ -336,9 +350,14 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     ctx.reporter.artifact(PRED_FILE, path, kind="npz")
     ctx.reporter.progress(2, 2, "done")
 
-    main = "test" if p["heldout_trials"] > 0 else "train"
+    main = "test" if te.stop > te.start else "train"
     ho, hi = table.loc[("heldout", main)], table.loc[("heldin", main)]
-    return {
+    nlb_out = {}
+    if hasattr(data, "nlb"):  # an NLB file: the predictions in NLB's submission layout, scored by nlb_tools
+        from engine.data.nlb import write_lds_submission
+
+        nlb_out = write_lds_submission(data, pred_out, pred_in, ctx.workdir, p["nlb_dataset"])
+    return {**nlb_out,
         "co_bps": float(ho["bits_per_spike"]),
         "co_bps_true_rates": float(ho["bits_per_spike_true_rates"]),
         "bits_per_spike_heldin": float(hi["bits_per_spike"]),
@@ -437,7 +456,16 @@ _DEFAULTS_GENERATE = {
     "steps": Param(250, "time steps per trial", 2, 10**7),
     "latents": Param(10, "latent dimensions of the LDS", 1, 10**4),
 }
+# data="" trains on the generated lds.h5; data=PATH.nwb on an NLB-style file (engine.data.nlb)
+_DEFAULTS_NLB = {
+    "data": Param("", "an NLB-style .nwb file (empty: the generated lds.h5)"),
+    "bin_ms": Param(5.0, "NLB: bin width (ms)", 0.1, 10_000.0),
+    "align": Param("start_time", "NLB: trial column the window is aligned on"),
+    "train_split": Param("train", "NLB: trials (split column) to train on"),
+    "eval_split": Param("val", "NLB: trials (split column) to score on"),
+}
 _DEFAULTS_TRAIN = {
+    **_DEFAULTS_NLB,
     "hidden": Param(10, "hidden units of the bidirectional RNN", 1, 65536),
     "iterations": Param(1000, "full-batch gradient steps", 1, 10**8),
     "lr": Param(0.005, "learning rate", 1e-8, 10.0),
@@ -461,7 +489,9 @@ ANALYSIS = Analysis(
         Step("train", "engine.analyses.lds:train", "train the bidirectional RNN (held-in -> held-out)",
              _DEFAULTS_TRAIN),
         Step("evaluate", "engine.analyses.lds:evaluate", "Poisson loss, bits/spike, co-bps, correlations",
-             {"heldout_trials": Param(20, "trials held out for scoring (0: train on all)", 0, 10**6)}),
+             {"heldout_trials": Param(20, "trials held out for scoring (0: train on all)", 0, 10**6), **_DEFAULTS_NLB,
+              "nlb_dataset": Param("mc_maze", "NLB: dataset name of the submission", choices=(
+                  "mc_maze", "mc_rtt", "area2_bump", "dmfc_rsg", "mc_maze_large", "mc_maze_medium", "mc_maze_small"))}),
         Step("sindy", "engine.analyses.lds:sindy", "degree-1 SINDy on the true latents vs A0 - I",
              {"sindy_threshold": Param(0.008, "STLSQ threshold", 0.0, 1e6)}),
     ),

@@ -1,0 +1,50 @@
+"""The lds analysis on an NLB-style NWB file: NLB's splits, a submission nlb_tools scores as we do."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+pytest.importorskip("pynwb")
+
+from engine.analyses import lds  # noqa: E402
+from engine.analyses.base import StepContext  # noqa: E402
+from engine.data import nlb  # noqa: E402
+from engine.data.lds_gen import LDSConfig, simulate  # noqa: E402
+
+
+@pytest.fixture()
+def one_thread():
+    """A tiny RNN on a busy 2-core machine: torch's second thread only spins (0.26 s a step vs 0.01 s)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_lds_trains_and_scores_on_an_nlb_file(tmp_path, one_thread):
+    d = simulate(LDSConfig(seed=3, trials=24, neurons=36, steps=30, latents=3))
+    heldout = np.zeros(36, bool)
+    heldout[::3] = True  # 12 held out, 24 held in: not the seed's halves
+    splits = ["train"] * 18 + ["val"] * 6
+    path = nlb.write_nlb_nwb(tmp_path / "dataset.nwb", d.spikes, heldout, splits)
+    p = lds.ANALYSIS.defaults()
+    p.update(data=str(path), hidden=3, iterations=20, readout_iterations=5, bias_init="target", log_every=10,
+             device="cpu", nlb_dataset="mc_rtt")
+    ctx = StepContext(workdir=tmp_path / "job")
+    trained = lds.ANALYSIS.step("train").load()(ctx, dict(p))
+    assert trained["n_train_trials"] == 18 and trained["val_cost_last"] is not None
+    out = lds.ANALYSIS.step("evaluate").load()(ctx, dict(p))
+    assert out["eval_trials"] == "test"
+    with h5py.File(out["nlb_submission"], "r") as f:
+        g = f["mc_rtt"]
+        assert g["train_rates_heldout"].shape == (18, 30, 12) and g["eval_rates_heldin"].shape == (6, 30, 24)
+    with np.load(ctx.workdir / lds.PRED_FILE) as f:  # the rates are the model's, for the held-out neurons
+        assert f["rates_heldout"].shape == (30, 24, 12)
+    assert np.isnan(out["co_bps_true_rates"])  # a real file has no truth to score
+    if "nlb_co_bps" not in out:
+        pytest.skip("nlb_tools not installed: the submission was written but not scored")
+    assert abs(out["nlb_co_bps"] - out["co_bps"]) < 1e-9
