@@ -513,3 +513,31 @@ async def test_help_shows_keys_as_the_footer_does(snap_session):
         await pilot.pause()
         rows = dict(app.screen.rows())
         assert "[b]Datasets pane[/b]" in rows and "enter" in rows and rows["g"] == "go to frame"
+
+
+async def test_results_show_whole_columns_sort_by_the_metric_and_export_plain_names(snap_session):
+    app = WorkbenchApp(session=snap_session)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.press("4")
+        await _settle(pilot)
+        pane = app.query_one("#results-pane")
+        table = app.query_one("#result-table", DataTable)
+        shown = [str(c.label) for c in table.columns.values()]
+        # what does not fit is left out whole, and the title says so; nothing is cut mid-number
+        assert pane.hidden_columns and shown + pane.hidden_columns == ["model", "diverged", "mae", "mae:0", "mae:1"]
+        assert f"+{len(pane.hidden_columns)} col" in str(app.query_one("#result-title", Static).render())
+        assert sum(c.get_render_width(table) for c in table.columns.values()) <= table.size.width
+        await pilot.resize_terminal(200, 50)
+        await _settle(pilot)
+        assert pane.hidden_columns == [] and len(table.columns) == 5
+        await pilot.press("s")  # on the model column: sorts by the metric, best (lowest MAE) first
+        await pilot.pause()
+        assert [table.get_row_at(i)[0].plain for i in range(3)] == ["CfC", "CfC-pruned", "SINDy"]
+        assert str(table.columns[next(k for k in table.columns if k.value == "mae")].label) == "mae ▲"
+        await pilot.press("e")
+        await _settle(pilot, 0.3)
+    files = sorted((snap_session.artifacts / "exports").glob("*.csv"))
+    assert [f.name for f in files] and all(" " not in f.name for f in files)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert files[0].stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600

@@ -242,8 +242,12 @@ class DatasetsPane(Widget):
         tree.cursor_line = 0  # the first Enter/Space acts on the first file, not on nothing
 
     def focus_default(self) -> None:
-        """Keys work on arrival: the tree takes the focus."""
-        self.query_one("#ds-tree", Tree).focus()
+        """Keys work on arrival: the tree takes the focus (once it is composed)."""
+        trees = self.query("#ds-tree")
+        if trees:
+            trees.first(Tree).focus()
+        else:
+            self.call_after_refresh(self.focus_default)
 
     @property
     def frame_index(self) -> int:

@@ -673,7 +673,7 @@ class EquationsPane(StorePane):
             self._pareto_key = None
             return
         edit = self._edit_point(s, row)
-        key = (s["id"], row, plot.size.width, edit)
+        key = (s["id"], row, plot.size.width, plot.size.height, edit)
         if key == self._pareto_key:  # only the text changed (cursor, comparison)
             return
         self._pareto_key = key
@@ -689,21 +689,22 @@ class EquationsPane(StorePane):
         knee = sweep.get("knee", -1)
 
         def draw(plt) -> None:
-            plt.scatter([p[0] for p in pts], [p[1] for p in pts], marker="dot", label=col)
+            # no legend box (it covered the ● marker): the markers are named in the x label
+            plt.scatter([p[0] for p in pts], [p[1] for p in pts], marker="dot")
             if 0 <= knee < len(errs) and errs[knee]:
-                plt.scatter([sweep["n_terms"][knee]], [errs[knee]], marker="◆", color="yellow", label="knee")
+                plt.scatter([sweep["n_terms"][knee]], [errs[knee]], marker="◆", color="yellow")
             if errs[row]:
-                plt.scatter([sweep["n_terms"][row]], [errs[row]], marker="●", color="red", label="shown")
+                plt.scatter([sweep["n_terms"][row]], [errs[row]], marker="●", color="red")
             if edit is not None:
-                plt.scatter([edit[0]], [edit[1]], marker="✚", color="magenta", label="edited")
+                plt.scatter([edit[0]], [edit[1]], marker="✚", color="magenta")
             plt.yscale("log")
-            plt.xlabel("terms")
+            plt.xlabel(f"terms · {col}  ● shown ◆ knee" + (" ✚ edited" if edit is not None else ""))
 
         w = plot.size.width or 60
         if len(self._plots) > 512:
             self._plots.clear()
-        self._plots[key] = render_plotext(draw, w, 12)
-        plot.update(self._plots[key], layout=False)  # its height is fixed
+        self._plots[key] = render_plotext(draw, w, max(plot.size.height, 5))
+        plot.update(self._plots[key], layout=False)  # its height is set by _fit_pareto
 
     def _edit_point(self, s: dict, row: int) -> tuple[int, float] | None:
         """(terms, error) of the hand-edited model once scored, in the plot's error column."""
@@ -733,7 +734,22 @@ class EquationsPane(StorePane):
 
     def action_compare(self) -> None:
         self.comparing = not self.comparing
+        self._fit_pareto()
         self.redraw()
+
+    def on_resize(self) -> None:
+        self._fit_pareto()
+
+    def _fit_pareto(self) -> None:
+        """The Pareto plot takes at most a third of the pane (12 rows on a tall screen, none
+        below 5): at 80x24 nine equations need the room.  Comparing hides it for the same reason."""
+        plot = self.query_one("#eq-pareto", Static)
+        rows = min(12, self.size.height // 3)
+        show = rows >= 5 and not self.comparing
+        plot.display = show
+        if show and plot.styles.height != rows:
+            plot.styles.height = rows
+            self._pareto_key = None
 
     # -- export ----------------------------------------------------------------------
     def model(self, s: dict):

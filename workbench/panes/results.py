@@ -23,6 +23,13 @@ from workbench.widgets.plot import bar_plot
 HIGHER_IS_BETTER = ("corr", "fev", "r2", "bps", "bits", "accuracy")
 
 
+def safe_stem(name: str) -> str:
+    """A file name from a table name: ``retina MAE-2`` -> ``retina_MAE-2``."""
+    import re
+
+    return re.sub(r"[^\w.-]+", "_", name).strip("_") or "table"
+
+
 def higher_is_better(table_name: str, column: str) -> bool:
     name = f"{table_name} {column}".lower()
     return any(k in name for k in HIGHER_IS_BETTER)
@@ -57,6 +64,8 @@ class ResultsPane(StorePane):
         self.name_shown: str | None = None
         self.run_offset = 0  # 0 = newest run of this table, 1 = the one before...
         self._sort_desc = False
+        self._sorted: str | None = None  # the column sorted by, shown with ▲/▼
+        self.hidden_columns: list[str] = []  # columns left out because they do not fit
         self._tables_max = -1
         self.comparing = False
         self._analysis: str | None = None
@@ -123,6 +132,8 @@ class ResultsPane(StorePane):
         title = Text.assemble((entry["name"], "bold"),
                               (f"  run {runs - self.run_offset}/{runs} · job {entry['job_id'] or '-'}", "dim"))
         self._fill(table, entry)
+        if self.hidden_columns:  # never a cut number: whole columns, and say what is left out
+            title.append(f"  +{len(self.hidden_columns)} col (e exports all)", "dim")
         before = self._runs()[self.run_offset + 1] if self.run_offset + 1 < runs else None
         self.set_class(self.comparing and before is not None, "comparing")
         if self.comparing and before is not None:
@@ -133,10 +144,35 @@ class ResultsPane(StorePane):
 
     def _fill(self, table: DataTable, entry: dict) -> None:
         table.clear(columns=True)
+        self._sorted = None
         frame = entry["frame"]
-        table.add_column("model", key="model")
-        for col in frame.columns:
-            table.add_column(str(col), key=str(col))
+        cells = self._cells(entry)
+        # the columns that fit whole in the table's width, in order (no `mae:c`, no `6.224e`)
+        room = table.size.width or self.size.width or 10**6
+        widths = [max([len(str(c)) for c in [name, *col]] or [1]) + 2
+                  for name, col in zip(["model", *map(str, frame.columns)], zip(*cells) if cells else [])]
+        keep, used = 0, 0
+        for w in widths:
+            if keep and used + w > room:
+                break
+            used += w
+            keep += 1
+        keep = max(keep, 1) if cells else len(frame.columns) + 1
+        shown = ["model", *map(str, frame.columns)][:keep]
+        self.hidden_columns = [str(c) for c in frame.columns][keep - 1:]
+        for name in shown:
+            table.add_column(name, key=name)
+        for idx, row in zip(frame.index, cells):
+            table.add_row(*row[:keep], key=str(idx))
+
+    def on_resize(self) -> None:
+        # the columns that fit change with the width: refill once the new size is laid out
+        self.call_after_refresh(self._draw)
+
+    def _cells(self, entry: dict) -> list[list[Text]]:
+        """Each row's cells as drawn: the best value per column marked (* and colour)."""
+        frame = entry["frame"]
+        rows: list[list[Text]] = []
         best = {}
         for col in frame.columns:
             values = frame[col]
@@ -155,7 +191,8 @@ class ResultsPane(StorePane):
                     # a mark as well as a colour: the best value must read without colour (NO_COLOR)
                     is_best = col in best and v == best[col]
                     cells.append(Text(f"{v:.4g}" + ("*" if is_best else ""), style="bold green" if is_best else ""))
-            table.add_row(*cells, key=str(idx))
+            rows.append(cells)
+        return rows
 
     def _analysis_of(self, entry: dict) -> str | None:
         # the jobs of the latest poll: no store read on the UI thread for each redraw
@@ -226,18 +263,35 @@ class ResultsPane(StorePane):
         self._draw()
 
     def action_sort(self) -> None:
+        """Sort by the cursor's column; on the model column, by the first metric (the headline),
+        best first; again reverses.  The header shows ▲/▼."""
         table = self.query_one("#result-table", DataTable)
         if not table.columns:
             return
-        col = list(table.columns.keys())[table.cursor_column]
+        keys = list(table.columns.keys())
+        col = keys[table.cursor_column]
+        if col.value == "model" and len(keys) > 1:
+            entry = self.current()
+            frame = entry["frame"] if entry else None
+            metric = next((k for k in keys[1:] if frame is not None and k.value in map(str, frame.columns)
+                           and frame[next(c for c in frame.columns if str(c) == k.value)].dtype.kind in "fi"),
+                          keys[1])
+            col = metric
 
         def key(cell):
             try:
                 return float(cell.plain.rstrip("*"))
             except (ValueError, AttributeError):
                 return math.inf
-        self._sort_desc = not self._sort_desc
+        if self._sorted == col.value:
+            self._sort_desc = not self._sort_desc
+        else:  # a new column: best first
+            self._sort_desc = higher_is_better((self.current() or {}).get("name", ""), str(col.value))
         table.sort(col, key=key, reverse=self._sort_desc)
+        for k, column in table.columns.items():  # the sort indicator on that column only
+            column.label = Text(str(k.value) + ((" ▼" if self._sort_desc else " ▲") if k == col else ""))
+        self._sorted = col.value
+        table.refresh()
 
     def action_older(self) -> None:
         if self.run_offset + 1 < len(self._runs()):
@@ -258,7 +312,7 @@ class ResultsPane(StorePane):
         from engine.table_export import to_latex, to_markdown
 
         out = self.wb.session.artifacts / "exports"
-        stem = f"{entry['name']}-{entry['id']}"
+        stem = safe_stem(f"{entry['name']}-{entry['id']}")  # no spaces: easy to use from a shell
         frame = entry["frame"]
         write_text(out / f"{stem}.csv", frame.to_csv())
         write_text(out / f"{stem}.md", to_markdown(frame))
