@@ -46,6 +46,18 @@ def test_read_gives_back_the_binned_spikes_and_behaviour(dataset):
     np.testing.assert_array_equal(y.train_heldin, want)
 
 
+def test_the_dataset_browses_as_nwb(dataset):
+    from engine.data import nwb as N
+
+    d, heldout, path = dataset
+    s = N.summarize(path)
+    assert s.units.n_rows == 30 and {"heldout", "obs_intervals", "spike_times"} <= set(s.units.columns)
+    assert s.trials.n_rows == 20 and "split" in s.trials.columns
+    assert [x.path for x in s.series] == ["processing/behavior/hand_vel"]
+    assert s.n_spikes == int(d.spikes.sum())
+    assert list(N.table_head(path, "trials")["split"]) == ["train"] * N_TRAIN + ["val"] * N_VAL
+
+
 def test_nlb_tools_own_reader_bins_the_file_the_same_way(dataset):
     """nlb_tools' NWBDataset (1 ms bins) summed to 5 ms equals read_nlb's counts: the layout is NLB's."""
     pytest.importorskip("nlb_tools")

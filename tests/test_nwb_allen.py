@@ -51,6 +51,17 @@ def test_allensdk_default_filters_and_area_selection(session):
     assert len(off_by_negative.units) == N_UNITS
 
 
+def test_the_session_browses_with_areas_through_peak_channel_ids(session):
+    from engine.data import nwb as N
+
+    _, path, _, _ = session
+    s = N.summarize(path)
+    assert s.units.n_rows == N_UNITS and s.unit_areas == {"VISam": 6, "VISp": 6}
+    assert {"amplitude_cutoff", "presence_ratio", "isi_violations", "quality", "peak_channel_id"} <= set(s.units.columns)
+    assert any(t.path == "intervals/natural_scenes_presentations" and t.n_rows == 48 for t in s.tables)
+    assert any(x.path == "stimulus_template/natural_scenes" and x.shape == (12, 16, 16) for x in s.series)
+
+
 def test_counts_and_images_match_the_tables_they_came_from(session):
     tables, path, _, ids = session
     got, sel = A.load(path, area="VISp")
