@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from engine.atomic import _json_default
-from engine.text import safe_text
+from engine.text import safe_line, safe_text
 
 SCHEMA_VERSION = 3
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -182,6 +182,18 @@ def _shown(text: str | None) -> str | None:
     """Text a job wrote (an error, a step name) as it may be shown: with its terminal
     control characters escaped (a session may come from anyone; see engine.text)."""
     return safe_text(text) if isinstance(text, str) else text
+
+
+def _shown_frame(frame: Any) -> Any:
+    """A stored table with its labels and text cells escaped (they are shown as they are)."""
+    def fix(v: Any) -> Any:
+        return safe_line(v) if isinstance(v, str) else v
+
+    frame.index = [fix(v) for v in frame.index]
+    frame.columns = [fix(v) for v in frame.columns]
+    for col in frame.columns[frame.dtypes == object]:
+        frame[col] = frame[col].map(fix)
+    return frame
 
 
 def _shown_payload(payload: Any) -> Any:
@@ -553,7 +565,10 @@ class Session:
             raise ValueError(f"unknown job fields {sorted(bad)}")
         if "result" in fields and fields["result"] is not None:
             fields["result"] = _dumps(fields["result"])
-        cols = ", ".join(f"{k}=?" for k in fields)
+        # an end state is final: a state written over one is dropped (finish_job ends jobs)
+        ended = ",".join(f"'{st}'" for st in END_STATES)
+        cols = ", ".join(f"{k}=CASE WHEN state IN ({ended}) THEN state ELSE ? END" if k == "state"
+                         else f"{k}=?" for k in fields)
         with self._write() as c:
             c.execute(f"UPDATE jobs SET {cols} WHERE id=?", (*fields.values(), job_id))
 
@@ -686,8 +701,8 @@ class Session:
         out = []
         for r in self._read(sql, (name,) if name else ()):
             # no guessing: numeric row labels (unit ids) were read back as dates, 1.0 as 1
-            frame = pd.read_json(io.StringIO(r["data"]), orient="split", convert_axes=False, dtype=False)
-            out.append({"id": r["id"], "name": r["name"], "job_id": r["job_id"],
+            frame = _shown_frame(pd.read_json(io.StringIO(r["data"]), orient="split", convert_axes=False, dtype=False))
+            out.append({"id": r["id"], "name": _shown(r["name"]), "job_id": r["job_id"],
                         "created": r["created"], "frame": frame})
         return out
 
@@ -701,7 +716,7 @@ class Session:
 
     def equations(self, name: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT * FROM equations" + (" WHERE name=?" if name else "") + " ORDER BY id"
-        return [{"id": r["id"], "name": r["name"], "job_id": r["job_id"], "created": r["created"],
+        return [{"id": r["id"], "name": _shown(r["name"]), "job_id": r["job_id"], "created": r["created"],
                  "data": json.loads(r["data"])} for r in self._read(sql, (name,) if name else ())]
 
     # -- UI state ----------------------------------------------------------------

@@ -59,6 +59,7 @@ def test_end_states_are_final(session):
     assert session.finish_job(job_id, "interrupted", error="gone")
     assert not session.finish_job(job_id, "finished")
     assert not session.start_job(job_id, pid=1)
+    session.update_job(job_id, state="running", current_step="x")  # a late writer
     job = session.job(job_id)
     assert job.state == "interrupted" and job.error == "gone"
     assert [e.kind for e in session.events(job_id)] == ["interrupted"]
