@@ -115,12 +115,13 @@ def test_serve_answers_on_localhost_only(session_root):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "serve", "--session", "t",
-                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
+        token = proc.stderr.readline().split("token=")[1].split()[0]  # printed with the URL
         deadline = time.monotonic() + 20
         while True:
             try:
-                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read().decode()
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/?token={token}", timeout=2).read().decode()
                 break
             except OSError:
                 if time.monotonic() > deadline or proc.poll() is not None:

@@ -311,9 +311,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from engine.session import check_name
 
     try:
+        import textual_serve.server  # noqa: F401  (workbench.serve may be imported already)
+
         from workbench.serve import GuardedServer, new_token
     except ImportError:
-        raise UserError('the browser view needs textual-serve: python3 -m pip install "neuro-workbench[serve]"') from None
+        raise UserError("the browser view needs textual-serve: python3 -m pip install textual-serve") from None
     check_name(args.session)
     if not 0 < args.port < 65536:
         raise UserError(f"--port must be 1-65535, got {args.port}")
