@@ -62,3 +62,16 @@ def test_cli_data_tree_prints_no_escapes(tmp_path):
     assert not any(c in out.stdout for c in "\x1b\x07\x9b"), repr(out.stdout)
     bad = cli("data", "tree", str(tmp_path / f"missing{OSC52}.h5"))  # an error quoting the name
     assert bad.returncode == 2 and "\x1b" not in bad.stderr and "\\x1b" in bad.stderr
+
+
+def test_stored_tables_and_equation_names_come_back_escaped(session):
+    import pandas as pd
+
+    frame = pd.DataFrame({f"mae{OSC52}": [0.1], "note": [f"ok{TITLE}"]}, index=[f"model{CSI}"])
+    session.save_table(f"errors{OSC52}", frame)
+    session.save_equations(f"eqs{TITLE}", {"coef": [[1.0]], "feature_names": ["x0"], "state_names": ["x0"]})
+    (t,) = session.tables()
+    shown = [t["name"], *map(str, t["frame"].index), *map(str, t["frame"].columns), *t["frame"]["note"]]
+    assert not any("\x1b" in x or "\x07" in x or "\x9b" in x for x in shown), shown
+    assert t["frame"].iloc[0, 0] == 0.1 and t["name"].startswith("errors\\x1b]52")
+    assert "\x1b" not in session.equations()[0]["name"]
