@@ -198,3 +198,42 @@ def test_demo_rollouts_view(tmp_path):
     assert fig.index == 3 and fig.n_index == 5 and [p.label for p in fig.panels] == ["x0", "x1"]
     assert fig.caption == "MLP MAE 0.5 · SINDy MAE 0"
     np.testing.assert_array_equal(fig.panels[1].series[0].y, truth[3, :, 1])
+
+
+def test_titles_and_key_hints_are_never_cut_mid_word():
+    from rich.console import Console
+
+    from workbench.widgets.figure import render_figure
+
+    x = np.arange(50.0)
+    fig = Figure("val: validation predictions of the CfC", [
+        Panel("ceiling 0.93 (split-half)", [Series("r", x, np.sin(x))])])
+    for w in (30, 46, 80):
+        console = Console(width=w, record=True, file=open("/dev/null", "w"))
+        console.print(render_figure(fig, w, 14, hint="v: val (2/3) · n/p: cell 1/9"))
+        lines = console.export_text().splitlines()
+        # the hint is whole (on the title's line, or its own), the panel label whole or "…"
+        assert any("v: val (2/3) · n/p: cell 1/9" in line for line in lines) or w < 30, (w, lines)
+        label = next(line for line in lines if line.startswith("ceiling"))
+        assert label.strip() == "ceiling 0.93 (split-half)" or label.rstrip().endswith("…"), (w, label)
+
+
+async def test_a_missing_file_of_a_running_job_reads_not_yet(tmp_path):
+    from textual.app import App
+
+    from workbench.widgets.figure_view import FigureView
+
+    class Box(App):
+        def compose(self):
+            yield FigureView(id="fv")
+
+    app = Box()
+    async with app.run_test(size=(80, 20)) as pilot:
+        fv = app.query_one(FigureView)
+        fv.configure(tmp_path, [_view("validation")])
+        await _settle(pilot, 0.3)
+        assert "train" in str(fv.render())  # ended without the file: which step makes it
+        fv.job_running = True
+        await pilot.pause()
+        text = str(fv.render())
+        assert "appears when the running job writes" in text and "first" not in text

@@ -157,3 +157,37 @@ async def test_retina_eda_view(folder):
         await pilot.press("c")
         await _settle(pilot, app)
         assert pane._eda_cell == 1
+
+
+async def test_a_thin_last_axis_previews_the_two_long_ones_and_errors_read_whole(tmp_path):
+    with h5py.File(tmp_path / "traces.h5", "w") as fh:
+        data = np.zeros((48, 400, 2))
+        data[:, :, 0] = np.sin(np.linspace(0, 12, 400))[None, :] * np.arange(48)[:, None]
+        fh.create_dataset("traces", data=data)
+    app = PaneApp([tmp_path / "traces.h5", tmp_path / ("a-long-folder-name-" * 4) / "missing.h5"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(DatasetsPane)
+        tree = app.query_one("#ds-tree", Tree)
+        _node(tree, "traces.h5").expand()
+        await _settle(pilot, app)
+        seen = []
+        import engine.data.h5tree as h5tree
+
+        real = h5tree.preview_slice
+
+        def spy(*a, **kw):
+            seen.append(kw.get("axes"))
+            return real(*a, **kw)
+
+        h5tree.preview_slice = spy
+        try:
+            tree.select_node(_node(tree, "traces.h5", "traces"))
+            await _settle(pilot, app)
+        finally:
+            h5tree.preview_slice = real
+        assert seen == [(0, 1)], seen  # 48 x 400, not 400 x 2
+        assert pane.query_one("#ds-plot").display
+        _node(tree, "missing.h5").expand()
+        await _settle(pilot, app)
+        status = app.query_one("#ds-status", Static)
+        assert "no such file" in _text(status) and status.size.height > 1  # wrapped, not cut

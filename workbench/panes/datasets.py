@@ -55,6 +55,12 @@ def find_hdf5(paths: list[Path], limit: int = 500) -> list[Path]:
     return found[:limit]
 
 
+def _heatmap_axes(shape: tuple[int, ...]) -> tuple[int, int]:
+    """The two longest axes, in their order (ties: the later axes, as before)."""
+    order = sorted(range(len(shape)), key=lambda a: (shape[a], a), reverse=True)[:2]
+    return tuple(sorted(order))  # type: ignore[return-value]
+
+
 @dataclass(frozen=True)
 class NodeRef:
     """What a tree node points at."""
@@ -129,7 +135,7 @@ class DatasetsPane(Widget):
     DatasetsPane #ds-tree { width: 38%; min-width: 24; border-right: solid $panel; }
     DatasetsPane #ds-right { width: 1fr; padding: 0 1; }
     DatasetsPane #ds-info { height: auto; max-height: 45%; }
-    DatasetsPane #ds-status { height: 1; color: $text-muted; }
+    DatasetsPane #ds-status { height: auto; max-height: 4; color: $text-muted; }
     DatasetsPane #ds-status.error { color: $error; text-style: bold; }
     DatasetsPane #ds-plot { height: 1fr; }
     DatasetsPane #ds-frame { height: 1fr; }
@@ -267,7 +273,10 @@ class DatasetsPane(Widget):
         status.update(Text(text, no_wrap=True, overflow="ellipsis"))
 
     def _error(self, message: str) -> None:
-        self._status(f"⚠ {message}", error=True)
+        # an error is read whole (wrapped over up to 4 lines), never cut at the pane's edge
+        status = self.query_one("#ds-status", Static)
+        status.set_class(True, "error")
+        status.update(Text(f"⚠ {message}"))
 
     # ---- tree: lazy expansion ---------------------------------------------------------
 
@@ -361,8 +370,9 @@ class DatasetsPane(Widget):
                     frame = h5tree.read_frame(ref.file, ref.name, 0)
                 elif info.ndim == 1:
                     preview = h5tree.preview_slice(ref.file, ref.name, max_points=size[0], cancel=stop)
-                else:
-                    preview = h5tree.preview_slice(ref.file, ref.name, max_points=(size[1], size[0]), cancel=stop)
+                else:  # the two longest axes (a 48x400x2 array shows 48x400, not 400x2)
+                    preview = h5tree.preview_slice(ref.file, ref.name, axes=_heatmap_axes(info.shape),
+                                                   max_points=(size[1], size[0]), cancel=stop)
             self.post_message(self.PreviewLoaded(ref, info, stats, preview, frame, None))
         except Cancelled:
             return  # another selection replaced this one, or the app is closing

@@ -184,6 +184,7 @@ class TrainingPane(StorePane):
         if job is None:
             return
         facts = self.facts[job.id]
+        self.query_one("#loss-plot", FigureView).job_running = job.active  # "missing" means "not yet"
         mark, colour = STATE_MARK.get(job.state, ("?", ""))
         title = Text()
         title.append(f"{mark} ", style=colour)

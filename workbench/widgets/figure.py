@@ -34,13 +34,18 @@ def _lines(panel: Any, width: int, height: int) -> Text:
                          color="gray" if s.role == "background" else next(colour))
         if panel.xlabel and height >= 12:  # an axis label costs a row: only when rows are plenty
             plt.xlabel(panel.xlabel)
-        if panel.label and len(panel.series) == 1:
-            plt.title(panel.label)
 
     if not any(len(s.x) for s in panel.series):
         return Text("no data", style="dim")
-    out = render_plotext(draw, width, height)
+    # the panel's label on a line of its own, cut with an ellipsis (plotext cut titles
+    # mid-word in narrow plots: "ceiling 0")
+    label = panel.label if panel.label and len(panel.series) == 1 else ""
+    out = render_plotext(draw, width, height - 1 if label else height)
     out.rstrip()  # plotext ends with a newline: it would push the caption one line down
+    if label:
+        head = Text(label, style="bold", no_wrap=True, overflow="ellipsis")
+        head.truncate(width, overflow="ellipsis")
+        out = Text.assemble(head, "\n", out)
     return out
 
 
@@ -56,12 +61,15 @@ def _image(panel: Any, width: int, height: int) -> Text:
 def render_figure(fig: Any, width: int, height: int, hint: str = "") -> Group:
     """Everything of ``fig`` that fits in ``width`` x ``height`` cells; ``hint`` (the keys
     that work) shares the title's line, dim, so small terminals keep their rows for data."""
-    head = Text(fig.title, style="bold", no_wrap=True, overflow="crop")
-    if hint:
-        head.append("  " + hint, style="dim")
-    head.truncate(width)
+    head = Text(fig.title, style="bold", no_wrap=True, overflow="ellipsis")
     parts: list[Any] = [head]
-    body_h = height - 1 - (1 if fig.caption else 0)
+    if hint and head.cell_len + 2 + len(hint) <= width:
+        head.append("  " + hint, style="dim")
+    elif hint:  # never "v: va": the keys get a line of their own when the title is long
+        parts.append(Text(hint, style="dim", no_wrap=True, overflow="ellipsis"))
+    for t in parts:
+        t.truncate(width, overflow="ellipsis")
+    body_h = height - len(parts) - (1 if fig.caption else 0)
     images = [p for p in fig.panels if p.image is not None]
     lines = [p for p in fig.panels if p.image is None]
     side = [p for p in images if p.aspect]

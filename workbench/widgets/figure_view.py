@@ -137,12 +137,26 @@ class FigureView(Static):
             return
         if self._showing_builtin():
             body = self.builtin[1](w, h - 1 if hint else h)
+        elif self._error and self.job_running:
+            # "run the 'train' step first" is wrong while train runs: its file is on the way
+            body = Text("this figure appears when the running job writes its file", style="dim")
         elif self._error:
             body = Text(self._error, style="yellow")
         else:
             body = Text("no figure", style="dim")
         # no title line to share: the keys get one dim line of their own
         self.update(Group(Text(hint[:w], style="dim", no_wrap=True, overflow="crop"), body) if hint else body)
+
+    @property
+    def job_running(self) -> bool:
+        """The job whose folder this shows is still running (set by the pane)."""
+        return getattr(self, "_job_running", False)
+
+    @job_running.setter
+    def job_running(self, value: bool) -> None:
+        if value != self.job_running:
+            self._job_running = value
+            self.redraw()
 
     def _showing_builtin(self) -> bool:
         return bool(self.builtin) and self.view_name == self.builtin[0]
