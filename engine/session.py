@@ -191,8 +191,9 @@ def _shown_frame(frame: Any) -> Any:
 
     frame.index = [fix(v) for v in frame.index]
     frame.columns = [fix(v) for v in frame.columns]
-    for col in frame.columns[frame.dtypes == object]:
-        frame[col] = frame[col].map(fix)
+    for col in frame.columns:
+        if getattr(frame[col].dtype, "kind", "O") not in "biufcmM":  # text (object or string dtype)
+            frame[col] = frame[col].map(fix)
     return frame
 
 
