@@ -29,13 +29,15 @@ def test_corrected_r2_undoes_scale_and_offset_of_the_stimulus():
 def test_small_stimulus_run_recovers_the_stimulus(tmp_path):
     p = {**STIM_DEFAULTS, **TRAIN_DEFAULTS, "table": "stimulus recovery", "n_neurons": 32, "grid": 4,
          "n_frames": 400, "n_runs": 4, "steps": 1400, "refine_steps": 200, "hidden": 16, "siren_hidden": 16,
-         "rollout_frames": 50, "device": "cpu"}
+         "rollout_frames": 50, "device": "cpu", "target": "oracle", "max_types": 6, "heldout_seed": 1}
     ctx = StepContext(workdir=tmp_path)
     S.generate(ctx, p)
     from engine.analyses.connectome_steps import train
 
     train(ctx, p)
-    out = S.evaluate(ctx, p)
+    S.evaluate(ctx, p)
+    out = S.truth(ctx, p)
+    assert out["target"].startswith("oracle")
     assert {"r2_raw", "r2_corrected", "a", "b", "W_r2", "W_slope"} <= set(out)
     # chance is 0; the target is a corrected R² > 0.8
     assert out["r2_corrected"] > 0.8 and out["r2_corrected"] >= out["r2_raw"], out

@@ -71,6 +71,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     # typed and range-checked against the steps' declarations: one line naming the key,
     # before the session is touched or any step runs
     overrides = parse_sets(args.set or [], spec.params())
+    if getattr(args, "seeds", None):
+        return _run_seeds(args, steps, overrides)
     session = _open_session(args)
     runner.reconcile(session)
     job_id = runner.submit(session, args.analysis, steps, overrides, from_job=args.from_job)
@@ -106,6 +108,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         print(f"{job.id}: {job.state}" + (f" — {job.error}" if job.error else ""), file=sys.stderr)
     return 0 if job.state == "finished" else 1
+
+
+def _run_seeds(args: argparse.Namespace, steps: list[str] | None, overrides: dict[str, Any]) -> int:
+    """``run NAME --seeds 0,1,2``: the steps once per seed, a table with mean and std (engine.seeds)."""
+    from engine.seeds import over_seeds, parse_seeds
+
+    seeds = parse_seeds(args.seeds)
+    session = _open_session(args)
+    res = over_seeds(args.analysis, seeds, overrides, steps, session=session)
+    if args.json:
+        print(json.dumps({"session": session.name, "seeds": seeds, "summary": res.summary(),
+                          "per_seed": res.results}, default=str))
+    else:
+        print(res.table.to_string(float_format=lambda v: f"{v:.4g}"))
+    return 0
 
 
 def _split_steps(values: list[str] | None) -> list[str] | None:
@@ -431,6 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--detach", action="store_true", help="start as a background job, print its id")
     run.add_argument("--headless", action="store_true", help="run in the foreground (the default without --detach)")
     run.add_argument("--json", action="store_true", help="print one JSON object of results at the end")
+    run.add_argument("--seeds", metavar="LIST", help="run once per seed (0,1,2 or 0-4): mean and std per figure")
     run.add_argument("--from", dest="from_job", metavar="JOB_ID",
                      help="take the inputs of --step from this earlier job (default: the newest that made them)")
 

@@ -59,16 +59,58 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.analyses.base import Analysis, Step, StepContext
+from engine.analyses.base import Analysis, Param, Step, StepContext
 from engine.views import View
 
 SIM_DEFAULTS = {"seed": 0, "n_neurons": 512, "grid": 16, "n_frames": 2000, "n_runs": 8, "dt": 0.05,
-                "gain": 2.5, "connectivity": 1.0, "input_amplitude": 0.5, "noise": 1.0, "burn_in": 0, "device": "auto"}
-TRAIN_DEFAULTS = {"steps": 2000, "refine_steps": 500, "refine_factor": 0.1, "batch_size": 32, "lr": 3e-3,
+                "gain": 2.5, "connectivity": 1.0, "input_amplitude": 0.5, "noise": 1.0, "measurement_noise": 0.0,
+                "burn_in": 0, "device": "auto"}
+TRAIN_DEFAULTS = {"target": "diff", "target_window": 1, "steps": 2000, "refine_steps": 500, "refine_factor": 0.1, "batch_size": 32, "lr": 3e-3,
                   "lr_W": 1e-2, "lr_embedding": 3e-3, "lr_siren": 1e-4, "embedding_dim": 2, "hidden": 32,
                   "siren_hidden": 64, "siren_layers": 3, "omega0": 30.0, "w_l1": 0.0, "learn_input": True,
                   "input_through_phi": False}
 
+EVAL_DEFAULTS = {"max_types": 8, "heldout_seed": 1, "rollout_frames": 250}
+
+# What each parameter means and the values it takes (engine.analyses.base.Param); the
+# steps below declare the defaults above with these, and stimulus shares them.
+RANGES: dict[str, tuple[str, float, float]] = {
+    "seed": ("random seed of the network and its runs", 0, 2**32 - 1),
+    "n_neurons": ("neurons", 2, 20_000),
+    "grid": ("side of the input grid (grid² neurons get the input)", 0, 141),
+    "n_frames": ("stored frames per run", 2, 10**7),
+    "n_runs": ("independent runs", 1, 10_000),
+    "dt": ("Euler step", 1e-6, 1.0),
+    "gain": ("overall synaptic gain", 0.0, 100.0),
+    "connectivity": ("fraction of non-zero W (1: dense)", 1e-4, 1.0),
+    "input_amplitude": ("peak-to-mean amplitude of the input", 0.0, 100.0),
+    "noise": ("process noise (sigma)", 0.0, 100.0),
+    "measurement_noise": ("measurement noise (sigma)", 0.0, 100.0),
+    "burn_in": ("frames simulated before storing", 0, 10**6),
+    "target_window": ("frames the derivative target spans", 1, 1000),
+    "steps": ("optimiser steps", 1, 10**8),
+    "refine_steps": ("refinement steps", 0, 10**8),
+    "refine_factor": ("learning-rate factor while refining", 0.0, 1.0),
+    "batch_size": ("frames per step", 1, 10**6),
+    "lr": ("learning rate", 0.0, 10.0),
+    "lr_W": ("learning rate of W", 0.0, 10.0),
+    "lr_embedding": ("learning rate of the embeddings", 0.0, 10.0),
+    "lr_siren": ("learning rate of the SIREN", 0.0, 10.0),
+    "embedding_dim": ("embedding dimensions per neuron", 1, 64),
+    "hidden": ("hidden units of the MLPs", 1, 4096),
+    "siren_hidden": ("hidden units of the SIREN", 1, 4096),
+    "siren_layers": ("layers of the SIREN", 1, 32),
+    "omega0": ("SIREN frequency", 0.01, 1000.0),
+    "w_l1": ("L1 penalty on W", 0.0, 1e3),
+    "max_types": ("most cell types tried", 2, 1000),
+    "heldout_seed": ("seed of the fresh run", 0, 2**32 - 1),
+    "rollout_frames": ("frames rolled out", 1, 10**6),
+}
+
+
+def declared(defaults: dict[str, Any]) -> dict[str, Any]:
+    """``defaults`` as a step declares them: each with its help and range from RANGES."""
+    return {k: Param(v, *RANGES[k]) if k in RANGES else v for k, v in defaults.items()}
 
 _V = "engine.analyses.connectome_views:"
 # shared with the stimulus analysis: the same evaluate files
@@ -81,9 +123,20 @@ VIEWS = (
 )
 
 
+def require_sim_memory(p: dict[str, Any]) -> None:
+    """Refuse, in one line, a network that cannot fit: W (float64, and its mask) and the
+    stored voltages and derivatives of every run (float32)."""
+    from engine.resources import require_memory
+
+    n = p["n_neurons"]
+    require_memory(n * n * 8 * 2 + p["n_runs"] * (p["n_frames"] + 1) * n * 4 * 3, "the network simulation",
+                   {"n_neurons": n, "n_frames": p["n_frames"], "n_runs": p["n_runs"]})
+
+
 def generate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     from engine.analyses.connectome_steps import generate as run
 
+    require_sim_memory(p)
     return run(ctx, p, "modulate")
 
 
@@ -93,11 +146,15 @@ ANALYSIS = Analysis(
     help="PDE_N4 network with an external input field; GNN + SIREN; W R² and slope.",
     steps=(
         Step("generate", "engine.analyses.connectome:generate", "simulate the PDE_N4 network into pde_n4.h5",
-             SIM_DEFAULTS),
+             declared(SIM_DEFAULTS)),
         Step("train", "engine.analyses.connectome_steps:train", "GNN + SIREN on the derivative loss",
-             TRAIN_DEFAULTS),
+             declared(TRAIN_DEFAULTS)),
         Step("evaluate", "engine.analyses.connectome_steps:evaluate",
-             "W R²/slope, type clustering, phi*/psi*, Omega*", {"table": "connectome recovery", "rollout_frames": 250}),
+             "without the truth: number of types (silhouette), fit on a fresh run of the network",
+             declared(EVAL_DEFAULTS)),
+        Step("truth", "engine.analyses.connectome_steps:truth",
+             "against the generator: W R²/slope, types ARI, phi/psi per type, Omega, rollout",
+             {"table": "connectome recovery"}),
     ),
     views=VIEWS,
 )

@@ -28,6 +28,8 @@ CURVES_FILE = "functions.npz"
 FIELD_FILE = "field.npz"
 CONNECTIVITY_FILE = "connectivity.npz"
 ROLLOUT_FILE = "rollout.npz"
+CLUSTERS_FILE = "clusters.npz"
+EVALUATE_FILE = "evaluate.json"
 
 
 # --------------------------------------------------------------------------- generate
@@ -39,7 +41,7 @@ def sim_config(p: dict[str, Any], input_mode: str):
     return PDEN4Config(n_neurons=p["n_neurons"], grid=p["grid"], n_frames=p["n_frames"], n_runs=p["n_runs"],
                        dt=p["dt"], gain=p["gain"], connectivity=p["connectivity"], input=input_mode,
                        input_amplitude=p["input_amplitude"], noise=p["noise"], burn_in=p.get("burn_in", 100),
-                       seed=p["seed"])
+                       measurement_noise=p.get("measurement_noise", 0.0), seed=p["seed"])
 
 
 def generate(ctx: StepContext, p: dict[str, Any], input_mode: str = "modulate") -> dict[str, Any]:
@@ -70,18 +72,22 @@ def frame_times(n_frames: int) -> np.ndarray:
     return (2.0 * np.arange(n_frames) / max(n_frames - 1, 1) - 1.0).astype(np.float32)
 
 
-def _pairs(data):
-    """Frames, normalised times and the simulator's noise-free derivatives (what the GNN sees).
+def _pairs(data, target: str = "diff", window: int = 1):
+    """Frames, normalised times and derivative targets (what the GNN sees).
 
-    The target is the stored right-hand side ``dxdt`` (seed 001's ``y_list``),
-    not a finite difference: with process noise ``(x[k+1] - x[k]) / dt`` carries
-    ``sigma xi / sqrt(dt)``, larger than the signal.  Without noise the two are
-    equal (Euler steps).
+    ``target="diff"`` (default): forward differences of the activity alone;
+    ``"oracle"``: the simulator's noise-free ``dxdt`` (seed 001's ``y_list``).
+    See :mod:`engine.analyses.connectome_targets`.
     """
+    from engine.analyses.connectome_targets import derivative_targets
+
     x = data.x
     n_runs, n_frames, n = x.shape
-    t_all = np.broadcast_to(frame_times(n_frames), (n_runs, n_frames)).reshape(-1)
-    return x.reshape(-1, n), np.ascontiguousarray(t_all), data.dxdt.reshape(-1, n)
+    keep, y = derivative_targets(x, data.config.dt, target, window,
+                                 dxdt=data.dxdt if target == "oracle" else None)
+    t_all = np.broadcast_to(frame_times(n_frames), (n_runs, n_frames))
+    k = keep.reshape(-1)
+    return x.reshape(-1, n)[k], np.ascontiguousarray(t_all.reshape(-1)[k]), y.reshape(-1, n)[k]
 
 
 class _FrameBatches:
@@ -132,7 +138,8 @@ def train(ctx: StepContext, p: dict[str, Any], input_mode: str | None = None) ->
     if p["learn_input"] is False or data.config.grid == 0:
         mode = "none"
     torch.manual_seed(p["seed"])
-    x, t, y = (torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32) for a in _pairs(data))
+    target, window = p.get("target", "diff"), int(p.get("target_window", 1))
+    x, t, y = (torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32) for a in _pairs(data, target, window))
     n = x.shape[0]
     # Validation: every 10th frame, interleaved (not a trailing block): the SIREN
     # represents the input only over the times it was trained on.
@@ -165,7 +172,7 @@ def train(ctx: StepContext, p: dict[str, Any], input_mode: str | None = None) ->
                   resume=ctx.resuming, loss_fn=loss_fn)
         results[name] = res
         model.cpu()
-    save_model(model, ctx.workdir / MODEL_FILE, extra={"input": mode})
+    save_model(model, ctx.workdir / MODEL_FILE, extra={"input": mode, "target": target, "target_window": window})
     ctx.reporter.artifact(MODEL_FILE, ctx.workdir / MODEL_FILE, kind="checkpoint")
     last = results[phases[-1][0]]
     return {"train_status": last.status, "best_val_loss": last.best_val_loss,
@@ -213,161 +220,124 @@ def _true_psi_slope(data, h: float = 1e-3) -> np.ndarray:
     return (psi(h, g, th) - psi(-h, g, th)) / (2 * h)
 
 
-def rollout(model, data, n_frames: int = 250):
-    """Noise-free truth and the learned model integrated from run 0's first state.
+def choose_n_clusters(embedding: np.ndarray, k_max: int = 8, seed: int = 0) -> tuple[int, np.ndarray, dict[int, float]]:
+    """The number of cell types chosen by the method: KMeans for k = 2..k_max, the best silhouette.
 
-    The truth is re-simulated without noise (same seed: same W, types, input and
-    initial state); the model is stepped with the same Euler ``dt`` and its own
-    learned input.  Returns ``(t, x_true, x_pred)``, each (T, n) but ``t``.
+    Returns ``(k, labels, scores)``.  Nothing about the true types is read: this
+    is the count a researcher without the generator would report.
     """
-    import dataclasses
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
 
+    emb = np.asarray(embedding, float)
+    k_max = max(2, min(int(k_max), len(emb) - 1))
+    scores: dict[int, float] = {}
+    labels: dict[int, np.ndarray] = {}
+    for k in range(2, k_max + 1):
+        labels[k] = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(emb)
+        scores[k] = float(silhouette_score(emb, labels[k])) if len(np.unique(labels[k])) > 1 else -1.0
+    best = max(scores, key=scores.get)
+    return best, labels[best], scores
+
+
+def integrate(model, x0: np.ndarray, dt: float, n_frames: int, total_frames: int) -> np.ndarray:
+    """The learned model stepped with Euler ``dt`` from ``x0`` (n,), its own learned input; (T, n).
+
+    Stops early (shorter output) if the model diverges.
+    """
     import torch
 
-    from engine.data.pde_n4 import simulate
-
-    clean = simulate(dataclasses.replace(data.config, n_runs=1, noise=0.0), device="cpu")
-    T = min(n_frames, clean.x.shape[1])
-    tn = torch.as_tensor(frame_times(clean.x.shape[1])[:T])
-    x = torch.as_tensor(clean.x[0, :1])
+    tn = torch.as_tensor(frame_times(total_frames)[:n_frames])
+    x = torch.as_tensor(np.asarray(x0, np.float32)[None])
     out = [x]
     with torch.no_grad():
-        for k in range(T - 1):
-            x = x + data.config.dt * model(x, tn[k:k + 1])
+        for k in range(n_frames - 1):
+            x = x + dt * model(x, tn[k:k + 1])
             if not torch.isfinite(x).all():  # a diverging model: keep the traces up to here
                 break
             out.append(x)
-    pred = torch.cat(out).numpy()
-    return clean.t[:len(pred)], clean.x[0, :len(pred)], pred
+    return torch.cat(out).numpy()
 
 
-def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
-    """W R²/slope, clustering accuracy, phi*/psi* per type, the learned field, a rollout; tables and npz.
+def fresh_run(config, run_seed: int, noise: bool = True):
+    """A new run of the same network (same W, types, input; new initial state and noise)."""
+    import dataclasses
 
-    Arrays for the views (every file an ``.npz`` in the step's folder):
+    from engine.data.pde_n4 import simulate
 
-    ``connectivity.npz``
-        ``W_true``, ``W_learned`` (n, n): both in the common gauge
-        ``<Omega_i> W_ij psi_j'(0)`` (what ``W_r2``/``W_slope`` compare; the
-        diagonal is 0); ``W_true_raw`` (g W of the simulator) and
-        ``W_learned_raw`` (the model's W*); ``psi_slope`` (n,) learned
-        ``psi*'(0)``; ``omega_mean`` (n,) learned ``<Omega*_i>``.
-    ``functions.npz``
-        ``x`` (G,) grid of activities; ``phi_true``, ``phi_learned``,
-        ``psi_true``, ``psi_learned`` (n_types, G), psi in the gauge
-        ``psi'(0) = 1``, learned curves the median over the neurons of each
-        true type; ``embedding`` (n, d) and ``types`` (n,) true cell types.
-    ``field.npz`` (when an input was learned)
-        ``true``, ``learned`` (n_frames, n_input) Omega/I and the SIREN's
-        Omega*/I*; ``learned_corrected`` = ``a * learned + b`` (the global
-        linear fit of the corrected R²); ``t`` (n_frames,); ``pos``
-        (n_input, 2) grid positions in [0, 1]² (row-major ``grid x grid``).
-    ``rollout.npz``
-        ``t`` (T,), ``x_true``, ``x_pred`` (T, n): a noise-free simulation from
-        run 0's first state and the learned model integrated from it
-        (:func:`rollout`); ``rollout_r2`` is their R².
-    """
-    import pandas as pd
-    import torch
+    cfg = dataclasses.replace(config, n_runs=1) if noise else \
+        dataclasses.replace(config, n_runs=1, noise=0.0, measurement_noise=0.0)
+    return simulate(cfg, device="cpu", run_seed=run_seed)
 
-    from engine.atomic import save_npz
-    from engine.data.pde_n4 import phi, psi
-    from engine.metrics import corrected_r2
+
+def load_model(ctx: StepContext):
     from engine.train import load_checkpoint
 
-    data = load(ctx)
     path = ctx.workdir / MODEL_FILE
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run the 'train' step first")
-    model, _ = load_checkpoint(path)
+    model, payload = load_checkpoint(path)
     model.eval()
-    cfg = model.config
-    n, g = cfg.n_neurons, cfg.grid**2
-    ctx.reporter.progress(0, 4, "reading out W, embeddings, functions")
-    n_frames = data.x.shape[1]
-    t_norm = torch.as_tensor(frame_times(n_frames))
+    return model, payload
+
+
+def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
+    """What the model says without the generator's truth: cell types, held-out fit.
+
+    * the number of cell types chosen by silhouette on the embeddings
+      (:func:`choose_n_clusters`), labels in ``clusters.npz``;
+    * a fresh run of the same network (``heldout_seed``; new initial state and
+      noise, as a second recording would be): the one-frame prediction R²
+      against its own forward differences (the realistic target, noise
+      included, so its ceiling is below 1) and the free rollout R² against the
+      noisy recording over ``rollout_frames`` frames.
+
+    Writes ``evaluate.json`` for the truth step's table; reads nothing of the
+    stored truth (W, types, functions, field, dxdt).
+    """
+    import torch
+
+    from engine.analyses.connectome_targets import derivative_targets, label
+    from engine.atomic import save_npz
+
+    data = load(ctx)
+    model, payload = load_model(ctx)
+    target, window = payload.get("target", "oracle"), int(payload.get("target_window", 1))
+    ctx.reporter.progress(0, 3, "choosing the number of cell types")
+    emb = model.embedding.detach().numpy()
+    k, labels, scores = choose_n_clusters(emb, int(p.get("max_types", 8)), seed=p["seed"])
+    save_npz(ctx.workdir / CLUSTERS_FILE, labels=labels, k=np.array(k), k_tried=np.array(list(scores)),
+             silhouette=np.array(list(scores.values())))
+    ctx.reporter.progress(1, 3, "held-out run of the same network")
+    fresh = fresh_run(data.config, int(p.get("heldout_seed", 1)))
+    keep, y = derivative_targets(fresh.x, data.config.dt, "diff", 1)
+    x = torch.as_tensor(fresh.x[0][keep[0]])
+    tn = torch.as_tensor(frame_times(fresh.x.shape[1])[keep[0]])
     with torch.no_grad():
-        a = model.embedding.detach()
-        W_learned = model.W_masked().numpy().astype(float)
-        h = 0.1 * float(np.std(data.x))
-        xs = torch.tensor([[-h], [h]], dtype=torch.float32).expand(2, n)
-        pv = model.psi_of(xs, a).numpy()
-        psi_slope = (pv[1] - pv[0]) / (2 * h)
-        field = None
-        if cfg.input != "none":
-            field = torch.cat([model.omega(t_norm[i:i + 512]) for i in range(0, len(t_norm), 512)]).numpy()
-    omega_learned = np.ones(n)
-    omega_true = np.ones(n)
-    if cfg.input == "modulate":
-        omega_learned[:g] = field.mean(0)
-        omega_true[:g] = data.field.mean(0)
-    elif data.config.input == "modulate":  # no input learned: the model can only learn the mean gain
-        omega_true[: data.config.n_input] = data.field.mean(0)
-    # the model's W* also carries the global gain g (g W psi is what the data see)
-    W_true_g = gauge_fixed_W(data.config.gain * data.W, _true_psi_slope(data), omega_true)
-    W_learn_g = gauge_fixed_W(W_learned, psi_slope, omega_learned)
-    off = ~np.eye(n, dtype=bool)
-    W_r2, W_slope = r2_slope(W_true_g[off], W_learn_g[off])
-    W_r2_raw, W_slope_raw = r2_slope(data.config.gain * data.W[off], W_learned[off])
-    save_npz(ctx.workdir / CONNECTIVITY_FILE, W_true=W_true_g, W_learned=W_learn_g,
-             W_true_raw=data.config.gain * data.W, W_learned_raw=W_learned, psi_slope=psi_slope,
-             omega_mean=omega_learned)
-    ctx.reporter.artifact(CONNECTIVITY_FILE, ctx.workdir / CONNECTIVITY_FILE, kind="npz")
-    emb = a.numpy()
-    acc = clustering_accuracy(emb, data.types, seed=p["seed"])
-
-    ctx.reporter.progress(1, 4, "update and edge functions per type")
-    lim = float(np.percentile(np.abs(data.x), 99))
-    grid_x = np.linspace(-lim, lim, 101)
-    n_types = len(data.params)
-    inp0 = None
-    out: dict[str, Any] = {}
-    fit = None
-    if cfg.input == "additive":
-        fit = corrected_r2(data.field, field)
-        if model.phi_takes_input:
-            # phi* is read at the learned input that corresponds to no stimulus (I = a I* + b = 0)
-            inp0 = -fit.b / fit.a if fit.a else 0.0
-        out.update(r2_raw=fit.r2_raw, r2_corrected=fit.r2_corrected, a=fit.a, b=fit.b)
-    elif cfg.input == "modulate":
-        fit = corrected_r2(data.field, field)
-        out.update(omega_r2_raw=fit.r2_raw, omega_r2_corrected=fit.r2_corrected, omega_a=fit.a, omega_b=fit.b)
-    with torch.no_grad():
-        gx = torch.as_tensor(grid_x, dtype=torch.float32)[:, None].expand(-1, n)
-        inp = None if inp0 is None else torch.full_like(gx, float(inp0))
-        phi_n = model.phi_of(gx, a, inp).numpy().T            # (n, G)
-        psi_n = (model.psi_of(gx, a).numpy() / psi_slope).T   # in the gauge psi'(0) = 1
-    phi_l, psi_l, phi_t, psi_t = (np.zeros((n_types, len(grid_x))) for _ in range(4))
-    for k in range(n_types):
-        sel = data.types == k
-        tau, s, gam, th = data.params[k]
-        phi_l[k], psi_l[k] = np.median(phi_n[sel], 0), np.median(psi_n[sel], 0)
-        phi_t[k], psi_t[k] = phi(grid_x, tau, s), psi(grid_x, gam, th) / ((1 / gam) - th)
-    phi_r2, _ = r2_slope(phi_t, phi_l)
-    psi_r2, _ = r2_slope(psi_t, psi_l)
-    save_npz(ctx.workdir / CURVES_FILE, x=grid_x, phi_learned=phi_l, phi_true=phi_t, psi_learned=psi_l,
-             psi_true=psi_t, embedding=emb, types=data.types)
-    ctx.reporter.artifact(CURVES_FILE, ctx.workdir / CURVES_FILE, kind="npz")
-    if field is not None:
-        save_npz(ctx.workdir / FIELD_FILE, true=data.field, learned=field, learned_corrected=fit.a * field + fit.b,
-                 t=data.t, pos=data.pos)
-        ctx.reporter.artifact(FIELD_FILE, ctx.workdir / FIELD_FILE, kind="npz")
-
-    ctx.reporter.progress(2, 4, "rollout")
-    t_roll, x_true, x_pred = rollout(model, data, int(p.get("rollout_frames", 250)))
-    save_npz(ctx.workdir / ROLLOUT_FILE, t=t_roll, x_true=x_true, x_pred=x_pred)
-    ctx.reporter.artifact(ROLLOUT_FILE, ctx.workdir / ROLLOUT_FILE, kind="npz")
-    rollout_r2 = r2_slope(x_true, x_pred)[0] if len(x_pred) > 1 else float("nan")
-
-    ctx.reporter.progress(3, 4, "tables")
-    out.update(W_r2=W_r2, W_slope=W_slope, W_r2_raw=W_r2_raw, W_slope_raw=W_slope_raw,
-               clustering_accuracy=acc, phi_r2=phi_r2, psi_r2=psi_r2, rollout_r2=rollout_r2,
-               rollout_frames=len(x_pred))
-    out = {k: (float(v) if v is not None and math.isfinite(float(v)) else None) for k, v in out.items()}
-    ctx.save_table(p.get("table", "connectome recovery"),
-                   pd.DataFrame({"value": pd.Series(out, dtype=float)}).rename_axis("metric"))
-    for k, v in out.items():
-        if v is not None:
-            ctx.reporter.metric(k, v)
-    ctx.reporter.progress(4, 4, "done")
+        pred = torch.cat([model(x[i:i + 512], tn[i:i + 512]) for i in range(0, len(x), 512)]).numpy()
+    heldout_r2 = r2_slope(y[0][keep[0]], pred)[0]
+    T = min(int(p.get("rollout_frames", 250)), fresh.x.shape[1])
+    roll = integrate(model, fresh.x[0, 0], data.config.dt, T, fresh.x.shape[1])
+    roll_r2 = r2_slope(fresh.x[0, :len(roll)], roll)[0] if len(roll) > 1 else float("nan")
+    out = {"target": label(target, window), "n_types_found": k, "silhouette": scores[k],
+           "heldout_deriv_r2": heldout_r2, "heldout_rollout_r2": roll_r2, "heldout_rollout_frames": len(roll)}
+    _write_json(ctx.workdir / EVALUATE_FILE, out)
+    for key in ("n_types_found", "heldout_deriv_r2", "heldout_rollout_r2"):
+        if math.isfinite(float(out[key])):
+            ctx.reporter.metric(key, float(out[key]))
+    ctx.reporter.progress(3, 3, "done")
     return out
+
+
+def _write_json(path, obj) -> None:
+    import json
+
+    from engine.atomic import write_with
+
+    write_with(path, lambda tmp: tmp.write_text(json.dumps(obj)))
+
+
+def truth(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
+    from engine.analyses.connectome_truth import truth as run
+
+    return run(ctx, p)

@@ -1,5 +1,5 @@
 """Figures of the ``connectome`` and ``stimulus`` analyses (see :mod:`engine.views`),
-read from the evaluate step's files (``connectivity.npz``, ``functions.npz``,
+read from the truth step's files (``connectivity.npz``, ``functions.npz``,
 ``field.npz``, ``rollout.npz``).
 
 * ``connectivity``: learned against true W (common gauge) as a scatter, R² and slope.
@@ -33,7 +33,7 @@ def _r2_slope(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 
 def connectivity(workdir: Path, index: int, option: str | None) -> Figure:
-    with np.load(need(workdir / "connectivity.npz", "evaluate")) as f:
+    with np.load(need(workdir / "connectivity.npz", "truth")) as f:
         wt, wl = f["W_true"].ravel(), f["W_learned"].ravel()
     nz = wt != 0  # a sparse W: the absent edges would bury the scatter at 0
     if nz.sum() > 10:
@@ -46,7 +46,7 @@ def connectivity(workdir: Path, index: int, option: str | None) -> Figure:
 
 
 def embedding(workdir: Path, index: int, option: str | None) -> Figure:
-    with np.load(need(workdir / "functions.npz", "evaluate")) as f:
+    with np.load(need(workdir / "functions.npz", "truth")) as f:
         emb, types = f["embedding"], f["types"]
     series = [Series(f"type {k}", emb[types == k, 0], emb[types == k, 1 % emb.shape[1]], role="points")
               for k in np.unique(types)]
@@ -55,7 +55,7 @@ def embedding(workdir: Path, index: int, option: str | None) -> Figure:
 
 
 def functions(workdir: Path, index: int, option: str | None) -> Figure:
-    with np.load(need(workdir / "functions.npz", "evaluate")) as f:
+    with np.load(need(workdir / "functions.npz", "truth")) as f:
         d = {k: f[k] for k in f.files}
     n_types = len(d["phi_true"])
     k = clamp(index, n_types)
@@ -79,7 +79,7 @@ def _grid(values: np.ndarray, pos: np.ndarray) -> np.ndarray:
 
 
 def field(workdir: Path, index: int, option: str | None) -> Figure:
-    with np.load(need(workdir / "field.npz", "evaluate")) as f:
+    with np.load(need(workdir / "field.npz", "truth")) as f:
         true = f["true"].reshape(-1, f["true"].shape[-1])
         learned = f["learned_corrected"] if "learned_corrected" in f.files else f["learned"]
         learned = learned.reshape(-1, learned.shape[-1])
@@ -95,7 +95,7 @@ def field(workdir: Path, index: int, option: str | None) -> Figure:
 
 
 def rollout(workdir: Path, index: int, option: str | None) -> Figure:
-    with np.load(need(workdir / "rollout.npz", "evaluate")) as f:
+    with np.load(need(workdir / "rollout.npz", "truth")) as f:
         t, xt, xp = f["t"], f["x_true"], f["x_pred"]
     n = xt.shape[1]
     i = clamp(index, n)

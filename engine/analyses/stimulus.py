@@ -40,7 +40,7 @@ Imported when the workbench lists analyses: nothing heavy at module level.
 from __future__ import annotations
 
 from engine.analyses.base import Analysis, Step
-from engine.analyses.connectome import SIM_DEFAULTS, TRAIN_DEFAULTS, VIEWS
+from engine.analyses.connectome import EVAL_DEFAULTS, SIM_DEFAULTS, TRAIN_DEFAULTS, VIEWS, declared
 
 STIM_DEFAULTS = {**SIM_DEFAULTS, "input_amplitude": 1.0}
 
@@ -50,11 +50,15 @@ ANALYSIS = Analysis(
     help="Additive stimulus on a grid, process noise; corrected R² of the recovered stimulus.",
     steps=(
         Step("generate", "engine.analyses.stimulus_steps:generate",
-             "simulate the network with an additive stimulus into pde_n4.h5", STIM_DEFAULTS),
+             "simulate the network with an additive stimulus into pde_n4.h5", declared(STIM_DEFAULTS)),
         Step("train", "engine.analyses.connectome_steps:train", "GNN + SIREN on the derivative loss",
-             TRAIN_DEFAULTS),
-        Step("evaluate", "engine.analyses.stimulus_steps:evaluate",
-             "corrected R² of the stimulus, W R²/slope, types", {"table": "stimulus recovery", "rollout_frames": 250}),
+             declared(TRAIN_DEFAULTS)),
+        Step("evaluate", "engine.analyses.connectome_steps:evaluate",
+             "without the truth: number of types (silhouette), fit on a fresh run of the network",
+             declared(EVAL_DEFAULTS)),
+        Step("truth", "engine.analyses.stimulus_steps:truth",
+             "against the generator: corrected R² of the stimulus, W R²/slope, types ARI",
+             {"table": "stimulus recovery"}),
     ),
     views=VIEWS,
 )

@@ -9,11 +9,18 @@ from engine.analyses.base import StepContext
 
 
 def generate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
+    from engine.analyses.connectome import require_sim_memory
+
+    require_sim_memory(p)
     return connectome_steps.generate(ctx, p, "additive")
 
 
 def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
-    out = connectome_steps.evaluate(ctx, {**p, "table": p.get("table", "stimulus recovery")})
+    return connectome_steps.evaluate(ctx, p)
+
+
+def truth(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
+    out = connectome_steps.truth(ctx, {**p, "table": p.get("table", "stimulus recovery")})
     if "r2_corrected" not in out:
         raise ValueError("the trained model learned no stimulus: run 'train' with learn_input=true")
     return out

@@ -78,6 +78,9 @@ class PDEN4Config:
         Peak-to-mean amplitude of the pattern (Omega stays positive for < 1).
     noise : float
         sigma of the process noise.
+    measurement_noise : float
+        sigma of white noise added to the stored activity ``x`` only (a
+        recording's noise; ``dxdt`` and the dynamics are unaffected).
     """
 
     n_neurons: int = 256
@@ -92,6 +95,7 @@ class PDEN4Config:
     noise: float = 0.0
     burn_in: int = 100
     seed: int = 0
+    measurement_noise: float = 0.0
 
     def __post_init__(self) -> None:
         if self.n_neurons < 2:
@@ -107,8 +111,8 @@ class PDEN4Config:
             raise ValueError(f"connectivity must be in (0, 1], got {self.connectivity}")
         if self.input not in ("modulate", "additive"):
             raise ValueError(f"input must be 'modulate' or 'additive', got {self.input!r}")
-        if self.noise < 0 or self.burn_in < 0:
-            raise ValueError("noise and burn_in must be >= 0")
+        if self.noise < 0 or self.burn_in < 0 or self.measurement_noise < 0:
+            raise ValueError("noise, measurement_noise and burn_in must be >= 0")
 
     @property
     def n_input(self) -> int:
@@ -194,8 +198,13 @@ def make_network(cfg: PDEN4Config, rng: np.random.Generator) -> tuple[np.ndarray
     return types, W
 
 
-def simulate(cfg: PDEN4Config, device: str = "auto") -> PDEN4Data:
-    """Run the network; deterministic in ``cfg.seed`` (the draw happens in numpy)."""
+def simulate(cfg: PDEN4Config, device: str = "auto", run_seed: int | None = None) -> PDEN4Data:
+    """Run the network; deterministic in ``cfg.seed`` (the draw happens in numpy).
+
+    ``run_seed`` keeps the network (W, types, input) of ``cfg.seed`` but draws
+    new initial states and noise from ``(cfg.seed, run_seed)``: fresh runs of
+    the same network, for held-out scoring.
+    """
     import torch
 
     from engine.device import pick_device
@@ -213,6 +222,8 @@ def simulate(cfg: PDEN4Config, device: str = "auto") -> PDEN4Data:
         field = 1.0 + cfg.input_amplitude * pattern
     else:
         field = cfg.input_amplitude * pattern
+    if run_seed is not None:
+        rng = np.random.default_rng([cfg.seed, 1 + int(run_seed)])
     x0 = rng.normal(0.0, 1.0, (cfg.n_runs, n))
     noise = rng.standard_normal((total, cfg.n_runs, n)).astype(np.float32) if cfg.noise > 0 else None
 
@@ -241,7 +252,10 @@ def simulate(cfg: PDEN4Config, device: str = "auto") -> PDEN4Data:
             x = x + sq * torch.as_tensor(noise[k], dtype=f64, device=dev)
         if not torch.isfinite(x).all():
             raise DataError(f"simulation diverged at step {k}: lower gain ({cfg.gain}) or dt ({cfg.dt})")
-    return PDEN4Data(x=xs.cpu().numpy(), dxdt=ds.cpu().numpy(), field=field[cfg.burn_in:].astype(np.float32),
+    x_out = xs.cpu().numpy()
+    if cfg.measurement_noise > 0:  # drawn after the dynamics: the runs are the same with or without it
+        x_out = x_out + cfg.measurement_noise * rng.standard_normal(x_out.shape).astype(np.float32)
+    return PDEN4Data(x=x_out, dxdt=ds.cpu().numpy(), field=field[cfg.burn_in:].astype(np.float32),
                      t=t_all[cfg.burn_in:], W=W, types=types, params=TYPES.copy(), pos=pos, config=cfg)
 
 

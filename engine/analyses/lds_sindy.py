@@ -1,0 +1,149 @@
+"""SINDy on the RNN's inferred latents, the threshold chosen on validation trials (issue 18).
+
+The RNN's latents ``q`` (steps, trials, hidden) live in a basis of its own: any
+invertible linear map of them predicts the neurons as well.  A sparse model
+needs a basis, and one can be had from the data alone: the *modal* basis of
+the latents' own linear dynamics.  A least-squares fit of
+``q[t+1] - q[t] = (q[t] - m) B + c`` on the fitting trials is diagonalised,
+``B = V diag(lambda) V^-1``; in ``z = (q - m) V`` (each column scaled to unit
+variance) the linear part is diagonal.  When the latents are a linear image of
+a system with diagonal ``A0`` (seed 004), the diagonal entries are the
+eigenvalues of ``A0 - I`` and sparse regression should keep the diagonal and
+little else.  Complex eigenvalues (rotations) have no real diagonal form: their
+real parts are used and the count is reported.
+
+The threshold is picked from a sweep (:func:`engine.sindy.stlsq`, all
+thresholds in one batch) by the one-step error on *validation* trials (trials
+the fit did not use): the largest threshold whose validation error is within
+``tol`` (relative) of the best.  Nothing here reads the true latents or A0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+DEFAULT_THRESHOLDS = tuple(float(v) for v in np.round(np.geomspace(1e-4, 0.3, 25), 6))
+
+
+@dataclass(frozen=True)
+class LatentSindy:
+    """A degree-1 map ``z[t+1] - z[t] = z[t] @ coef + intercept`` and how it was chosen.
+
+    ``coef`` is (source, target) as in :func:`engine.sindy.equation_set.linear_map_payload`.
+    """
+
+    coef: np.ndarray
+    intercept: np.ndarray
+    threshold: float
+    thresholds: np.ndarray
+    val_error: np.ndarray       # one-step MSE on the validation trials, per threshold
+    n_terms: np.ndarray         # non-zero coefficients (intercept excluded), per threshold
+
+
+def modal_basis(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """``(mean, V, scale, n_complex)`` so that ``z = (q - mean) @ V / scale`` has diagonal linear dynamics.
+
+    ``q`` (steps, trials, k): the latents of the fitting trials only.
+    """
+    q = np.asarray(q, float)
+    k = q.shape[-1]
+    m = q.reshape(-1, k).mean(0)
+    x = (q[:-1] - m).reshape(-1, k)
+    d = (q[1:] - q[:-1]).reshape(-1, k)
+    X = np.column_stack([np.ones(len(x)), x])
+    B = np.linalg.lstsq(X, d, rcond=None)[0][1:]          # (source, target): d = x @ B + c
+    lam, V = np.linalg.eig(B)
+    n_complex = int((np.abs(lam.imag) > 1e-9).sum())
+    V = np.real(V)
+    order = np.argsort(np.real(lam))                       # a fixed order: slowest decay last
+    V = V[:, order]
+    scale = ((q.reshape(-1, k) - m) @ V).std(0)
+    scale[scale == 0] = 1.0
+    return m, V, scale, n_complex
+
+
+def to_modal(q: np.ndarray, basis) -> np.ndarray:
+    m, V, scale = basis[:3]
+    return ((np.asarray(q, float) - m) @ V) / scale
+
+
+def _pairs(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    k = z.shape[-1]
+    x = z[:-1].reshape(-1, k)
+    return np.column_stack([np.ones(len(x)), x]), (z[1:] - z[:-1]).reshape(-1, k)
+
+
+def fit_select(z_fit: np.ndarray, z_val: np.ndarray, thresholds=DEFAULT_THRESHOLDS,
+               tol: float = 0.01) -> LatentSindy:
+    """STLSQ on ``z_fit`` (steps, trials, k) at every threshold; the threshold chosen on ``z_val``.
+
+    The choice: the largest threshold whose validation one-step MSE is at most
+    ``(1 + tol)`` times the smallest (the sparsest model as good as the best).
+    """
+    from engine.sindy import stlsq
+
+    thr = np.sort(np.asarray(thresholds, float))
+    theta, y = _pairs(z_fit)
+    coefs = np.asarray(stlsq(theta, y, thresholds=thr, alpha=0.0, warn=False))  # (T, targets, 1 + k)
+    tv, yv = _pairs(z_val)
+    err = np.array([float(((tv @ c.T - yv) ** 2).mean()) for c in coefs])
+    n_terms = (coefs[:, :, 1:] != 0).sum((1, 2))
+    ok = np.flatnonzero(err <= err.min() * (1 + tol))
+    i = int(ok.max())
+    c = coefs[i]
+    return LatentSindy(coef=c[:, 1:].T.copy(), intercept=c[:, 0].copy(), threshold=float(thr[i]),
+                       thresholds=thr, val_error=err, n_terms=n_terms)
+
+
+def split_fit_val(train_trials: slice, val_trials: int) -> tuple[slice, slice]:
+    """The RNN's training trials split into SINDy fitting and validation trials (the test trials stay untouched)."""
+    n = train_trials.stop - train_trials.start
+    v = int(val_trials)
+    if not 1 <= v < n - 1:
+        raise ValueError(f"sindy_val_trials must be in [1, {n - 2}] for {n} training trials, got {v}")
+    cut = train_trials.stop - v
+    return slice(train_trials.start, cut), slice(cut, train_trials.stop)
+
+
+def sindy_step(ctx, p: dict) -> dict:
+    """Degree-1 SINDy on the RNN's inferred latents (modal basis), threshold chosen on validation trials.
+
+    Reads the inferred latents written by ``evaluate`` (``lds_predictions.npz``)
+    and the trial split; never the true latents or A0 (the ``truth`` step
+    scores this fit and adds the true-latent reference).
+    """
+    from engine.analyses.lds import PRED_FILE, _load, _trial_split, _write_json
+    from engine.atomic import save_npz
+
+    pred = ctx.workdir / PRED_FILE
+    if not pred.exists():
+        raise FileNotFoundError(f"{pred} is missing: run the 'evaluate' step first")
+    with np.load(pred) as f:
+        q = f["latents_inferred"].astype(float)
+    tr, _ = _trial_split(_load(ctx, p), p)
+    fit_tr, val_tr = split_fit_val(tr, p["sindy_val_trials"])
+    basis = modal_basis(q[:, fit_tr])
+    z = to_modal(q, basis)
+    res = fit_select(z[:, fit_tr], z[:, val_tr])
+    save_npz(ctx.workdir / SINDY_FILE, coef=res.coef, intercept=res.intercept, threshold=np.array(res.threshold),
+             thresholds=res.thresholds, val_error=res.val_error, n_terms=res.n_terms, mean=basis[0], V=basis[1],
+             scale=basis[2])
+    names = [f"z{i}" for i in range(z.shape[-1])]
+    from engine.sindy.equation_set import linear_map_payload
+
+    eq = linear_map_payload(names, res.coef, res.intercept, threshold=res.threshold,
+                            system="lds inferred latents (modal basis), discrete step z[t+1]-z[t]",
+                            backend="engine.sindy.stlsq")
+    ctx.save_equations("lds_latents", eq)
+    _write_json(ctx.workdir / "sindy_latents.json", eq)
+    off = ~np.eye(len(res.coef), dtype=bool)
+    return {"sindy_threshold_chosen": res.threshold, "sindy_terms": int((res.coef != 0).sum()),
+            "sindy_offdiag_terms": int((res.coef[off] != 0).sum()),
+            "sindy_val_mse": float(res.val_error[list(res.thresholds).index(res.threshold)]),
+            "modal_complex_eigenvalues": basis[3], "sindy_fit_trials": fit_tr.stop - fit_tr.start,
+            "sindy_val_trials": val_tr.stop - val_tr.start}
+
+
+SINDY_FILE = "sindy_latents.npz"
