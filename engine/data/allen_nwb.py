@@ -133,12 +133,12 @@ def _select(nwb, path: Path, area: str, quality: UnitFilter) -> tuple[np.ndarray
                             "column, no units->electrodes region, no peak_channel_id with electrodes)")
         keep &= np.asarray(areas, dtype=str) == area
         counts[f"area == {area}"] = int(keep.sum())
-        if not keep.any():
-            had = ", ".join(f"{a} {m}" for a, m in sorted(available.items(), key=lambda kv: -kv[1]))
-            raise DataError(f"{path}: no unit in area {area!r} passes the filters ({'; '.join(f'{k}: {v}' for k, v in counts.items())}); "
-                            f"areas in the file: {had}")
-    elif not keep.any():
-        raise DataError(f"{path}: no unit passes the quality filter ({'; '.join(f'{k}: {v}' for k, v in counts.items())})")
+    steps = "; ".join(f"{k}: {v}" for k, v in counts.items())
+    if area and not keep.any():
+        had = ", ".join(f"{a} {m}" for a, m in sorted(available.items(), key=lambda kv: -kv[1]))
+        raise DataError(f"{path}: no unit in area {area!r} passes the filters ({steps}); areas in the file: {had}")
+    if not keep.any():
+        raise DataError(f"{path}: no unit passes the quality filter ({steps})")
     table = pd.DataFrame({k: np.asarray(v)[keep] for k, v in info.items()},
                          index=pd.Index(ids[keep], name="unit_id"))
     if "area" in table:

@@ -37,7 +37,8 @@ from engine.data.errors import DataError
 
 __all__ = [
     "TableInfo", "SeriesInfo", "NWBSummary", "Raster", "open_nwb", "is_nwb", "summarize", "walk",
-    "find", "units_table", "spike_counts", "raster", "bisect_sorted", "electrode_areas", "table_head", "unit_areas", "series_preview",
+    "find", "units_table", "spike_counts", "raster", "bisect_sorted", "electrode_areas", "table_head",
+    "unit_areas", "series_preview",
     "check_units", "check_intervals", "format_summary",
 ]
 
