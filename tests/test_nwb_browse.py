@@ -125,6 +125,20 @@ def test_table_head_and_series_preview(ecephys):
         N.table_head(path, "nope")
 
 
+def test_figures_for_the_datasets_pane(ecephys):
+    path, trains = ecephys
+    fig = N.raster_figure(path, first_unit=4, n_units=3, t0=0.0, t1=50.0)
+    (panel,) = fig.panels
+    pts = panel.series[0]
+    assert fig.n_index == 3 and fig.index == 1 and panel.label == "units 4-6"
+    for row in (4, 5, 6):
+        t = trains[row]
+        np.testing.assert_array_equal(pts.x[pts.y == row], t[t < 50.0])
+    assert f"{sum(len(t) for t in trains)} spikes in 7 units" in fig.caption
+    s = N.series_figure(path, "acquisition/lfp", channel=2, max_points=50)
+    assert len(s.panels[0].series[0].x) <= 50 and s.panels[0].series[0].x[0] == 0.0
+
+
 @pytest.fixture()
 def malformed(tmp_path):
     import h5py

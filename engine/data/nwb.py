@@ -38,7 +38,7 @@ from engine.data.errors import DataError
 __all__ = [
     "TableInfo", "SeriesInfo", "NWBSummary", "Raster", "open_nwb", "is_nwb", "summarize", "walk",
     "find", "units_table", "spike_counts", "raster", "bisect_sorted", "electrode_areas", "table_head",
-    "unit_areas", "series_preview",
+    "unit_areas", "series_preview", "raster_figure", "series_figure",
     "check_units", "check_intervals", "format_summary",
 ]
 
@@ -577,3 +577,41 @@ def check_intervals(nwb, name: str = "trials", where: str | Path = "") -> None:
     if bad.size:
         raise DataError(f"{where}: {name} row {int(bad[0])} stops before it starts "
                         f"({stop[bad[0]]:g} < {start[bad[0]]:g}; {bad.size} such rows)")
+
+
+# --------------------------------------------------------------------------- figures (for the Datasets pane)
+
+
+def raster_figure(path: str | Path, first_unit: int = 0, n_units: int = 50, t0: float | None = None,
+                  t1: float | None = None, max_spikes: int = 200_000):
+    """An :class:`engine.views.Figure` of :func:`raster`: one point per spike, y = unit row.
+
+    ``first_unit`` steps through the units ``n_units`` at a time (the figure's
+    index is the page); the caption gives the window, the spike count and the areas.
+    """
+    from engine.views import Figure, Panel, Series
+
+    path = Path(path)
+    ids, counts = spike_counts(path)
+    pages = max(1, -(-len(ids) // max(1, n_units)))
+    first_unit = max(0, min(int(first_unit), max(0, len(ids) - 1)))
+    r = raster(path, n_units=n_units, t0=t0, t1=t1, max_spikes=max_spikes, first_unit=first_unit)
+    x = np.concatenate([t for t in r.times]) if r.times else np.zeros(0)
+    y = np.concatenate([np.full(len(t), first_unit + k, dtype=float) for k, t in enumerate(r.times)]) \
+        if r.times else np.zeros(0)
+    panel = Panel(label=f"units {first_unit}-{first_unit + len(r.unit_ids) - 1}",
+                  series=[Series("spikes", x, y, role="points")], xlabel="time (s)", ylabel="unit row")
+    cut = " (truncated)" if r.truncated else ""
+    return Figure(title=f"{path.name}: spike raster", panels=[panel], n_index=pages,
+                  index=first_unit // max(1, n_units),
+                  caption=f"[{r.t0:g}, {r.t1:g}) s, {r.n_spikes} spikes{cut}; {int(counts.sum())} spikes in "
+                          f"{len(ids)} units in the file")
+
+
+def series_figure(path: str | Path, name: str, channel: int = 0, max_points: int = 2000):
+    """An :class:`engine.views.Figure` of :func:`series_preview` (one channel, decimated)."""
+    from engine.views import Figure, Panel, Series
+
+    t, y = series_preview(path, name, max_points=max_points, channel=channel)
+    panel = Panel(label=f"{name} [{channel}]", series=[Series(name.rsplit("/", 1)[-1], t, y)], xlabel="time (s)")
+    return Figure(title=f"{Path(path).name}: {name}", panels=[panel], caption=f"{len(t)} samples shown")
