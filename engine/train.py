@@ -132,6 +132,10 @@ class TrainConfig:
     log_every : int
         Report progress and the train loss every this many steps; on GPU this is
         also how often the loop waits for the device (no sync per step).
+    lr_schedule : {None, "cosine"}
+        None keeps ``lr``; "cosine" warms up linearly over the first 5 % of the steps,
+        then decays to 5 % of ``lr`` by the last step.  The rate is a function of the
+        step alone, so a resumed run follows the same schedule.
     """
 
     steps: int = 1000
@@ -152,6 +156,7 @@ class TrainConfig:
     device: str = "auto"
     seed: int = 0
     log_every: int = 20
+    lr_schedule: str | None = None
 
     def validate(self) -> None:
         """Raise ``ValueError`` with a one-line message on a bad setting."""
@@ -171,6 +176,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.patience must be a positive integer or None, got {self.patience!r}")
         if not callable(self.loss) and self.loss not in _LOSSES:
             raise ValueError(f"TrainConfig.loss must be one of {sorted(_LOSSES)} or a callable, got {self.loss!r}")
+        if self.lr_schedule not in (None, "cosine"):
+            raise ValueError(f"TrainConfig.lr_schedule must be None or 'cosine', got {self.lr_schedule!r}")
         if self.amp_dtype not in ("auto", "bfloat16", "float16"):
             raise ValueError(f"TrainConfig.amp_dtype must be 'auto', 'bfloat16' or 'float16', got {self.amp_dtype!r}")
 
@@ -245,6 +252,17 @@ class TrainResult:
 
 
 # --------------------------------------------------------------------------- losses & metrics
+
+
+def lr_at(config: TrainConfig, step: int, total: int) -> float:
+    """Learning rate of optimizer step ``step + 1`` of ``total`` under ``config.lr_schedule``."""
+    if config.lr_schedule is None:
+        return config.lr
+    warm = max(1, total // 20)
+    if step < warm:
+        return config.lr * (step + 1) / warm
+    frac = (step - warm) / max(1, total - warm)
+    return config.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
 
 
 def poisson_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -938,6 +956,9 @@ class _Loop:
             inputs, target = batch
             inputs, target = _to_device(inputs, self.device), _to_device(target, self.device)
 
+            if cfg.lr_schedule is not None:
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr_at(cfg, self.step, self.total)
             try:
                 self.optimizer.zero_grad(set_to_none=True)
                 with self.autocast():

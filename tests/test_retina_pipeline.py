@@ -15,15 +15,21 @@ def test_retina_end_to_end_json_matches_the_session(session_root):
                "--set", "n_frames=6", timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout)
-    assert set(out["mae"]) == {"CfC", "CfC-pruned", "SINDy", "SINDy-pruned"}
+    models = {"CfC", "CfC-pruned", "SINDy", "SINDy-pruned", "SINDy free-run", "SINDy-pruned free-run"}
+    baselines = {"zeros", "train mean", "LN"}
+    assert set(out["mae"]) == models | baselines | {"noise-free rate"}
+    assert {k for k, r in out["role"].items() if r == "baseline"} == baselines
+    assert out["role"]["noise-free rate"] == "ceiling"
+    assert out["best_model"] in models and out["rank_by"] == "bits_per_spike"
+    # every row is scored on the same frames: the zeros row's MAE is the target's mean
+    assert out["test_frames_scored"] == 400 - 6 + 1
     assert out["pruned"] == 20
     s = Session.open("ret", session_root, create=False)
     table = s.tables("retina MAE")[-1]["frame"]
     for model, mae in out["mae"].items():  # the JSON and what the Results pane shows agree
-        if mae is None:
-            assert bool(table.loc[model, "diverged"])
-        else:
-            assert abs(table.loc[model, "mae"] - mae) < 1e-9
+        assert abs(table.loc[model, "mae"] - mae) < 1e-9
+    assert abs(out["mae"]["zeros"] - table.loc["noise-free rate", "mae"]) > 0  # distinct rows
+    assert table.loc["SINDy free-run", "windows"] == 1 and table.loc["SINDy", "windows"] == -(-395 // 50)
     names = {e["name"] for e in s.equations()}
     assert names == {"retina CfC", "retina CfC-pruned"}
     assert all("sweep" in e["data"] for e in s.equations())

@@ -163,11 +163,11 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     part = distributed.shard(cut) if dist.distributed else slice(0, cut)
     train_b = Sequences(stim, resp, part.start, part.stop, p["n_frames"], p["seq_len"], p["batch_size"], p["seed"])
     # every rank validates on the same batches, so that all keep the same best step
-    val_b = Sequences(stim, resp, cut, T, p["n_frames"], p["seq_len"], p["batch_size"]).fixed(3)
+    val_b = Sequences(stim, resp, cut, T, p["n_frames"], p["seq_len"], p["batch_size"]).fixed(p["val_batches"])
     cfg = TrainConfig(steps=p["iterations"], lr=p["lr"], loss=p["loss"],
                       device=str(dist.device) if dist.distributed else p["device"],
                       val_every=max(10, p["iterations"] // 10), checkpoint_every=max(20, p["iterations"] // 5),
-                      seed=p["seed"], log_every=5, patience=None)
+                      seed=p["seed"], log_every=5, patience=None, lr_schedule=p["lr_schedule"] or None)
     workdir = distributed.workdir(train_dir or ctx.workdir / "train")
     if dist.distributed:
         ctx.reporter.log(f"{dist.world_size} ranks ({dist.backend}), each {p['batch_size']} sequences a step "
@@ -176,24 +176,29 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     if not dist.is_main:  # the model file, the trace and the result are rank 0's
         return {"steps": result.step, "rank": dist.rank}
     _save_model(ctx.workdir / "cfc.pt", model.cpu(), norm)
-    _save_validation(ctx, model.eval(), stim, resp, cut, p["n_frames"], _data_path(ctx, p))
+    whole, ceiling = _save_validation(ctx, model.eval(), stim, resp, cut, p["n_frames"], _data_path(ctx, p))
     _, corr = result.series("val_corr")
     _, vloss = result.series("val_loss")
     out = {"train_status": result.status, "steps": result.step,
            "val_corr": float(corr[-1]) if len(corr) else None,
            "val_loss": float(vloss[-1]) if len(vloss) else None,
-           "train_s": round(result.elapsed_s, 1), "device": result.device.get("device")}
+           "train_s": round(result.elapsed_s, 1), "device": result.device.get("device"),
+           # over every validation frame, state carried (the figure the issue's target is set on)
+           "val_corr_whole": whole, "val_ceiling": ceiling, "best_step": result.best_step}
     if dist.distributed:
         out["train_ranks"] = dist.world_size
     return out
 
 
-def _save_validation(ctx: StepContext, model, stim, resp, cut: int, n_frames: int, path: Path) -> None:
+def _save_validation(ctx: StepContext, model, stim, resp, cut: int, n_frames: int,
+                     path: Path) -> tuple[float, float | None]:
     """Predicted and recorded rates over the whole validation split (the Training
-    pane's trace), with the noise-free rate when the file is synthetic."""
+    pane's trace), with the noise-free rate when the file is synthetic.  Returns the
+    mean-over-cells correlation over those frames and the noise ceiling's (or None)."""
     import h5py
 
     from engine.atomic import save_npz
+    from engine.metrics import pearson
 
     _, _, rates = run_model(model, stim[cut - n_frames + 1:], n_frames)
     extra = {}
@@ -204,6 +209,33 @@ def _save_validation(ctx: StepContext, model, stim, resp, cut: int, n_frames: in
     save_npz(ctx.workdir / "val_predictions.npz", pred=rates.astype(np.float32),
              target=resp[cut:].numpy(), start=np.int64(cut), **extra)
     ctx.reporter.artifact("val_predictions.npz", ctx.workdir / "val_predictions.npz", kind="npz")
+    target = resp[cut:].numpy()
+    ceiling = float(pearson(target, extra["expected"])) if "expected" in extra else None
+    return float(pearson(target, rates)), ceiling
+
+
+# -- ln (baseline) ------------------------------------------------------------------
+def ln(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
+    """The LN baseline (a regularised Poisson GLM on the frame history): fitted on the
+    training frames, its ridge strength picked on the same validation frames as the CfC's."""
+    from engine.atomic import save_npz
+    from engine.metrics import pearson
+    from engine.models.ln import LNConfig, LNModel
+
+    _, stim, resp = _load_split(_data_path(ctx, p), "train")
+    stim, resp = stim.numpy(), resp.numpy()
+    cut = int(len(stim) * (1 - p["val_fraction"]))
+    mean, std = float(stim[:cut].mean()), float(stim[:cut].std()) or 1.0
+    z = (stim - mean) / std
+    cfg = LNConfig(lags=p["ln_lags"], n_basis=p["ln_basis"], pool=p["ln_pool"])
+    ctx.reporter.progress(0, 1, "fitting the LN model")
+    model = LNModel(cfg).fit(z[:cut], resp[:cut], val=(z[cut:], resp[cut:]), skip=cfg.lags)
+    val = model.predict(z)[cut:]
+    corr = float(pearson(resp[cut:], val))
+    save_npz(ctx.workdir / "ln.npz", stim_mean=np.float64(mean), stim_std=np.float64(std), **model.to_arrays())
+    ctx.reporter.metric("LN val corr", corr)
+    ctx.reporter.progress(1, 1, "done")
+    return {"ln_val_corr": corr, "ln_alpha": model.alpha_}
 
 
 # -- prune --------------------------------------------------------------------------
@@ -293,65 +325,87 @@ def sindy(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
 
 # -- evaluate -----------------------------------------------------------------------
 def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
+    """Score models, baselines and the ceiling on the same test frames (see ``retina_eval``).
+
+    SINDy rows: each model's equations rolled out two ways, both labelled -- reset to the
+    CfC's state every ``horizon`` frames ("SINDy", "SINDy-pruned", the seed's scoring) and
+    free-running from the first frame over the whole test split ("... free-run")."""
+    import h5py
     import torch
 
+    from engine.analyses.retina_eval import RANK_METRIC, score, sindy_rollout
     from engine.atomic import save_npz
-    from engine.metrics import score_table
     from engine.sindy.export import model_from_dict
 
-    import pandas as pd
-
-    n_frames, H, dt = p["n_frames"], p["horizon"], p["dt"]
-    data, stim, resp = _load_split(_data_path(ctx, p), "test", max_frames=p["max_test_frames"])
+    n_frames, H = p["n_frames"], p["horizon"]
+    path = _data_path(ctx, p)
+    data, stim, resp = _load_split(path, "test", max_frames=p["max_test_frames"])
     target = resp.numpy()[n_frames - 1:].astype(float)
-    preds: dict[str, np.ndarray] = {}
+    with h5py.File(path, "r") as fh:  # the noise-free rate: a ceiling row and the FEV's noise, never fitted
+        key = "ground_truth/test/expected_rate"
+        truth = fh[key][:, n_frames - 1: len(stim)].T.astype(float) if key in fh else None
+    _, _, train_resp = _load_split(path, "train")
+    T_train = train_resp.shape[0]
+    train_mean = train_resp[: int(T_train * (1 - p["val_fraction"]))].numpy().mean(0).astype(float)
+    rows: dict[str, dict] = {}
+    terms: dict[str, int] = {}
     for tag, fname in MODELS.items():
         model = _load_model(ctx.workdir / fname)
         ctx.reporter.log(f"{tag}: predicting the test split")
         u, states, rates = run_model(model, _standardise(stim, model), n_frames, reporter=ctx.reporter)
-        preds[tag] = rates
-        eqs = ctx.equations(f"retina {tag}")  # this job's (or its inputs'), no other's
-        npz = np.load(ctx.workdir / f"sindy_{tag}.npz")
-        sindy_model = model_from_dict(eqs) if eqs else None
-        if sindy_model is None:
+        rows[tag] = {"pred": rates, "role": "model", "scoring": "carried state"}
+        eqs = ctx.equations(f"retina {tag}")
+        if eqs is None:
             raise FileNotFoundError("no SINDy equations in this session: run the sindy step first")
+        sindy_model = model_from_dict(eqs)
+        terms[tag] = int(np.count_nonzero(sindy_model.coef_))
+        npz = np.load(ctx.workdir / f"sindy_{tag}.npz")
         upc = _control(u, npz["u_mean"], npz["u_components"], sindy_model.discrete_time)
-        # rollouts of H steps from encoder-derived states (the CfC's state at each window start)
-        starts = np.arange(0, len(states) - 1, H)
-        x0 = states[starts]
-        seg = np.stack([np.pad(upc[s:s + H], ((0, max(0, s + H - len(upc))), (0, 0)), mode="edge")
-                        for s in starts])
-        t = np.arange(H) * dt
-        ctx.reporter.log(f"SINDy ({tag}): {len(starts)} rollouts of {H} steps")
-        sim = sindy_model.simulate(x0, t, u=seg, max_wall_time=120)
-        xs = np.asarray(sim.x)  # (B, H, n), NaN after a divergence
-        hs = xs.reshape(-1, xs.shape[-1])[: len(states)]
-        with torch.no_grad():
-            finite = np.isfinite(hs).all(1)
-            r = np.full((len(hs), rates.shape[1]), np.nan)
-            if finite.any():
-                r[finite] = model.readout(torch.as_tensor(hs[finite], dtype=torch.float32)).double().numpy()
+
+        def readout(h, model=model):
+            with torch.no_grad():
+                return model.readout(torch.as_tensor(h, dtype=torch.float32)).double().numpy()
+
         name = "SINDy" if tag == "CfC" else "SINDy-pruned"
-        preds[name] = r
-        n_div = int(np.sum(sim.diverged))
-        if n_div:
-            first = float(np.nanmin(sim.divergence_time))
-            ctx.reporter.log(f"{name}: {n_div} of {len(starts)} rollouts diverged "
-                             f"(first after {first:.2f} s)", level="warning")
-    order = ["CfC", "CfC-pruned", "SINDy", "SINDy-pruned"]
-    preds = {k: preds[k] for k in order}
+        for label, horizon, scoring in ((name, H, f"reset to the CfC state every {H} frames"),
+                                        (f"{name} free-run", None, "free-running over the whole test split")):
+            roll = sindy_rollout(sindy_model, states, upc, readout, horizon, p["dt"])
+            rows[label] = {"pred": roll.pred, "role": "model", "scoring": scoring,
+                           "windows": roll.windows, "diverged": roll.diverged, "terms": terms[tag]}
+            if roll.diverged:
+                ctx.reporter.log(f"{label}: {roll.diverged} of {roll.windows} rollouts diverged; their frames "
+                                 "after the divergence predict the training mean", level="warning")
+    T = len(target)
+    rows["zeros"] = {"pred": np.zeros_like(target), "role": "baseline", "scoring": "all zeros"}
+    rows["train mean"] = {"pred": np.broadcast_to(train_mean, target.shape), "role": "baseline",
+                          "scoring": "per-cell mean of the training frames"}
+    ln_path = ctx.workdir / "ln.npz"
+    if ln_path.exists():
+        from engine.models.ln import LNModel
+
+        ln = np.load(ln_path)
+        lnm = LNModel.from_arrays(ln)
+        z = (stim.numpy() - float(ln["stim_mean"])) / float(ln["stim_std"])
+        rows["LN"] = {"pred": lnm.predict(z)[n_frames - 1:], "role": "baseline", "scoring": "Poisson GLM"}
+    if truth is not None:
+        rows["noise-free rate"] = {"pred": truth, "role": "ceiling", "scoring": "generator's expected rate"}
     cells = [f"c{i}" for i in range(target.shape[1])]
-    rows = []
-    for k in order:
-        # a diverged SINDy rollout window is excluded from the error and counted in
-        # diverged_frac; a model with no finite prediction at all is marked diverged
-        ok = np.isfinite(preds[k]).all(1)
-        part = ok if ok.any() else slice(None)
-        row = score_table({k: preds[k][part]}, target[part], metrics=("mae", "rmse", "corr"), cells=cells)
-        row["diverged_frac"] = float(1 - ok.mean())
-        rows.append(row)
-    table = pd.concat(rows)
+    table = score(rows, target, truth, train_mean, cells)
+    table["terms"] = [int(rows[k].get("terms", -1)) for k in table.index]  # -1: not an equation
     ctx.save_table("retina MAE", table)
-    save_npz(ctx.workdir / "predictions.npz", target=target, **{k.replace("-", "_"): v for k, v in preds.items()})
-    mae = {k: (None if bool(table.loc[k, "diverged"]) else float(table.loc[k, "mae"])) for k in order}
-    return {"mae": mae, "diverged_fraction": {k: float(table.loc[k, "diverged_frac"]) for k in order}}
+    save_npz(ctx.workdir / "predictions.npz", target=target,
+             **{k.replace("-", "_").replace(" ", "_"): np.asarray(v["pred"], dtype=float) for k, v in rows.items()})
+    for k in table.index:
+        flag = " (worse than zeros by MAE)" if table.loc[k, "worse_than_zeros"] and table.loc[k, "role"] == "model" else ""
+        ctx.reporter.log(f"{k:<22} {table.loc[k, 'role']:<8} MAE {table.loc[k, 'mae']:.4f}  corr "
+                         f"{table.loc[k, 'corr']:.3f}  bits/spike {table.loc[k, RANK_METRIC]:.3f}  FEV "
+                         f"{table.loc[k, 'fev']:.3f}{flag}")
+    col = lambda c: {k: (None if not np.isfinite(v) else float(v)) for k, v in table[c].items()}  # noqa: E731
+    return {"mae": col("mae"), "corr": col("corr"), "bits_per_spike": col("bits_per_spike"), "fev": col("fev"),
+            "role": {k: str(v) for k, v in table["role"].items()},
+            "diverged_windows": {k: f"{int(table.loc[k, 'diverged_windows'])}/{int(table.loc[k, 'windows'])}"
+                                 for k in table.index if table.loc[k, "windows"]},
+            "diverged_fraction": col("diverged_frac"),
+            "sindy_terms": terms, "rank_by": RANK_METRIC,
+            "best_model": next((k for k in table.index if table.loc[k, "best"]), None),
+            "test_frames_scored": T}

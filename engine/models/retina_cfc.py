@@ -43,6 +43,12 @@ class RetinaCfCConfig:
         Size of ``u(t)``, the encoder output fed to the CfC.
     dropout : float
         Dropout on the encoder features during training.
+    encoder_out : {"norm", "relu"}
+        What follows the encoder's last linear layer.  "norm" (the default): a batch norm,
+        so the features reach the CfC centred with unit scale.  "relu" (checkpoints made
+        before it): on data seeds 1 and 2 most ReLU features died and the live ones sat
+        near 10 with a spread under 1, so the CfC's tanh gates saturated, its state
+        stopped moving and the model predicted the mean rate (whole-validation corr 0.07).
     units : int
         CfC neurons (the size of its state).
     wiring : {None, "autoncp"}
@@ -69,6 +75,7 @@ class RetinaCfCConfig:
     batch_norm: bool = True
     encoder_features: int = 16
     dropout: float = 0.0
+    encoder_out: str = "norm"
     units: int = 9
     wiring: str | None = None
     n_outputs: int | None = None
@@ -91,6 +98,8 @@ class RetinaCfCConfig:
             raise ValueError(f"RetinaCfCConfig.wiring must be None or 'autoncp', got {self.wiring!r}")
         if self.wiring == "autoncp" and self.units < self.outputs + 3:
             raise ValueError(f"AutoNCP needs units >= n_outputs + 3 (got units={self.units}, n_outputs={self.outputs})")
+        if self.encoder_out not in ("norm", "relu"):
+            raise ValueError(f"RetinaCfCConfig.encoder_out must be 'norm' or 'relu', got {self.encoder_out!r}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"RetinaCfCConfig.dropout must be in [0, 1), got {self.dropout}")
 
@@ -112,6 +121,7 @@ class RetinaCfCConfig:
         if unknown:
             raise ValueError(f"unknown RetinaCfCConfig keys: {', '.join(sorted(unknown))}")
         fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        fixed.setdefault("encoder_out", "relu")  # a checkpoint saved before the option had a ReLU there
         return cls(**fixed)
 
 
@@ -156,10 +166,11 @@ class _Encoder(nn.Module):
             c_in = c_out
         self.convs = nn.Sequential(*layers)
         self.fc = nn.Linear(c_in * h * w, cfg.encoder_features)
+        self.out: nn.Module = nn.BatchNorm1d(cfg.encoder_features) if cfg.encoder_out == "norm" else nn.ReLU()
         self.dropout = nn.Dropout(cfg.dropout) if cfg.dropout else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (M, N, H, W) -> (M, F)
-        return self.dropout(F.relu(self.fc(self.convs(x).flatten(1))))
+        return self.dropout(self.out(self.fc(self.convs(x).flatten(1))))
 
 
 class RetinaCfC(nn.Module):
