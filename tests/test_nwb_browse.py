@@ -116,6 +116,8 @@ def test_table_head_and_series_preview(ecephys):
     assert list(trials["start_time"]) == [0.0, 10.0, 20.0]
     units = N.table_head(path, "units")
     assert list(units["spike_times (n)"]) == [len(t) for t in trains]
+    elec = N.table_head(path, "electrodes", rows=4)
+    assert list(elec["location"]) == ["VISam", "VISp", "CA1", "VISam"] and set(elec["group"]) == {"probeA"}
     pres = N.table_head(path, "natural_scenes_presentations")
     assert list(pres["frame"]) == [0, 1, 2, 0, 1, 2]
     t, y = N.series_preview(path, "processing/behavior/Position/pos", max_points=100, channel=1)

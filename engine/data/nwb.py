@@ -492,6 +492,16 @@ def find(nwb, name: str, where: str | Path = "") -> Any:
     raise DataError(f"{where}: no table or series {name!r} (has: {', '.join(sorted(found)) or 'none'})")
 
 
+def _cell_text(v) -> str:
+    """A table cell as one short line: text as is, a linked container (an electrode group) by name."""
+    if isinstance(v, bytes):
+        return v.decode(errors="replace")
+    if isinstance(v, str):
+        return v
+    name = getattr(v, "name", None)
+    return str(name) if isinstance(name, str) else str(v).splitlines()[0][:80] if str(v) else ""
+
+
 def table_head(path: str | Path, name: str = "intervals/trials", rows: int = 50):
     """The first ``rows`` rows of a table as a DataFrame; ragged columns become their lengths."""
     import pandas as pd
@@ -515,7 +525,7 @@ def table_head(path: str | Path, name: str = "intervals/trials", rows: int = 50)
             if arr.ndim > 1:
                 cols[c] = [f"{arr.shape[1:]} array"] * n
             elif arr.dtype.kind in "SO":
-                cols[c] = [v.decode() if isinstance(v, bytes) else str(v) for v in arr]
+                cols[c] = [_cell_text(v) for v in arr]
             else:
                 cols[c] = arr
         ids = np.asarray(table.id.data[:n])
