@@ -30,10 +30,10 @@ def test_lds_trains_and_scores_on_an_nlb_file(tmp_path, one_thread):
     heldout = np.zeros(36, bool)
     heldout[::3] = True  # 12 held out, 24 held in: not the seed's halves
     splits = ["train"] * 18 + ["val"] * 6
-    path = nlb.write_nlb_nwb(tmp_path / "dataset.nwb", d.spikes, heldout, splits)
+    path = nlb.write_nlb_nwb(tmp_path / "dataset.nwb", d.spikes, heldout, splits, behavior=d.latents[:, :, :2])
     p = lds.ANALYSIS.defaults()
     p.update(data=str(path), hidden=3, iterations=20, readout_iterations=5, bias_init="target", log_every=10,
-             device="cpu", nlb_dataset="mc_rtt")
+             device="cpu", nlb_dataset="mc_rtt", behavior="hand_vel")
     ctx = StepContext(workdir=tmp_path / "job")
     trained = lds.ANALYSIS.step("train").load()(ctx, dict(p))
     assert trained["n_train_trials"] == 18 and trained["val_cost_last"] is not None
@@ -48,3 +48,4 @@ def test_lds_trains_and_scores_on_an_nlb_file(tmp_path, one_thread):
     if "nlb_co_bps" not in out:
         pytest.skip("nlb_tools not installed: the submission was written but not scored")
     assert abs(out["nlb_co_bps"] - out["co_bps"]) < 1e-9
+    assert -1.0 < out["nlb_vel_r2"] < 1.0  # the latents decoded from the model's rates, not a zero stand-in

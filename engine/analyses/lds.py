@@ -463,6 +463,7 @@ _DEFAULTS_NLB = {
     "align": Param("start_time", "NLB: trial column the window is aligned on"),
     "train_split": Param("train", "NLB: trials (split column) to train on"),
     "eval_split": Param("val", "NLB: trials (split column) to score on"),
+    "behavior": Param("", "NLB: time series nlb_tools decodes (hand_vel); empty: none"),
 }
 _DEFAULTS_TRAIN = {
     **_DEFAULTS_NLB,

@@ -417,14 +417,14 @@ class NLBForLDS:
 
 #: The lds analysis's parameters for NLB files and their defaults.
 LDS_PARAMS = {"bin_ms": 5.0, "align": "start_time", "train_split": "train", "eval_split": "val",
-              "nlb_dataset": "mc_maze"}
+              "behavior": "", "nlb_dataset": "mc_maze"}
 
 
 def for_lds(path: str | Path, p: dict[str, Any] | None = None) -> NLBForLDS:
     """Read an NLB file for the lds analysis (settings from ``p``, see :data:`LDS_PARAMS`)."""
     v = {k: (p or {}).get(k, d) for k, d in LDS_PARAMS.items()}
     x = read_nlb(path, bin_ms=float(v["bin_ms"]), align=str(v["align"]), train_splits=(str(v["train_split"]),),
-                 eval_splits=(str(v["eval_split"]),))
+                 eval_splits=(str(v["eval_split"]),), behavior=str(v["behavior"] or ""))
     if x.eval_heldout is None:
         raise DataError(f"{path}: the {v['eval_split']} trials carry no held-out spikes (an NLB test file): "
                         "train and score on a file with held-out spikes, e.g. eval_split=val")
