@@ -493,8 +493,15 @@ ANALYSIS = Analysis(
              {"heldout_trials": Param(20, "trials held out for scoring (0: train on all)", 0, 10**6), **_DEFAULTS_NLB,
               "nlb_dataset": Param("mc_maze", "NLB: dataset name of the submission", choices=(
                   "mc_maze", "mc_rtt", "area2_bump", "dmfc_rsg", "mc_maze_large", "mc_maze_medium", "mc_maze_small"))}),
-        Step("sindy", "engine.analyses.lds:sindy", "degree-1 SINDy on the true latents vs A0 - I",
-             {"sindy_threshold": Param(0.008, "STLSQ threshold", 0.0, 1e6)}),
+        # issue 18: SINDy on the RNN's inferred latents, threshold chosen on validation trials
+        # (engine.analyses.lds_sindy); the truth step scores it and fits the true-latent reference
+        Step("sindy", "engine.analyses.lds_sindy:sindy_step",
+             "degree-1 SINDy on the inferred latents (modal basis), threshold chosen on validation trials",
+             {"sindy_val_trials": Param(16, "training trials kept out of the SINDy fit to choose its threshold",
+                                        1, 10**6)}),
+        Step("truth", "engine.analyses.lds_truth:truth",
+             "against the generator: cross-validated latent R², SINDy terms vs A0 - I (and the true-latent reference)",
+             {}),
     ),
     views=(
         View("raster", "Spikes and rates, true vs predicted", "engine.analyses.lds_views:raster", index="trial"),
