@@ -52,8 +52,20 @@ ANALYSIS = Analysis(
              {"samples": Param(20000, "hidden-state samples fitted", 10, 10**8),
               "degree": Param(1, "polynomial degree of the library", 1),
               "threshold": Param(0.0, "STLSQ threshold (0: the sweep's knee)", 0.0, 1e6),
-              "alpha": Param(0.05, "ridge penalty", 0.0, 1e6), "control_pcs": Param(3, "control inputs (PCs)", 0, 1000),
-              "dt": Param(0.01, "time step between frames (s)", 1e-6, 1e3), "smooth": True, "discrete_time": True}),
+              "alpha": Param(1e-6, "ridge penalty (on unit-norm columns when normalize)", 0.0, 1e6),
+              "control_pcs": Param(3, "control inputs (PCs)", 0, 1000),
+              "dt": Param(0.01, "time step between frames (s)", 1e-6, 1e3), "smooth": True, "discrete_time": True,
+              # readable equations (issue 17): threshold on unit-norm columns, saturated units
+              # constant, each equation at its own threshold by held-out teacher-forced
+              # rollouts in absolute units, at most max_terms terms in all (0: no cap)
+              "normalize": Param(True, "normalise library columns before thresholding"),
+              "constant_tol": Param(0.01, "a state with a smaller std is a constant (0: none)", 0.0, 1e6),
+              "select": Param("per_equation", "threshold choice", choices=("per_equation", "rows")),
+              "max_terms": Param(30, "most terms in all (0: no cap)", 0, 10**6),
+              "targets": Param("fd", "derivative targets: finite differences or the CfC's own step map",
+                               choices=("fd", "model")),
+              "perturb": Param(1, "perturbed copies per state (targets=model)", 0, 100),
+              "rollout_steps": Param(20, "held-out rollout length used to choose (frames)", 2, 10**5)}),
         Step("evaluate", _S + "evaluate", "score models, baselines (zeros, mean, LN) and the ceiling on the test frames",
              {"horizon": Param(50, "rollout steps", 1, 10**6), "max_test_frames": Param(3000, "test frames scored", 1, 10**8)}),
     ),

@@ -20,7 +20,8 @@ def fit_and_sweep(ctx: StepContext, name: str, x, t, u=None, *, degree: int, thr
                   alpha: float, feature_names=None, control_names=None, n_thresholds: int = 64,
                   extra: dict[str, Any] | None = None, discrete_time: bool = False,
                   normalize_columns: bool = False, constant_tol: float | None = None, select: str = "rows",
-                  x_dot=None, augment=None, rollout_steps: int = 20, n_rollouts: int = 16):
+                  x_dot=None, augment=None, rollout_steps: int = 20, n_rollouts: int = 16,
+                  max_terms: int | None = None):
     """Fit at ``threshold``, sweep ``n_thresholds`` thresholds, store equations + sweep.
 
     ``threshold <= 0`` means "let the data choose": the model is the sweep's knee
@@ -29,7 +30,7 @@ def fit_and_sweep(ctx: StepContext, name: str, x, t, u=None, *, degree: int, thr
     each equation at its own knee (teacher-forced held-out rollouts, absolute errors).
     ``normalize_columns``, ``constant_tol``: as :class:`engine.sindy.Sindy`; ``x_dot`` and
     ``augment``: targets from the model itself (see ``threshold_sweep``; ``augment`` enters
-    the sweep's fits only).  Returns ``(model, payload)``; the payload is what was saved
+    the sweep's fits only); ``max_terms``: at most this many terms in all (per equation).  Returns ``(model, payload)``; the payload is what was saved
     under ``name``.
     """
     from engine.atomic import save_npz
@@ -48,7 +49,7 @@ def fit_and_sweep(ctx: StepContext, name: str, x, t, u=None, *, degree: int, thr
         sweep = threshold_sweep(x, t=t, u=u, x_dot=x_dot, model=make(), thresholds=n_thresholds,
                                 feature_names=feature_names, control_names=control_names,
                                 reporter=ctx.reporter, cancel=cancel, select=select, augment=augment,
-                                rollout_steps=rollout_steps, n_rollouts=n_rollouts)
+                                rollout_steps=rollout_steps, n_rollouts=n_rollouts, max_terms=max_terms)
     except LibraryTooLarge as exc:  # bad parameters: one line, no traceback
         raise ParamError(str(exc)) from None
     extra = dict(extra or {})

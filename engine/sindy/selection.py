@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["equation_errors", "select_rows", "stabilise"]
+__all__ = ["equation_errors", "select_rows", "stabilise", "within_budget"]
 
 
 def equation_errors(coefs: np.ndarray, library, ro: dict, *, method: str = "rk4", bound: float = np.inf,
@@ -134,3 +134,36 @@ def stabilise(coefs: np.ndarray, rows: np.ndarray, score, max_rounds: int | None
         rows, err, div = cands[best], e[best:best + 1], d[best:best + 1]
         moves += 1
     return rows, moves
+
+
+def within_budget(coefs: np.ndarray, err: np.ndarray, rows: np.ndarray, max_terms: int) -> np.ndarray:
+    """Rows per equation with at most ``max_terms`` terms in all (a readable model).
+
+    Greedy on the per-equation fronts: while over budget, the equation whose next sparser
+    row costs the least error per term removed (``Δ log err / Δ terms``) gives up terms.
+    """
+    P, K, _ = coefs.shape
+    terms = np.count_nonzero(coefs, axis=2)
+    rows = np.array(rows, dtype=np.int64)
+    tiny = np.finfo(float).tiny
+
+    def total():
+        return int(sum(terms[r, k] for k, r in enumerate(rows) if r >= 0))
+
+    while total() > max_terms:
+        best, best_cost = None, np.inf
+        for k in range(K):
+            if rows[k] < 0:
+                continue
+            cur_t, cur_e = terms[rows[k], k], max(err[rows[k], k], tiny)
+            sparser = [r for r in range(P) if terms[r, k] < cur_t and np.isfinite(err[r, k])]
+            if not sparser:
+                continue
+            r = min(sparser, key=lambda r: (err[r, k], -terms[r, k]))  # the best simpler row
+            cost = (np.log(max(err[r, k], tiny)) - np.log(cur_e)) / (cur_t - terms[r, k])
+            if cost < best_cost:
+                best, best_cost = (k, r), cost
+        if best is None:
+            break
+        rows[best[0]] = best[1]
+    return rows

@@ -239,6 +239,7 @@ def threshold_sweep(
     max_features: int | None = None,
     select: str = "rows",
     augment=None,
+    max_terms: int | None = None,
 ) -> SweepResult:
     """Fit many thresholds at once and score them on held-out data.
 
@@ -270,6 +271,9 @@ def threshold_sweep(
         held-out rollouts in absolute units (:mod:`engine.sindy.selection`); the result's
         ``selected`` / ``model("selected")``.  The model's ``normalize_columns`` and
         ``constant_tol`` apply as in :meth:`Sindy.fit` (thresholds then in normalised units).
+    max_terms : int, optional
+        With ``per_equation``: at most this many terms in all (the equations that lose least
+        give up terms first, :func:`engine.sindy.selection.within_budget`).
     augment : (x, u, x_dot), optional
         Extra training samples that are not a trajectory (states perturbed off it, with
         targets from the model itself, :func:`engine.sindy.targets.map_targets`): they enter
@@ -389,11 +393,13 @@ def threshold_sweep(
     _progress(3, 4, "rollouts")
     rows = eq_err = selected = None
     if select == "per_equation" and rollouts is not None:
-        from .selection import equation_errors, select_rows, stabilise
+        from .selection import equation_errors, select_rows, stabilise, within_budget
 
         t0 = time.perf_counter()
         eq_err, _ = equation_errors(coefs, lib, rollouts, method=rollout_method, bound=bound, cancel=cancel)
         rows = select_rows(coefs, eq_err)
+        if max_terms is not None:
+            rows = within_budget(coefs, eq_err, rows, int(max_terms))
 
         def combined(stack):  # free-running held-out rollouts of whole models
             return _rollout_errors(stack, lib, rollouts, rollout_substeps, bound, device, simulate, rollout_method)
