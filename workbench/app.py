@@ -174,6 +174,8 @@ class WorkbenchApp(App):
                     await tab.mount(_store_pane(pid))
         except MountError:
             return  # the app is closing before it finished opening
+        if self._exit or not self.is_running:
+            return  # q pressed while the panes were still arriving
         self.panes = list(front.query(StorePane))
         self._mount_datasets()
         if self._poll:
@@ -334,7 +336,10 @@ class WorkbenchApp(App):
         if isinstance(self.screen, JobsScreen):
             self.pop_screen()
         elif self._jobs_screen() is None:
-            self.push_screen(JobsScreen())
+            # one screen, built once and kept (installed): j shows it without composing it again
+            if not self.is_screen_installed("jobs"):
+                self.install_screen(JobsScreen(), "jobs")
+            self.push_screen("jobs")
 
     def active_view(self) -> str:
         """What is in front: "jobs", "help", or the pane's id."""

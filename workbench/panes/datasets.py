@@ -226,6 +226,8 @@ class DatasetsPane(Widget):
                     yield PlotextView(id="eda-trace")
 
     def on_mount(self) -> None:
+        if not self.query("#ds-plot"):
+            return  # mounted as the app closes: nothing to show
         self._show("none")
         self.set_paths(self._paths)
 

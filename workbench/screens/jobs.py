@@ -93,6 +93,10 @@ class JobsScreen(Screen):
         self.query_one("#jobs-table").focus()
         self.redraw()
 
+    def on_screen_resume(self) -> None:
+        # shown again (it is kept between visits): what changed meanwhile, at the current size
+        self.redraw()
+
     def on_resize(self) -> None:
         self.redraw()
 
