@@ -541,3 +541,28 @@ async def test_results_show_whole_columns_sort_by_the_metric_and_export_plain_na
     umask = os.umask(0)
     os.umask(umask)
     assert files[0].stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+
+
+async def test_footer_pins_quit_and_help_keeps_hints_whole_and_clicks(snap_session):
+    from workbench.screens.jobs import JobsScreen
+    from workbench.widgets.footer import WorkbenchFooter
+
+    app = WorkbenchApp(session=snap_session)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.press("3")
+        await _settle(pilot, 0.3)
+        footer = app.screen.query_one(WorkbenchFooter)
+        line = footer.render().plain
+        assert line.rstrip().endswith("q Quit  ? Help") and len(line) <= 60
+        main, _ = footer.hints()
+        shown = [f"{k} {d}" for _, k, d in main if f" {k} {d} " in line]
+        assert shown and all(f" {k} {d} " in line for _, k, d in main[:len(shown)])
+        # a click on a key presses it: "? Help" at the right edge
+        x0 = next(x0 for x0, _, key in footer._keys if key == "question_mark")
+        await pilot.click(WorkbenchFooter, offset=(x0 + 1, 0))
+        await pilot.pause()
+        assert type(app.screen).__name__ == "HelpScreen"
+        await pilot.press("escape", "j")
+        await pilot.pause()
+        assert isinstance(app.screen, JobsScreen)
+        assert app.screen.query_one(WorkbenchFooter).render().plain.rstrip().endswith("q Quit  ? Help")
