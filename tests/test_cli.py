@@ -126,3 +126,27 @@ def test_a_closed_pipe_ends_quietly(session_root):
                           capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert proc.stdout.startswith("session p") and "Traceback" not in proc.stderr
     assert "BrokenPipe" not in proc.stderr
+
+
+def test_session_new_says_it_created_one_and_resume_does_not(session_root, monkeypatch, capsys):
+    import sys
+
+    from workbench import cli as cli_mod
+    from workbench.app import WorkbenchApp
+
+    opened = []
+
+    def fake_run(self):
+        opened.append((self.session.name, self.opening_note))
+        self.session.close()
+        self.store.close()
+
+    monkeypatch.setattr(WorkbenchApp, "run", fake_run)
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    assert cli_mod.main(["--session", "fresh"]) == 0
+    assert opened[-1][0] == "fresh" and "new session 'fresh' created" in opened[-1][1]
+    assert "new session 'fresh' created" in capsys.readouterr().err
+    assert (session_root / "fresh" / "session.sqlite").exists()
+    assert cli_mod.main(["resume", "fresh"]) == 0  # exists now: opened, nothing to announce
+    assert opened[-1] == ("fresh", "") and "created" not in capsys.readouterr().err
