@@ -167,7 +167,8 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     cfg = TrainConfig(steps=p["iterations"], lr=p["lr"], loss=p["loss"],
                       device=str(dist.device) if dist.distributed else p["device"],
                       val_every=max(10, p["iterations"] // 10), checkpoint_every=max(20, p["iterations"] // 5),
-                      seed=p["seed"], log_every=5, patience=None, lr_schedule=p["lr_schedule"] or None)
+                      seed=p["seed"], log_every=5, patience=None, lr_schedule=p["lr_schedule"] or None,
+                      amp=p["amp"])
     workdir = distributed.workdir(train_dir or ctx.workdir / "train")
     if dist.distributed:
         ctx.reporter.log(f"{dist.world_size} ranks ({dist.backend}), each {p['batch_size']} sequences a step "
