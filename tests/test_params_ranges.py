@@ -134,3 +134,12 @@ def test_retina_eda_refuses_a_file_declaring_3e9_frames(tmp_path):
     with pytest.raises(DataError, match=r"EDA of /train needs about .* of memory \(frames=3000000000, cells=9\)"):
         retina_eda(path)
     assert time.perf_counter() - t0 < 5
+
+
+def test_lds_rnn_too_big_for_the_machine_is_refused(tmp_path):
+    spec = analyses.get("lds")
+    small = {**spec.defaults(), "trials": 6, "steps": 20, "neurons": 8, "latents": 2, "heldout_trials": 2}
+    ctx = StepContext(workdir=tmp_path)
+    spec.step("generate").load()(ctx, validate_params(spec, small))
+    with pytest.raises(ResourceError, match=r"bidirectional RNN needs about .* \(hidden=65536"):
+        spec.step("train").load()(ctx, validate_params(spec, {**small, "hidden": 65536}))

@@ -164,6 +164,13 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     x = torch.from_numpy(data.spikes).float()
     x_in, x_out = x[:, tr, heldin].contiguous(), x[:, tr, heldout].contiguous()
 
+    from engine.resources import require_memory
+
+    h, (n_t, n_tr, n_in) = p["hidden"], x_in.shape
+    # two directions of (input + recurrent) weights with gradients and Adam's moments, and
+    # the hidden states of every step of the full batch kept for backpropagation
+    require_memory(16 * 2 * h * (n_in + h + x_out.shape[-1] + 2) + 4 * 2 * 2 * n_t * n_tr * h,
+                   "the bidirectional RNN", {"hidden": h, "trials": n_tr, "steps": n_t})
     torch.manual_seed(p["train_seed"])
     model = BiRNN(RNNConfig(n_in=x_in.shape[-1], n_out=x_out.shape[-1], hidden=p["hidden"]))
     if p["bias_init"] == "seed":
