@@ -143,3 +143,12 @@ def test_lds_rnn_too_big_for_the_machine_is_refused(tmp_path):
     spec.step("generate").load()(ctx, validate_params(spec, small))
     with pytest.raises(ResourceError, match=r"bidirectional RNN needs about .* \(hidden=65536"):
         spec.step("train").load()(ctx, validate_params(spec, {**small, "hidden": 65536}))
+
+
+def test_synthetic_retina_too_big_is_refused_before_simulating(tmp_path):
+    from engine.data.errors import DataError
+    from engine.data.retina_gen import generate_retina
+
+    with pytest.raises(DataError, match=r"synthetic retina needs about .* \(frames=100000000, test_frames=100, cells=9\)"):
+        generate_retina(tmp_path / "r.h5", frames=10**8, test_frames=100)
+    assert not (tmp_path / "r.h5").exists()

@@ -287,6 +287,11 @@ def generate_retina(
     if test_frames < 1:
         raise DataError(f"test_frames must be at least 1, got {test_frames}")
     total = frames + test_frames
+    from engine.resources import require_memory
+
+    # the movie (uint8, and float32 while filtering) and rates, counts and expectations per cell
+    require_memory(total * (size * size * (1 + 4 * 2) + cells * 4 * 4), "the synthetic retina",
+                   {"frames": frames, "test_frames": test_frames, "cells": cells}, error=DataError)
     sim = simulate_retina(
         total,
         cells=cells,
