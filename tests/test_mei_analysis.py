@@ -37,6 +37,9 @@ def test_steps_write_everything(run):
     for name in ("meis", "gabors", "top3", "true_rfs"):
         assert (ctx.workdir / "png" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     assert "mei_rf_corr_median" in res  # ground truth found beside the generated tables
+    truth = out["truth"]  # the true neurons at the MEI's contrast: ratios to the true optimum
+    assert 0 < truth["mei_vs_optimum_min"] <= truth["mei_vs_optimum_median"] <= 1.0 + 1e-9
+    assert 0 < truth["best_natural_vs_optimum_median"] <= 1.0 + 1e-9 and truth["model_vs_true_median"] > 0
 
 
 def test_missing_inputs_are_clear(tmp_path):

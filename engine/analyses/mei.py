@@ -23,6 +23,10 @@ mei
     masked luminance/contrast, 1- and 2-fold symmetry and power spectra; with the
     generator's ground truth, each is also correlated with the true receptive
     field.  Writes ``meis.npz`` and PNG grids.
+truth
+    Each MEI shown to the generator's true neuron, against the true optimum, the
+    best natural image and the Gabor at the MEI's contrast
+    (:mod:`engine.analyses.mei_truth`).
 
 This module imports nothing heavy; the steps live in ``mei_steps.py``.
 """
@@ -75,6 +79,8 @@ ANALYSIS = Analysis(
               "n_jobs": Param(1, "parallel processes (joblib)", 1, 1024),
               "min_val_corr": Param(0.5, "validation correlation a neuron needs", -1.0, 1.0), "device": "auto",
               "mei_seed": Param(0, "random seed of the MEIs", 0, 2**32 - 1)}),
+        Step("truth", "engine.analyses.mei_truth:truth",
+             "against the generator: MEI, best natural image and Gabor vs the true optimum at equal contrast", {}),
     ),
     views=(
         View("mei", "MEI, Gabor, top images, true RF", "engine.analyses.mei_views:mei", index="neuron"),

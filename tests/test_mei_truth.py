@@ -1,0 +1,35 @@
+"""mei truth: stimuli judged by the generator's neuron at equal contrast (known answers)."""
+
+import numpy as np
+import pytest
+
+from engine.analyses.mei_truth import compare_one, contrast_match, true_response
+from engine.data.allen import SyntheticV1Config, gabor
+
+
+def _rf(size=16):
+    g = gabor(size, 7.5, 7.5, 0.3, 6.0, 0.4, 2.5)
+    return g / np.linalg.norm(g)
+
+
+def test_contrast_match():
+    rng = np.random.default_rng(0)
+    x = rng.random((16, 16))
+    y = contrast_match(x, 0.4, 2.0)
+    assert y.mean() == pytest.approx(0.4) and np.linalg.norm(y - y.mean()) == pytest.approx(2.0)
+    assert np.corrcoef(x.ravel(), y.ravel())[0, 1] == pytest.approx(1.0)
+
+
+def test_the_receptive_field_is_the_optimum_at_equal_contrast():
+    cfg, rf = SyntheticV1Config(), _rf()
+    rng = np.random.default_rng(1)
+    images = rng.random((20, 16, 16))
+    opt = contrast_match(rf, 0.5, 3.0)
+    r = compare_one(opt, opt, images, rf, 1.0, 0.5, cfg)
+    assert r["mei_vs_optimum"] == pytest.approx(1.0) and r["gabor_vs_optimum"] == pytest.approx(1.0)
+    assert r["best_natural_vs_optimum"] < 1.0
+    # half the drive direction: less than the optimum; the opposite sign: near the floor
+    mixed = contrast_match(rf + contrast_match(rng.normal(size=rf.shape), 0, 1.0), 0.5, 3.0)
+    assert compare_one(mixed, opt, images, rf, 1.0, 0.5, cfg)["mei_vs_optimum"] < 0.95
+    anti = contrast_match(-rf, 0.5, 3.0)
+    assert true_response(anti, rf, 1.0, 0.5, cfg)[0] < 0.2 * true_response(opt, rf, 1.0, 0.5, cfg)[0]
