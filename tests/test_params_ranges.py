@@ -152,3 +152,10 @@ def test_synthetic_retina_too_big_is_refused_before_simulating(tmp_path):
     with pytest.raises(DataError, match=r"synthetic retina needs about .* \(frames=100000000, test_frames=100, cells=9\)"):
         generate_retina(tmp_path / "r.h5", frames=10**8, test_frames=100)
     assert not (tmp_path / "r.h5").exists()
+
+
+def test_mei_population_too_big_is_refused(tmp_path):
+    spec = analyses.get("mei")
+    p = validate_params(spec, {**spec.defaults(), "n_neurons": 10**5, "n_images": 10**5, "repeats": 100})
+    with pytest.raises(ResourceError, match=r"synthetic V1 population needs about .* \(n_neurons=100000"):
+        spec.step("generate").load()(StepContext(workdir=tmp_path), p)

@@ -29,8 +29,14 @@ def generate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     from engine.data.allen import SyntheticV1Config
     from engine.data.allen import generate as gen
 
+    from engine.resources import require_memory
+
     cfg = SyntheticV1Config(seed=p["seed"], n_neurons=p["n_neurons"], n_images=p["n_images"],
                             repeats=p["repeats"], size=p["size"], noise=p["noise"])
+    # rates, gains and counts per presentation and neuron (float64); the images
+    require_memory(cfg.n_images * cfg.repeats * cfg.n_neurons * 8 * 4 + cfg.n_images * cfg.size**2 * 9,
+                   "the synthetic V1 population", {"n_neurons": cfg.n_neurons, "n_images": cfg.n_images,
+                                                   "repeats": cfg.repeats})
     ctx.reporter.progress(0, 1, "simulating V1 responses")
     out = gen(ctx.workdir / DATA_DIR, cfg)
     ctx.reporter.artifact("allen tables", ctx.workdir / DATA_DIR, kind="folder")
