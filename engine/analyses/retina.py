@@ -34,7 +34,9 @@ ANALYSIS = Analysis(
               "units": Param(9, "CfC units", 1, 4096), "mode": "default",
               "iterations": Param(1200, "optimiser steps", 1, 10**8), "batch_size": Param(8, "sequences per step", 1, 10**6),
               "seq_len": Param(24, "frames per training sequence", 1, 10**5), "lr": Param(3e-3, "learning rate", 1e-8, 10.0),
-              "lr_schedule": "cosine", "amp": True, "val_batches": Param(8, "validation batches (checkpoint selection)", 1, 10**4),
+              "lr_schedule": "cosine", "amp": True,
+              "enc_channels": Param(8, "channels of the first conv layer (the second has twice)", 1, 1024),
+              "encoder_features": Param(16, "encoder features fed to the CfC", 1, 4096), "val_batches": Param(8, "validation batches (checkpoint selection)", 1, 10**4),
               "val_fraction": Param(0.15, "share of frames held out", 0.01, 0.9), "device": "auto", "loss": "poisson",
               "nproc": Param(1, "processes (GPUs) to train on", 1, 1024)}),  # > 1: DDP ranks under torchrun
         Step("ln", _S + "ln", "fit the LN baseline (regularised Poisson GLM on the frame history)",

@@ -158,7 +158,9 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     stim = (stim - norm[0]) / norm[1]
     torch.manual_seed(p["seed"])
     config = RetinaCfCConfig(n_cells=data.n_cells, n_frames=p["n_frames"],
-                             frame_size=tuple(stim.shape[1:]), units=p["units"], mode=p["mode"])
+                             frame_size=tuple(stim.shape[1:]), units=p["units"], mode=p["mode"],
+                             channels=(p["enc_channels"], 2 * p["enc_channels"]),
+                             encoder_features=p["encoder_features"])
     model = RetinaCfC.from_config(config)
     part = distributed.shard(cut) if dist.distributed else slice(0, cut)
     train_b = Sequences(stim, resp, part.start, part.stop, p["n_frames"], p["seq_len"], p["batch_size"], p["seed"])
