@@ -17,8 +17,16 @@ evaluate
     correlation with the true rates and with the spikes, on training and
     held-out trials; the true rates give the ceiling.
 sindy
-    Degree-1 sparse regression on the true latents: recovers ``A0 - I`` from
+    Degree-1 sparse regression on the RNN's *inferred* latents in their modal
+    basis, the threshold chosen on validation trials
+    (:mod:`engine.analyses.lds_sindy`); the true dynamics are
     ``x_{t+1} - x_t = x_t (A0 - I) + noise``.
+truth
+    Against the generator (:mod:`engine.analyses.lds_truth`): latent R²
+    cross-validated across trials, the SINDy terms found against ``A0 - I``,
+    and the same procedure on the true latents as a reference row.
+    (:func:`sindy` below is the seed's fit on the true latents at a fixed
+    threshold, kept for comparison; no step runs it.)
 
 Departures from the notebook, all switchable: the last ``heldout_trials`` trials
 are kept out of training so that co-bps is measured on unseen trials
