@@ -13,7 +13,7 @@ from engine.analyses.connectome import ANALYSIS, SIM_DEFAULTS, TRAIN_DEFAULTS
 from engine.data.pde_n4 import psi
 
 TINY = {**SIM_DEFAULTS, **TRAIN_DEFAULTS, "table": "connectome recovery", "n_neurons": 32, "grid": 4,
-        "n_frames": 400, "n_runs": 4, "steps": 1400, "refine_steps": 200, "hidden": 16, "siren_hidden": 16,
+        "n_frames": 400, "n_runs": 4, "steps": 1400, "refine_steps": 200, "hidden": 16, "siren_hidden": 16, "batch_size": 32,
         "rollout_frames": 50, "device": "cpu", "target": "oracle", "max_types": 6, "heldout_seed": 1}
 
 

@@ -28,7 +28,7 @@ def test_corrected_r2_undoes_scale_and_offset_of_the_stimulus():
 
 def test_small_stimulus_run_recovers_the_stimulus(tmp_path):
     p = {**STIM_DEFAULTS, **TRAIN_DEFAULTS, "table": "stimulus recovery", "n_neurons": 32, "grid": 4,
-         "n_frames": 400, "n_runs": 4, "steps": 1400, "refine_steps": 200, "hidden": 16, "siren_hidden": 16,
+         "n_frames": 400, "n_runs": 4, "steps": 1400, "refine_steps": 200, "hidden": 16, "siren_hidden": 16, "batch_size": 32,
          "rollout_frames": 50, "device": "cpu", "target": "oracle", "max_types": 6, "heldout_seed": 1}
     ctx = StepContext(workdir=tmp_path)
     S.generate(ctx, p)

@@ -97,7 +97,7 @@ def test_fresh_run_keeps_the_network_and_changes_the_run():
 
 
 SHUFFLE = {**SIM_DEFAULTS, **TRAIN_DEFAULTS, "n_neurons": 16, "grid": 2, "n_frames": 120, "n_runs": 2,
-           "steps": 40, "refine_steps": 10, "hidden": 8, "siren_hidden": 8, "device": "cpu", "max_types": 4,
+           "steps": 40, "refine_steps": 10, "hidden": 8, "siren_hidden": 8, "batch_size": 32, "device": "cpu", "max_types": 4,
            "heldout_seed": 1, "rollout_frames": 20}
 
 
