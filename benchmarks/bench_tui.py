@@ -238,16 +238,21 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
+    # bytecode cached as an installed package has it: a machine with PYTHONDONTWRITEBYTECODE
+    # set (as our CI is) would otherwise recompile every project module at each start
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ.setdefault("PYTHONPYCACHEPREFIX", tempfile.mkdtemp(prefix="wb-pycache-"))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         _big_session(root, "small", jobs=1, events_per_job=10)
+        first_paint_s(root, "small")  # fills the bytecode cache; not counted
         _big_session(root, "large", jobs=200, events_per_job=500)
         bare = statistics.median(first_paint_s(root, None) for _ in range(3))
         small = statistics.median(first_paint_s(root, "small") for _ in range(3))
         large = statistics.median(first_paint_s(root, "large") for _ in range(3))
         print(json.dumps({"name": "tui_startup", "first_paint_s": round(small, 3),
                           "first_paint_large_session_s": round(large, 3),
-                          "large_session": "200 jobs, 100k events", "target_s": 1.0,
+                          "large_session": "200 jobs, 100k events", "target_s": 0.5,
                           "anchor": "bare Textual app, same pty, same run", "anchor_s": round(bare, 3),
                           "ratio": round(large / bare, 2), "device": "cpu",
                           "load_avg_1m": round(os.getloadavg()[0], 1)}))

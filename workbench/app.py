@@ -177,6 +177,9 @@ class WorkbenchApp(App):
         if self._exit or not self.is_running:
             return  # q pressed while the panes were still arriving
         self.panes = list(front.query(StorePane))
+        for pane in self.panes:  # a pane key pressed while they arrived: its keys work now
+            if getattr(pane.parent, "id", None) == self._active_pane() and self.screen is front:
+                pane.focus_default()
         self._mount_datasets()
         if self._poll:
             self.poll_store()

@@ -276,7 +276,10 @@ class TrainingPane(StorePane):
         self.call_after_refresh(self._redraw_now)
 
     def on_show(self) -> None:
-        self.call_after_refresh(self._redraw_now)
+        # coming back to the pane redraws the curve only if it changed while hidden (a plot
+        # costs ~30 ms: switching panes must not pay it for nothing)
+        if self._plot_dirty:
+            self.call_after_refresh(self._redraw_now)
 
     # -- interaction ---------------------------------------------------------------
     @on(DataTable.RowHighlighted, "#job-table")
