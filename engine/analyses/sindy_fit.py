@@ -58,6 +58,7 @@ def fit_and_sweep(ctx: StepContext, name: str, x, t, u=None, *, degree: int, thr
                          + ", ".join(f"{k} = {v:.4g}" for k, v in sweep.constants.items()))
     if threshold > 0 or sweep.knee < 0:
         model = make()
+        model.exact = False  # the sweep's Gram-only refits: no uninterruptible pass over the data
         model.fit(x, t=t, u=u, x_dot=x_dot, feature_names=feature_names, control_names=control_names, cancel=cancel)
     elif select == "per_equation" and sweep.selected is not None:
         model = sweep.model("selected")

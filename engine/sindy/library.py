@@ -268,11 +268,12 @@ class PolynomialLibrary:
         self.transform_T(x2, out=outT)
         return outT.T.reshape(*lead, F)  # Fortran-ordered (M, F): columns are contiguous
 
-    def transform_T(self, x, out=None, chunk: int | None = None):
+    def transform_T(self, x, out=None, chunk: int | None = None, cancel=None):
         """Transposed library ``(F, M)`` of ``x`` ``(M, n)`` (numpy), built in cache-sized chunks.
 
         Each library column is a contiguous row here, so building it is a row gather and a
-        multiply; this is what :meth:`transform` uses.
+        multiply; this is what :meth:`transform` uses.  ``cancel`` (a callable) is polled every
+        16 chunks (about 16 MiB of output): a cancel stops a large build with ``Cancelled``.
         """
         self._check_fitted()
         x = np.asarray(x)
@@ -283,7 +284,11 @@ class PolynomialLibrary:
         if out is None:
             out = np.empty((p.n_output, M), dtype=x.dtype if x.dtype.kind == "f" else np.float64)
         xT = x.T
-        for s in range(0, M, chunk):
+        for i, s in enumerate(range(0, M, chunk)):
+            if cancel is not None and i % 16 == 15 and cancel():
+                from ..reporting import Cancelled
+
+                raise Cancelled("SINDy library build cancelled")
             o = out[:, s : s + chunk]
             xc = np.ascontiguousarray(xT[:, s : s + chunk])
             if p.bias_col is not None:

@@ -373,7 +373,7 @@ class Sindy:
         ).fit(n_inputs)
 
     @staticmethod
-    def _theta(lib: PolynomialLibrary, xs, us, ys=None) -> np.ndarray:
+    def _theta(lib: PolynomialLibrary, xs, us, ys=None, cancel=None) -> np.ndarray:
         """Stacked library matrix of all trajectories, ``(n_samples, F)`` (Fortran-ordered).
 
         With ``ys`` (the targets per trajectory, ``(T_i, K)``) they are stacked as K more
@@ -385,8 +385,12 @@ class Sindy:
         thetaT = np.empty((F + (0 if ys is None else ys[0].shape[1]), rows))
         pos = 0
         for i, xi in enumerate(xs):
+            if cancel is not None and cancel():  # many short trajectories: check between them
+                from ..reporting import Cancelled
+
+                raise Cancelled("SINDy library build cancelled")
             z = xi if us is None else np.concatenate([xi, us[i]], axis=1)
-            lib.transform_T(z, out=thetaT[:F, pos : pos + len(xi)])
+            lib.transform_T(z, out=thetaT[:F, pos : pos + len(xi)], cancel=cancel)
             if ys is not None:
                 thetaT[F:, pos : pos + len(xi)] = ys[i].T
             pos += len(xi)
@@ -432,7 +436,7 @@ class Sindy:
             raise ValueError("x_dot contains NaN or inf")
         if self.device is None:  # [Θ y] in one buffer: one syrk for all the statistics
             F = lib.n_output_features_
-            joint = self._theta(lib, xl, us, xds)
+            joint = self._theta(lib, xl, us, xds, cancel=cancel)
             theta, Y = joint[:, :F], joint[:, F:]
             coef, info = stlsq_gram(
                 GramStats.from_joint(joint, F, cancel=cancel), self.threshold, self.alpha, self.max_iter,
@@ -440,7 +444,7 @@ class Sindy:
                 normalize_columns=self.normalize_columns, allowed=allowed,
             )
         else:
-            theta = self._theta(lib, xl, us)
+            theta = self._theta(lib, xl, us, cancel=cancel)
             Y = np.concatenate(xds, axis=0)
             coef, info = stlsq(
                 theta, Y, self.threshold, self.alpha, self.max_iter,

@@ -332,10 +332,10 @@ def threshold_sweep(
     if not all(np.all(np.isfinite(d)) for d in yl):
         raise ValueError("x_dot contains NaN or inf")
     if device is None:  # [Θ y] in one buffer, as Sindy.fit: the same statistics, one syrk
-        joint = model._theta(lib, xl, ul, yl)
+        joint = model._theta(lib, xl, ul, yl, cancel=cancel)
         theta, Y = joint[:, : lib.n_output_features_], joint[:, lib.n_output_features_ :]
     else:
-        theta = model._theta(lib, xl, ul)
+        theta = model._theta(lib, xl, ul, cancel=cancel)
         Y = np.concatenate(yl)
     timings["library"] = time.perf_counter() - t_start
 
@@ -373,14 +373,13 @@ def threshold_sweep(
     if val is not None:
         t0 = time.perf_counter()
         vxl, vul, vyl, _, _ = model._prepare(val[0], val[1], val[2], val[3], names, cnames)
-        theta_v = model._theta(lib, vxl, vul)
+        theta_v = model._theta(lib, vxl, vul, cancel=cancel)
         Yv = np.concatenate(vyl)
-        pred = theta_v @ coefs.reshape(P * K, F).T  # (Nv, P*K)
-        resid = pred.reshape(-1, P, K) - Yv[:, None, :]
-        den = ((Yv - Yv.mean(0)) ** 2).sum(0)
-        deriv_err = np.mean(np.einsum("npk,npk->pk", resid, resid) / np.where(den > 0, den, 1.0), axis=1)
-        # kept for scoring hand edits later without the data (O(F²) per model)
-        val_stats = GramStats.from_data(theta_v, Yv)
+        # kept for scoring hand edits later without the data (O(F²) per model); the held-out
+        # errors of every model follow from it: Σ(y - Θc)² = yy - 2 c·b + cᵀGc
+        val_stats = GramStats.from_data(theta_v, Yv, cancel=cancel)
+        den = np.maximum(val_stats.sst(), 0.0)
+        deriv_err = np.mean(val_stats.sse(coefs) / np.where(den > 0, den, 1.0), axis=1)
         timings["deriv_err"] = time.perf_counter() - t0
         _progress(2, 4, "derivative errors")
 
