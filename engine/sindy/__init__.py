@@ -14,7 +14,14 @@ table; sympy: ``to_sympy``).
 * :func:`threshold_sweep`, :func:`pareto_front`, :func:`knee_point`, :func:`ensemble`;
   :func:`load_sweep` reads a saved sweep back (:class:`StoredSweep`: refits and scores hand edits).
 * :func:`simulate` — batched RK4 (torch) or adaptive (scipy) with divergence detection.
-* :func:`to_text`, :func:`to_latex`, :func:`to_json`, :func:`from_json`, :func:`to_sympy`.
+* :func:`to_text`, :func:`to_latex`, :func:`to_json`, :func:`from_json`, :func:`to_sympy` — a
+  discrete-time model is written as a map (``h0[k+1] = h0[k] + ...``), a constant state as
+  ``h6 = 0.998 (constant)`` (:mod:`.forms`).
+* :func:`check_library` — the library's features and memory, refused in one line
+  (:class:`LibraryTooLarge`) before anything is allocated.
+* :func:`equation_errors`, :func:`select_rows` — each equation at its own threshold by
+  teacher-forced held-out rollouts in absolute units (``threshold_sweep(select="per_equation")``).
+* :func:`map_targets`, :func:`flow_targets` — derivative targets from the trained model itself.
 """
 
 from __future__ import annotations
@@ -53,6 +60,12 @@ _EXPORTS = {
     "to_json": "export",
     "from_json": "export",
     "to_sympy": "export",
+    "check_library": "budget",
+    "LibraryTooLarge": "budget",
+    "equation_errors": "selection",
+    "select_rows": "selection",
+    "map_targets": "targets",
+    "flow_targets": "targets",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -72,10 +85,13 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .budget import LibraryTooLarge, check_library
     from .derivatives import differentiate, finite_difference, savgol_derivative, smoothed_finite_difference
     from .export import from_json, to_json, to_latex, to_sympy, to_text
     from .library import PolynomialLibrary, polynomial_combinations
     from .model import NotFittedError, Sindy, format_equation
+    from .selection import equation_errors, select_rows
     from .simulate import SimulationResult, simulate
     from .stlsq import ConvergenceWarning, GramStats, STLSQInfo, ridge_path_thresholds, stlsq, stlsq_gram
+    from .targets import flow_targets, map_targets
     from .sweep import EnsembleResult, StoredSweep, SweepResult, ensemble, knee_point, load_sweep, pareto_front, threshold_sweep
