@@ -84,13 +84,11 @@ class WorkbenchApp(App):
         with TabbedContent(initial=pane, id="panes"):
             # mounted after first paint: it pulls in numpy and h5py (see _mount_datasets)
             yield TabPane("1 Datasets", id="datasets")
-            # only the pane in front is composed before first paint; the others are mounted
-            # right after it (fewer widgets to style first: see _mount_rest)
-            for pid, title in (("training", "2 Training"), ("equations", "3 Equations"),
-                               ("results", "4 Results")):
-                with TabPane(title, id=pid):
-                    if pid == pane:
-                        yield _store_pane(pid)
+            # the panes are mounted right after first paint, the one in front first: the tabs,
+            # status and keys show at once, without waiting for the panes' imports and styles
+            yield TabPane("2 Training", id="training")
+            yield TabPane("3 Equations", id="equations")
+            yield TabPane("4 Results", id="results")
         yield StatusLine(id="status")
         yield WorkbenchFooter()
 
@@ -143,6 +141,10 @@ class WorkbenchApp(App):
         self.panes = list(self.query(StorePane))  # the pane in front; _mount_rest adds the others
         self.status.readonly = self.readonly
         self._apply_config()
+        self.call_after_refresh(self._after_first_paint)
+
+    async def _after_first_paint(self) -> None:
+        """What can wait for the first frame: notices, the device probe, the panes, the demo."""
         from engine import parallel  # a backend setting made elsewhere runs locally, and says so
 
         why = parallel.notice(self.session, reset=not self.readonly)
@@ -150,11 +152,13 @@ class WorkbenchApp(App):
             self.notify(warning, severity="warning", timeout=12)
         if self.opening_note:
             self.notify(self.opening_note, timeout=8)
-        self.call_after_refresh(self._mount_rest)
         if self.readonly:
             self.notify("Another workbench has this session open: this one is read-only and "
                         "follows its updates.", severity="warning", timeout=8)
         self.probe_device()
+        await self._mount_rest()
+        if self._exit or not self.is_running:
+            return
         if self.session.name == "demo" and not self.readonly and not self.session.jobs():
             # first run of the built-in demo: make its synthetic data and results
             self.start_job("demo")
@@ -167,8 +171,9 @@ class WorkbenchApp(App):
         from workbench.panes.base import StorePane
 
         front = self.screen_stack[0]
+        order = sorted(("training", "equations", "results"), key=lambda p: p != self._active_pane())
         try:
-            for pid in ("training", "equations", "results"):
+            for pid in order:
                 tab = front.query_one(f"#{pid}", TabPane)
                 if not tab.query(f"#{pid}-pane"):
                     await tab.mount(_store_pane(pid))
