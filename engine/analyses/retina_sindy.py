@@ -83,6 +83,7 @@ def distil(ctx: StepContext, tag: str, model, u: np.ndarray, x: np.ndarray, p: d
         constant_tol=(p.get("constant_tol") or None), select=p.get("select", "rows"),
         x_dot=x_dot, augment=augment, rollout_steps=int(p.get("rollout_steps", 20)),
         max_terms=(int(p["max_terms"]) if p.get("max_terms") else None),
+        stability_steps=int(p.get("stability_steps", 2000)),
         extra={"model": tag, "dt": dt, "data_path": str(ctx.workdir / f"sindy_{tag}.npz"), "targets": targets,
                "control": f"{p['control_pcs']} principal components of the encoder features"
                           + (" at the next frame (the CfC's step input)" if discrete else "")})

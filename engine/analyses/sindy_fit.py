@@ -21,7 +21,7 @@ def fit_and_sweep(ctx: StepContext, name: str, x, t, u=None, *, degree: int, thr
                   extra: dict[str, Any] | None = None, discrete_time: bool = False,
                   normalize_columns: bool = False, constant_tol: float | None = None, select: str = "rows",
                   x_dot=None, augment=None, rollout_steps: int = 20, n_rollouts: int = 16,
-                  max_terms: int | None = None):
+                  max_terms: int | None = None, stability_steps: int = 0):
     """Fit at ``threshold``, sweep ``n_thresholds`` thresholds, store equations + sweep.
 
     ``threshold <= 0`` means "let the data choose": the model is the sweep's knee
@@ -49,7 +49,8 @@ def fit_and_sweep(ctx: StepContext, name: str, x, t, u=None, *, degree: int, thr
         sweep = threshold_sweep(x, t=t, u=u, x_dot=x_dot, model=make(), thresholds=n_thresholds,
                                 feature_names=feature_names, control_names=control_names,
                                 reporter=ctx.reporter, cancel=cancel, select=select, augment=augment,
-                                rollout_steps=rollout_steps, n_rollouts=n_rollouts, max_terms=max_terms)
+                                rollout_steps=rollout_steps, n_rollouts=n_rollouts, max_terms=max_terms,
+                                stability_steps=stability_steps)
     except LibraryTooLarge as exc:  # bad parameters: one line, no traceback
         raise ParamError(str(exc)) from None
     extra = dict(extra or {})

@@ -240,6 +240,7 @@ def threshold_sweep(
     select: str = "rows",
     augment=None,
     max_terms: int | None = None,
+    stability_steps: int = 0,
 ) -> SweepResult:
     """Fit many thresholds at once and score them on held-out data.
 
@@ -274,6 +275,9 @@ def threshold_sweep(
     max_terms : int, optional
         With ``per_equation``: at most this many terms in all (the equations that lose least
         give up terms first, :func:`engine.sindy.selection.within_budget`).
+    stability_steps : int
+        With ``per_equation``: the combined model must also stay bounded over one free-running
+        rollout of this many held-out samples (0: only the short rollouts).
     augment : (x, u, x_dot), optional
         Extra training samples that are not a trajectory (states perturbed off it, with
         targets from the model itself, :func:`engine.sindy.targets.map_targets`): they enter
@@ -400,8 +404,17 @@ def threshold_sweep(
         if max_terms is not None:
             rows = within_budget(coefs, eq_err, rows, int(max_terms))
 
+        long_ro = None
+        if stability_steps > 0:  # one long free run from the start of the held-out data
+            n_long = min(int(stability_steps), max(len(v) for v in val[0]) - 1)
+            long_ro = _rollout_set(val[0], val[1], val[2], n_long, 1) if n_long > rollout_steps else None
+
         def combined(stack):  # free-running held-out rollouts of whole models
-            return _rollout_errors(stack, lib, rollouts, rollout_substeps, bound, device, simulate, rollout_method)
+            err_s, div_s = _rollout_errors(stack, lib, rollouts, rollout_substeps, bound, device, simulate, rollout_method)
+            if long_ro is not None:
+                _, div_l = _rollout_errors(stack, lib, long_ro, rollout_substeps, bound, device, simulate, rollout_method)
+                div_s = np.maximum(div_s, div_l)
+            return err_s, div_s
 
         rows, moves = stabilise(coefs, rows, combined, cancel=cancel)
         timings["stabilise_moves"] = float(moves)
