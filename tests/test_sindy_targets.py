@@ -71,3 +71,22 @@ def test_flow_targets_by_autograd_match_the_vector_field_and_finite_differences(
     diff = compare_targets(fd, exact[:-1])
     assert diff.max() < 0.1  # close, and the gap is the differences' own error
     assert diff.min() > 1e-4
+
+
+def test_the_cfc_step_map_reproduces_its_own_run_and_pairs_the_next_frame():
+    torch = pytest.importorskip("torch")
+    from engine.analyses.retina_sindy import cfc_step
+    from engine.analyses.retina_steps import run_model
+    from engine.models.retina_cfc import RetinaCfC, RetinaCfCConfig
+
+    torch.manual_seed(0)
+    cfg = RetinaCfCConfig(n_cells=3, n_frames=4, frame_size=(16, 16), units=5, mode="default")
+    model = RetinaCfC.from_config(cfg).eval()
+    stim = torch.randn(300, 16, 16)
+    u, x, _ = run_model(model, stim, 4)
+    # the state after frame k+1 is the step from x[k] reading frame k+1's features
+    t = map_targets(cfc_step(model), x[:-1], u[1:], dt=0.01)
+    fd = (x[1:] - x[:-1]) / 0.01
+    assert compare_targets(t.y_on, fd).max() < 1e-4  # float32 steps
+    wrong = map_targets(cfc_step(model), x[:-1], u[:-1], dt=0.01)
+    assert compare_targets(wrong.y_on, fd).max() > 0.05
