@@ -456,6 +456,13 @@ async def test_jobs_screen_refits_its_columns_after_a_resize(session_root, monke
             for col in table.columns.values():
                 assert str(col.label) in header, (size, header)
             assert len(header) <= size[0]
+        # resized while hidden: shown again, it fits the new width at once
+        await pilot.press("escape")
+        await pilot.resize_terminal(200, 50)
+        await _settle(pilot, 0.3)
+        await pilot.press("j")
+        await _settle(pilot, 0.5)
+        assert "GPU util" in app.screen_text()
     s.close()
 
 
