@@ -26,6 +26,7 @@ def test_steps_write_everything(run):
     assert out["reliability"]["n_images"] == 40 and out["reliability"]["repeats"] == 5
     assert out["reliability"]["sort_method"] == "pc1"
     assert out["train"]["n_neurons"] == out["reliability"]["n_kept"] > 0
+    assert out["train"]["n_test_images"] == 6 and -1 <= out["train"]["median_test_corr"] <= 1
     res = out["mei"]
     assert set(res) >= {"n_neurons", "median_val_corr", "mei_activation_ratio"}
     json.dumps(res)

@@ -33,3 +33,14 @@ def test_the_receptive_field_is_the_optimum_at_equal_contrast():
     assert compare_one(mixed, opt, images, rf, 1.0, 0.5, cfg)["mei_vs_optimum"] < 0.95
     anti = contrast_match(-rf, 0.5, 3.0)
     assert true_response(anti, rf, 1.0, 0.5, cfg)[0] < 0.2 * true_response(opt, rf, 1.0, 0.5, cfg)[0]
+
+
+def test_test_images_are_apart_from_training_and_validation():
+    from engine.analyses.mei_steps import _split
+
+    tr, va, te = _split(118, 0.2, 0, 0.15)
+    assert len(va) == 24 and len(te) == 18 and len(tr) == 76
+    assert not (set(tr) & set(va)) and not (set(tr) & set(te)) and not (set(va) & set(te))
+    assert _split(118, 0.2, 0, 0.0)[2].size == 0 and np.array_equal(_split(118, 0.2, 0)[1], va)
+    with pytest.raises(ValueError, match="fractions"):
+        _split(10, 0.5, 0, 0.6)

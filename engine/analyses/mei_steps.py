@@ -88,12 +88,21 @@ def _load_responses(ctx: StepContext) -> dict[str, np.ndarray]:
         return {k: f[k] for k in f.files}
 
 
-def _split(n_images: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+def _split(n_images: int, val_fraction: float, seed: int,
+           test_fraction: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, validation, test) image indices.  Validation picks the checkpoint; the
+    test images are touched by nothing but the final score (issue 18)."""
+    if not 0 < val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
+        raise ValueError(f"val_fraction ({val_fraction}) and test_fraction ({test_fraction}) must be "
+                         "fractions leaving training images")
     perm = np.random.default_rng(seed).permutation(n_images)
     n_val = max(1, int(round(val_fraction * n_images)))
-    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+    n_test = int(round(test_fraction * n_images)) if test_fraction > 0 else 0
+    if test_fraction > 0:
+        n_test = max(2, n_test)
+    if n_val + n_test >= n_images:
+        raise ValueError(f"{n_images} images leave none to train on after {n_val} validation and {n_test} test")
+    return np.sort(perm[n_val + n_test:]), np.sort(perm[:n_val]), np.sort(perm[n_val:n_val + n_test])
 
 
 def _load_model(ctx: StepContext):
@@ -115,7 +124,7 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
 
     r = _load_responses(ctx)
     images, y = r["images"].astype(np.float32), r["mean"][:, r["keep"]].astype(np.float32)
-    tr, va = _split(len(images), p["val_fraction"], p["train_seed"])
+    tr, va, te = _split(len(images), p["val_fraction"], p["train_seed"], p.get("test_fraction", 0.0))
     cfg = CnnReadoutConfig(n_neurons=y.shape[1], height=images.shape[1], width=images.shape[2],
                            hidden_channels=p["hidden_channels"], layers=p["layers"], input_kernel=p["input_kernel"],
                            hidden_kernel=p["hidden_kernel"], readout=p["readout"],
@@ -131,17 +140,21 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     with torch.no_grad():
         pred = model(x_t).numpy()
     val_corr = pearson_per_channel(pred[va], y[va])
+    test_corr = pearson_per_channel(pred[te], y[te]) if len(te) > 1 else np.full(y.shape[1], np.nan)
     write_with(ctx.workdir / MODEL, lambda tmp: torch.save(model.state_dict(), tmp))
     kept_units = r["unit_ids"][r["keep"]]
     write_json(ctx.workdir / MODEL_INFO, {"config": cfg.to_dict(), "train_images": tr.tolist(),
                                           "val_images": va.tolist(), "val_corr": val_corr.tolist(),
+                                          "test_images": te.tolist(), "test_corr": test_corr.tolist(),
                                           "unit_ids": kept_units.tolist()})
     import pandas as pd
 
     ctx.save_table("mei model fit", pd.DataFrame(
-        {"val_corr": val_corr, "train_corr": pearson_per_channel(pred[tr], y[tr])},
+        {"test_corr": test_corr, "val_corr": val_corr, "train_corr": pearson_per_channel(pred[tr], y[tr])},
         index=pd.Index(kept_units, name="unit_id")))
     return {"n_neurons": int(y.shape[1]), "median_val_corr": float(np.nanmedian(val_corr)),
+            "median_test_corr": float(np.nanmedian(test_corr)) if len(te) > 1 else None,
+            "n_test_images": int(len(te)),
             "train_status": result.status, "train_s": round(result.elapsed_s, 2),
             "device": result.device.get("device", "cpu")}
 
