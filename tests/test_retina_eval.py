@@ -125,3 +125,23 @@ def test_encoder_features_reach_the_cfc_centred_and_alive():
     old = RetinaCfCConfig.from_dict({"n_frames": 4, "frame_size": [20, 20]})
     assert old.encoder_out == "relu"
     assert isinstance(RetinaCfC(old).encoder.out, torch.nn.ReLU)
+
+
+def test_pruning_figure_draws_the_curves_from_the_sweep(tmp_path):
+    import json
+
+    from engine.analyses.retina_views import pruning
+
+    rows = [{"model": "CfC", "amount": 0.0, "finetune": 0, "sparsity": 0.0, "test_corr": 0.5, "sindy_terms": None},
+            {"model": "CfC-p50", "amount": 0.5, "finetune": 0, "sparsity": 0.5, "test_corr": 0.3, "sindy_terms": 40},
+            {"model": "CfC-p50-ft9", "amount": 0.5, "finetune": 9, "sparsity": 0.5, "test_corr": 0.45,
+             "sindy_terms": 35},
+            {"model": "CfC-p90", "amount": 0.9, "finetune": 0, "sparsity": 0.9, "test_corr": 0.1, "sindy_terms": 20}]
+    (tmp_path / "prune_sweep.json").write_text(json.dumps({"rows": rows}))
+    fig = pruning(tmp_path, 0, None)
+    corr, terms = fig.panels
+    plain, tuned = corr.series
+    assert plain.x.tolist() == [0.0, 0.5, 0.9] and plain.y.tolist() == [0.5, 0.3, 0.1]
+    assert tuned.x.tolist() == [0.0, 0.5] and tuned.y.tolist() == [0.5, 0.45]
+    assert [s.label for s in terms.series] == ["pruned"]  # one fine-tuned point makes no curve
+    assert "lowest 0.100 at 90% (CfC-p90)" in fig.caption

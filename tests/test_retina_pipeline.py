@@ -12,7 +12,8 @@ def test_retina_end_to_end_json_matches_the_session(session_root):
     proc = cli("run", "retina", "--session", "ret", "--headless", "--json",
                "--set", "frames=1200", "--set", "test_frames=400", "--set", "iterations=6",
                "--set", "samples=600", "--set", "max_test_frames=400", "--set", "seq_len=12",
-               "--set", "n_frames=6", timeout=600)
+               "--set", "n_frames=6", "--set", "sweep_amounts=0.3,0.9", "--set", "sweep_finetune=3",
+               "--set", "sweep_samples=600", "--set", "val_batches=2", timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout)
     models = {"CfC", "CfC-pruned", "SINDy", "SINDy-pruned", "SINDy free-run", "SINDy-pruned free-run"}
@@ -30,8 +31,15 @@ def test_retina_end_to_end_json_matches_the_session(session_root):
         assert abs(table.loc[model, "mae"] - mae) < 1e-9
     assert abs(out["mae"]["zeros"] - table.loc["noise-free rate", "mae"]) > 0  # distinct rows
     assert table.loc["SINDy free-run", "windows"] == 1 and table.loc["SINDy", "windows"] == -(-395 // 50)
+    # the pruning sweep: the dense model, then each amount without and with fine-tuning
+    sweep = {r["model"]: r for r in out["prune_sweep"]}
+    assert list(sweep) == ["CfC", "CfC-p30", "CfC-p30-ft3", "CfC-p90", "CfC-p90-ft3"]
+    assert sweep["CfC"]["sparsity"] == 0 and abs(sweep["CfC-p90"]["sparsity"] - 0.9) < 0.01
+    assert abs(sweep["CfC-p30-ft3"]["sparsity"] - 0.3) < 0.01  # fine-tuning keeps the mask
+    assert all(r["sindy_terms"] is not None for k, r in sweep.items() if k != "CfC")
+    assert len(s.tables("retina pruning")[-1]["frame"]) == 5
     names = {e["name"] for e in s.equations()}
-    assert names == {"retina CfC", "retina CfC-pruned"}
+    assert {"retina CfC", "retina CfC-pruned", "retina CfC-p90-ft3"} <= names
     assert all("sweep" in e["data"] for e in s.equations())
 
 

@@ -72,9 +72,15 @@ ANALYSIS = Analysis(
                                              "(0: off)", 0, 10**7)}),
         Step("evaluate", _S + "evaluate", "score models, baselines (zeros, mean, LN) and the ceiling on the test frames",
              {"horizon": Param(50, "rollout steps", 1, 10**6), "max_test_frames": Param(3000, "test frames scored", 1, 10**8)}),
+        Step("prune_sweep", _S + "prune_sweep",
+             "prune 10-90 % of the CfC weights, with and without fine-tuning: test error and SINDy terms vs sparsity",
+             {"sweep_amounts": "0.1,0.3,0.5,0.7,0.9",
+              "sweep_finetune": Param(60, "fine-tuning steps per pruned model (0: none)", 0, 10**7),
+              "sweep_samples": Param(5000, "hidden-state samples per SINDy fit", 100, 10**8)}),
     ),
     views=(
         View("validation", "CfC vs recorded rate (validation)", _V + "validation", index="cell", pane="training"),
         View("traces", "Predicted vs target (test)", _V + "traces", index="cell"),
+        View("pruning", "Test correlation and SINDy terms vs sparsity", _V + "pruning"),
     ),
 )

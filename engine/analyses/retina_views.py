@@ -64,3 +64,26 @@ def traces(workdir: Path, index: int, option: str | None) -> Figure:
         caption += f" · {1 - ok.mean():.0%} diverged (gaps)"
     return Figure(f"{model} vs target, cell {cell} (test split)", [_trace_panel(y, p, model)],
                   n_index=target.shape[1], index=cell, options=models, option=model, caption=caption)
+
+
+def pruning(workdir: Path, index: int, option: str | None) -> Figure:
+    """Test correlation against sparsity (without and with fine-tuning), and the number of
+    SINDy terms each pruned model's states gave (``prune_sweep.json``, the prune_sweep step)."""
+    import json
+
+    rows = json.loads(need(workdir / "prune_sweep.json", "prune_sweep").read_text())["rows"]
+    panels = []
+    for key, label in (("test_corr", "test corr"), ("sindy_terms", "SINDy terms")):
+        series = []
+        for ft, name in ((False, "pruned"), (True, "pruned + fine-tuned")):
+            pts = sorted((r["sparsity"], r[key]) for r in rows
+                         if r[key] is not None and (r["amount"] == 0 or bool(r["finetune"]) == ft))
+            if len(pts) > 1 or (pts and key == "test_corr"):
+                series.append(Series(name, np.array([p[0] for p in pts]), np.array([p[1] for p in pts], float),
+                                     role="line"))
+        panels.append(Panel(label, series, xlabel="share of CfC weights at zero", ylabel=label))
+    dense = next((r for r in rows if r["amount"] == 0), None)
+    caption = f"dense CfC corr {dense['test_corr']:.3f}" if dense else ""
+    worst = min(rows, key=lambda r: r["test_corr"])
+    caption += f" · lowest {worst['test_corr']:.3f} at {worst['sparsity']:.0%} ({worst['model']})"
+    return Figure("Pruning sweep: error and equations vs sparsity", panels, caption=caption)
