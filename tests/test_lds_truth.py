@@ -51,3 +51,38 @@ def test_truth_scores_known_answers():
     assert s["diag_max_abs_err"] == pytest.approx(0.01)
     with pytest.raises(ValueError, match="sindy_val_trials"):
         split_fit_val(slice(0, 10), 9)
+
+
+def test_sindy_step_reads_no_truth(tmp_path):
+    """The sindy step's fit is unchanged when the stored latents, A0, C0 and rates are shuffled;
+    the truth step scores it (here on latents seen through a known mixing, so all is found)."""
+    import h5py
+
+    from engine.analyses import lds
+    from engine.analyses.base import StepContext
+    from engine.analyses.lds_sindy import sindy_step
+    from engine.analyses.lds_truth import truth
+    from engine.atomic import save_npz
+    from engine.data.lds_gen import write_h5
+
+    data, q = _mixed()
+    p = {"heldout_trials": 10, "sindy_val_trials": 15, "data": ""}
+    fits = []
+    for name in ("a", "b"):
+        ctx = StepContext(workdir=tmp_path / name)
+        write_h5(ctx.workdir / lds.DATA_FILE, data)
+        save_npz(ctx.workdir / lds.PRED_FILE, latents_inferred=q.astype(np.float32))
+        if name == "b":
+            rng = np.random.default_rng(0)
+            with h5py.File(ctx.workdir / lds.DATA_FILE, "r+") as f:
+                for key in ("latents", "A0", "C0", "rates"):
+                    a = f[key][...]
+                    f[key][...] = rng.permutation(a.reshape(-1)).reshape(a.shape) * 1.7
+        sindy_step(ctx, p)
+        with np.load(ctx.workdir / "sindy_latents.npz") as f:
+            fits.append((f["coef"], f["threshold"]))
+        if name == "a":
+            out = truth(ctx, p)
+            assert out["inferred_diag_found"] == 4 and out["inferred_extra_max_per_eq"] <= 2, out
+            assert out["latent_r2_cv"] > 0.99 and out["reference_diag_found"] == 4, out
+    assert np.array_equal(fits[0][0], fits[1][0]) and fits[0][1] == fits[1][1]
