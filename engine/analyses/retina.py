@@ -36,7 +36,9 @@ ANALYSIS = Analysis(
               "seq_len": Param(24, "frames per training sequence", 1, 10**5), "lr": Param(3e-3, "learning rate", 1e-8, 10.0),
               "lr_schedule": "cosine", "amp": True,
               "enc_channels": Param(8, "channels of the first conv layer (the second has twice)", 1, 1024),
-              "encoder_features": Param(16, "encoder features fed to the CfC", 1, 4096), "val_batches": Param(8, "validation batches (checkpoint selection)", 1, 10**4),
+              "encoder_features": Param(16, "encoder features fed to the CfC", 1, 4096),
+              "enc_pool": Param(1, "average-pool frames by this factor first", 1, 64),
+              "enc_kernel": Param(5, "first conv kernel size", 1, 101), "val_batches": Param(8, "validation batches (checkpoint selection)", 1, 10**4),
               "val_fraction": Param(0.15, "share of frames held out", 0.01, 0.9), "device": "auto", "loss": "poisson",
               "nproc": Param(1, "processes (GPUs) to train on", 1, 1024)}),  # > 1: DDP ranks under torchrun
         Step("ln", _S + "ln", "fit the LN baseline (regularised Poisson GLM on the frame history)",

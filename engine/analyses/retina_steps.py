@@ -159,7 +159,8 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     torch.manual_seed(p["seed"])
     config = RetinaCfCConfig(n_cells=data.n_cells, n_frames=p["n_frames"],
                              frame_size=tuple(stim.shape[1:]), units=p["units"], mode=p["mode"],
-                             channels=(p["enc_channels"], 2 * p["enc_channels"]),
+                             channels=(p["enc_channels"], 2 * p["enc_channels"]), pool=p["enc_pool"],
+                             kernel_sizes=(p["enc_kernel"], 3),
                              encoder_features=p["encoder_features"])
     model = RetinaCfC.from_config(config)
     part = distributed.shard(cut) if dist.distributed else slice(0, cut)

@@ -37,6 +37,10 @@ class RetinaCfCConfig:
         Height and width of a frame (50 x 50 in the retina data).
     channels, kernel_sizes, strides : tuple of int
         One entry per conv layer; strided convs keep the encoder cheap on CPU.
+    pool : int
+        Average-pool the frames by this factor before the first conv (1: none), so a
+        first kernel of a given size spans ``pool`` times more pixels: a centre-surround
+        field is summed linearly before the first ReLU.
     batch_norm : bool
         Batch norm after each conv.
     encoder_features : int
@@ -72,6 +76,7 @@ class RetinaCfCConfig:
     channels: tuple[int, ...] = (8, 16)
     kernel_sizes: tuple[int, ...] = (5, 3)
     strides: tuple[int, ...] = (2, 2)
+    pool: int = 1
     batch_norm: bool = True
     encoder_features: int = 16
     dropout: float = 0.0
@@ -155,6 +160,9 @@ class _Encoder(nn.Module):
         layers: list[nn.Module] = []
         c_in = cfg.n_frames
         h, w = cfg.frame_size
+        if cfg.pool > 1:
+            layers.append(nn.AvgPool2d(cfg.pool))
+            h, w = h // cfg.pool, w // cfg.pool
         for c_out, k, s in zip(cfg.channels, cfg.kernel_sizes, cfg.strides):
             layers.append(nn.Conv2d(c_in, c_out, k, stride=s, bias=not cfg.batch_norm))
             if cfg.batch_norm:
