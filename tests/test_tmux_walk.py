@@ -17,7 +17,10 @@ from tests.conftest import ROOT
 from tests.test_tmux import Tmux
 from tests.walk_sessions import TINY, make_walk_session
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+# slow: making the session runs every analysis (1-3 min on two busy cores); it still runs by
+# default, and `-m "not slow"` leaves it out
+pytestmark = [pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+              pytest.mark.slow]
 
 W, H = 80, 24
 CRASH = re.compile(r"Traceback|\b[A-Z]\w*(Error|Exception)\b(?!\w)")
