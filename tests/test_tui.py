@@ -573,3 +573,20 @@ async def test_footer_pins_quit_and_help_keeps_hints_whole_and_clicks(snap_sessi
         await pilot.pause()
         assert isinstance(app.screen, JobsScreen)
         assert app.screen.query_one(WorkbenchFooter).render().plain.rstrip().endswith("q Quit  ? Help")
+
+
+async def test_keys_work_on_arrival_and_after_a_typed_threshold(snap_session):
+    from textual.widgets import OptionList, Tree
+
+    app = WorkbenchApp(session=snap_session)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("1")
+        await _settle(pilot)
+        assert isinstance(app.focused, Tree)  # the Datasets tree has the keys at once
+        await pilot.press("enter")  # the first Enter expands the first file
+        await _settle(pilot)
+        assert app.focused.root.children[0].is_expanded
+        await pilot.press("3", "t", *"0.1", "enter")
+        await pilot.pause()
+        assert isinstance(app.focused, OptionList) and app.focused.id == "eq-list"
+        assert app.screen.query_one(".side:focus-within") is not None  # drawn with the accent edge
