@@ -4,6 +4,12 @@ Both analyses share these steps; ``input`` ("modulate" for seed 001,
 "additive" for seed 003) decides how the external field enters, and the
 ``stimulus`` analysis only adds its own metrics table and result keys.
 
+What reads the generator's truth.  ``generate`` writes it; ``train`` reads the
+activity (and ``dxdt`` only under ``target="oracle"``); ``evaluate`` reads the
+model and a fresh simulated run of the same network, never W, the types, the
+functions or the field; only ``truth`` (:mod:`engine.analyses.connectome_truth`)
+scores against them (tests/test_truth.py shuffles them to check).
+
 Gauge.  What the data determine is the coupling ``Omega_i W_ij psi_j``, not
 its factors: ``W psi = (W/c)(c psi)`` per sender and ``Omega W = (k Omega)(W/k)``
 per receiver.  Both W matrices (true and learned) are therefore compared in
