@@ -147,6 +147,8 @@ class _ProgressPrinter:
             self._line(f"[{self.step}] started", final=True)
         elif kind == "progress":
             done, total = payload["done"], payload["total"]
+            if not total and payload.get("message") == "starting":
+                return  # a step's fresh start: its "[step] started" line says it
             pct = f"{100 * done / total:5.1f}%" if total else ""
             eta = payload.get("eta_s")
             eta_s = f" ETA {fmt_duration(eta)}" if eta is not None else ""
