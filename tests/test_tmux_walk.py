@@ -118,6 +118,11 @@ def test_a_session_of_every_analysis_walks_without_crash_or_cut_hint(walk_root):
             walk.check(f"equations, set {i + 1}")
         walk.keys("plus", "minus", "k")
         walk.check("equations, threshold keys")
+        # y in tmux's default (set-clipboard external): says how to turn copies on, not "copied"
+        walk.keys("y", settle=0.3)
+        text = walk.wait("set-clipboard", timeout=10)
+        assert "copied to the clipboard" not in text
+        walk.check("equations, copy in tmux", text)
         # 4 Results: every table, each figure of the analyses
         walk.keys("4", settle=1.0)
         walk.check("results")
