@@ -191,3 +191,12 @@ async def test_a_thin_last_axis_previews_the_two_long_ones_and_errors_read_whole
         await _settle(pilot, app)
         status = app.query_one("#ds-status", Static)
         assert "no such file" in _text(status) and status.size.height > 1  # wrapped, not cut
+
+
+def test_files_sharing_a_name_are_told_apart_by_their_folder(tmp_path):
+    from workbench.panes.datasets import file_labels
+
+    files = [tmp_path / "demo" / "jobs" / "s-1130-223858-40a7" / "demo.h5",
+             tmp_path / "demo" / "jobs" / "s-1130-224001-9bc2" / "demo.h5",
+             tmp_path / "mine" / "day1" / "rec.hdf5"]
+    assert file_labels(files) == ["demo.h5  40a7", "demo.h5  9bc2", "rec.hdf5"]

@@ -55,6 +55,22 @@ def find_hdf5(paths: list[Path], limit: int = 500) -> list[Path]:
     return found[:limit]
 
 
+def file_labels(files: list[Path]) -> list[str]:
+    """Tree labels: the file name, with its folder when several files share a name (each job
+    writes its own ``demo.h5``); a job folder is shown by its id's last part."""
+    from collections import Counter
+
+    counts = Counter(f.name for f in files)
+    out = []
+    for f in files:
+        if counts[f.name] == 1:
+            out.append(f.name)
+        else:
+            parent = f.parent.name
+            out.append(f"{f.name}  {parent.rsplit('-', 1)[-1] if parent.count('-') >= 2 else parent}")
+    return out
+
+
 def _heatmap_axes(shape: tuple[int, ...]) -> tuple[int, int]:
     """The two longest axes, in their order (ties: the later axes, as before)."""
     order = sorted(range(len(shape)), key=lambda a: (shape[a], a), reverse=True)[:2]
@@ -242,8 +258,8 @@ class DatasetsPane(Widget):
         tree = trees.first(Tree)
         tree.clear()
         files = find_hdf5(self._paths)
-        for f in files:
-            tree.root.add(f.name, data=NodeRef(f, "/", "file"), allow_expand=True)
+        for f, label in zip(files, file_labels(files)):
+            tree.root.add(label, data=NodeRef(f, "/", "file"), allow_expand=True)
         if not files:
             tree.root.add_leaf("(no HDF5 files found)")
         tree.root.expand()
