@@ -20,7 +20,16 @@ from typing import Any, Callable, Iterator
 
 
 def _umask() -> int:
-    """The process's umask (read by setting it and putting it back)."""
+    """The process's umask.  Linux reports it in /proc (no change to process state); elsewhere
+    it is read by setting it and putting it back, which a file created by another thread in
+    between could see, so that path is the fallback only."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
