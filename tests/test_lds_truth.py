@@ -86,3 +86,22 @@ def test_sindy_step_reads_no_truth(tmp_path):
             assert out["inferred_diag_found"] == 4 and out["inferred_extra_max_per_eq"] <= 2, out
             assert out["latent_r2_cv"] > 0.99 and out["reference_diag_found"] == 4, out
     assert np.array_equal(fits[0][0], fits[1][0]) and fits[0][1] == fits[1][1]
+
+
+def test_a_rotation_becomes_a_two_by_two_block():
+    """Complex eigenvalues: the real modal form keeps one coupling per equation, not a dense row."""
+    rng = np.random.default_rng(0)
+    c, s_ = 0.95 * np.cos(0.2), 0.95 * np.sin(0.2)
+    A = np.zeros((4, 4))
+    A[:2, :2] = [[c, s_], [-s_, c]]
+    A[2, 2], A[3, 3] = 0.85, 0.97
+    y = np.zeros((200, 40, 4))
+    for t in range(1, 200):
+        y[t] = y[t - 1] @ A + rng.normal(size=(40, 4))
+    q = y @ (rng.normal(size=(4, 4)) + 2 * np.eye(4))
+    basis = modal_basis(q[:, :30])
+    assert basis[3] == 2
+    z = to_modal(q, basis)
+    res = fit_select(z[:, :30], z[:, 30:])
+    off = (res.coef != 0) & ~np.eye(4, dtype=bool)
+    assert off.sum(0).max() <= 1 and np.all(np.diag(res.coef) != 0), res.coef

@@ -9,8 +9,9 @@ the latents' own linear dynamics.  A least-squares fit of
 variance) the linear part is diagonal.  When the latents are a linear image of
 a system with diagonal ``A0`` (seed 004), the diagonal entries are the
 eigenvalues of ``A0 - I`` and sparse regression should keep the diagonal and
-little else.  Complex eigenvalues (rotations) have no real diagonal form: their
-real parts are used and the count is reported.
+little else.  Complex eigenvalues (rotations) have no real diagonal form: a pair
+becomes a 2 x 2 block (real and imaginary parts of its eigenvector, one coupling
+term per equation), and their count is reported.
 
 The threshold is picked from a sweep (:func:`engine.sindy.stlsq`, all
 thresholds in one batch) by the one-step error on *validation* trials (trials
@@ -58,9 +59,17 @@ def modal_basis(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]
     B = np.linalg.lstsq(X, d, rcond=None)[0][1:]          # (source, target): d = x @ B + c
     lam, V = np.linalg.eig(B)
     n_complex = int((np.abs(lam.imag) > 1e-9).sum())
-    V = np.real(V)
-    order = np.argsort(np.real(lam))                       # a fixed order: slowest decay last
-    V = V[:, order]
+    # the real modal form: a real eigenvalue keeps its eigenvector; a complex pair gives the
+    # real and imaginary parts of one of its vectors, a 2 x 2 rotation block (one coupling
+    # term per equation) instead of a dense real-part projection
+    order = np.argsort(np.real(lam), kind="stable")        # a fixed order: slowest decay last
+    cols = []
+    for i in order:
+        if abs(lam[i].imag) <= 1e-9:
+            cols.append(np.real(V[:, i]))
+        elif lam[i].imag > 0:
+            cols += [np.real(V[:, i]), np.imag(V[:, i])]
+    V = np.column_stack(cols)
     scale = ((q.reshape(-1, k) - m) @ V).std(0)
     scale[scale == 0] = 1.0
     return m, V, scale, n_complex
