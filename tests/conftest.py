@@ -13,6 +13,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("WORKBENCH_ANALYSES", "fake=tests.fake_analysis")
 os.environ["WORKBENCH_ANALYSES"] = "fake=tests.fake_analysis"
+# One compute thread in the tests and in the workers they start: CI is 2 busy cores, where
+# torch's second thread only spins (a small connectome run: 13.7 s on one thread, 243 s on two
+# under load).  The tests check behaviour, not multi-thread speed; benchmarks measure that.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    import torch  # OMP_NUM_THREADS is read at torch's first import; be explicit all the same
+
+    torch.set_num_threads(1)
+    yield
 
 
 @pytest.fixture(autouse=True)
