@@ -30,6 +30,34 @@ def safe_stem(name: str) -> str:
     return re.sub(r"[^\w.-]+", "_", name).strip("_") or "table"
 
 
+# Columns a table may carry to say how to read it (engine/analyses/retina_eval.py writes them):
+# shown as marks and in the title, not as columns of their own.
+MARK_COLUMNS = ("best", "rank_by", "worse_than_zeros", "diverged")
+
+
+def prepare_table(entry: dict) -> dict:
+    """A stored table as the pane shows it: the summary columns before the per-cell ones
+    (``metric:cell``), what a row is (``role``) first, and the marks (which row is best, what
+    ranks, which rows lose to predicting zero, which diverged) taken out into ``meta``."""
+    frame = entry["frame"]
+    meta: dict = {"role": None, "best": None, "rank_by": None, "worse": set(), "diverged": set()}
+    cols = [str(c) for c in frame.columns]
+    if "role" in cols:
+        meta["role"] = {str(i): str(r) for i, r in zip(frame.index, frame["role"])}
+    if "best" in cols:
+        meta["best"] = next((str(i) for i, b in zip(frame.index, frame["best"]) if b is True), None)
+    if "rank_by" in cols and len(frame):
+        meta["rank_by"] = str(frame["rank_by"].iloc[0])
+    if "worse_than_zeros" in cols:
+        meta["worse"] = {str(i) for i, w in zip(frame.index, frame["worse_than_zeros"]) if w is True}
+    if "diverged" in cols:
+        meta["diverged"] = {str(i) for i, d in zip(frame.index, frame["diverged"]) if d is True}
+    head = [c for c in frame.columns if str(c) == "role"]
+    summary = [c for c in frame.columns if ":" not in str(c) and str(c) not in ("role", *MARK_COLUMNS)]
+    per_cell = [c for c in frame.columns if ":" in str(c)]
+    return {**entry, "frame": frame[head + summary + per_cell], "meta": meta}
+
+
 def higher_is_better(table_name: str, column: str) -> bool:
     name = f"{table_name} {column}".lower()
     return any(k in name for k in HIGHER_IS_BETTER)
@@ -50,6 +78,7 @@ class ResultsPane(StorePane):
     ]
     DEFAULT_CSS = """
     ResultsPane #table-list { height: 1fr; }
+    ResultsPane #result-title { height: auto; }
     ResultsPane #tables-row { height: auto; max-height: 12; }
     ResultsPane #result-table { height: auto; max-height: 12; width: 1fr; }
     ResultsPane #compare-table { height: auto; max-height: 12; width: 1fr; display: none; }
@@ -99,7 +128,7 @@ class ResultsPane(StorePane):
         self.app.call_from_thread(self._set_tables, tables)
 
     def _set_tables(self, tables: list[dict]) -> None:
-        self.tables = tables
+        self.tables = [prepare_table(t) for t in tables]
         names = list(dict.fromkeys(t["name"] for t in reversed(tables)))
         lst = self.query_one("#table-list", OptionList)
         lst.clear_options()
@@ -132,6 +161,10 @@ class ResultsPane(StorePane):
         title = Text.assemble((entry["name"], "bold"),
                               (f"  run {runs - self.run_offset}/{runs} · job {entry['job_id'] or '-'}", "dim"))
         self._fill(table, entry)
+        meta = entry.get("meta") or {}
+        if meta.get("rank_by"):
+            title.append(f"\nranked by {meta['rank_by']}" + (f"; best model {meta['best']} ★" if meta.get("best") else "")
+                         + ("; ✗ MAE worse than predicting zero" if meta.get("worse") else ""), "dim")
         if self.hidden_columns:  # never a cut number: whole columns, and say what is left out
             title.append(f"  +{len(self.hidden_columns)} col (e exports all)", "dim")
         before = self._runs()[self.run_offset + 1] if self.run_offset + 1 < runs else None
@@ -173,20 +206,31 @@ class ResultsPane(StorePane):
         """Each row's cells as drawn: the best value per column marked (* and colour)."""
         frame = entry["frame"]
         rows: list[list[Text]] = []
+        meta = entry.get("meta") or {}
+        roles = meta.get("role")
+        # the best value among the models only: a baseline or the ceiling is never "best"
+        ranked = frame if roles is None else frame[[roles.get(str(i)) == "model" for i in frame.index]]
         best = {}
         for col in frame.columns:
-            values = frame[col]
-            numeric = values[values.map(lambda v: isinstance(v, (int, float)) and math.isfinite(v))]
+            values = ranked[col]
+            numeric = values[values.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+                                        and math.isfinite(v))]
             if len(numeric):
                 best[col] = numeric.max() if higher_is_better(entry["name"], str(col)) else numeric.min()
         for idx, row in frame.iterrows():
-            cells = [Text(str(idx), style="bold")]
+            label = str(idx) + (" ★" if str(idx) == meta.get("best") else "") \
+                + (" ✗" if str(idx) in meta.get("worse", ()) else "")
+            role = None if roles is None else roles.get(str(idx))
+            cells = [Text(label, style="bold" if role in (None, "model") else "dim")]
             for col in frame.columns:
                 v = row[col]
                 if isinstance(v, (bool,)) or not isinstance(v, (int, float)):
                     cells.append(Text(str(v)))
+                elif v != v:  # NaN: "diverged" only where the row says so (a constant row has no corr)
+                    diverged = str(idx) in meta.get("diverged", ())
+                    cells.append(Text("diverged" if diverged else "n/a", style="red" if diverged else "dim"))
                 elif not math.isfinite(v):
-                    cells.append(Text("diverged" if v != v else "inf", style="red"))
+                    cells.append(Text("inf", style="red"))
                 else:
                     # a mark as well as a colour: the best value must read without colour (NO_COLOR)
                     is_best = col in best and v == best[col]
