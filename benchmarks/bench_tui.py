@@ -237,7 +237,7 @@ async def _latency(root: Path, name: str, rate: float = 200.0, presses: int = 40
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cpu")
-    args = ap.parse_args(argv)
+    ap.parse_args(argv)  # --device is accepted (make bench passes it) and unused: no torch here
     # bytecode cached as an installed package has it: a machine with PYTHONDONTWRITEBYTECODE
     # set (as our CI is) would otherwise recompile every project module at each start
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
 from torch import nn
 from torch.nn.utils import prune as tprune
 

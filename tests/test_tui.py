@@ -531,12 +531,13 @@ async def test_results_show_whole_columns_sort_by_the_metric_and_export_plain_na
         table = app.query_one("#result-table", DataTable)
         shown = [str(c.label) for c in table.columns.values()]
         # what does not fit is left out whole, and the title says so; nothing is cut mid-number
-        assert pane.hidden_columns and shown + pane.hidden_columns == ["model", "diverged", "mae", "mae:0", "mae:1"]
+        # (the stored `diverged` column is read as a mark on the row, not shown as a column)
+        assert pane.hidden_columns and shown + pane.hidden_columns == ["model", "mae", "mae:0", "mae:1"]
         assert f"+{len(pane.hidden_columns)} col" in str(app.query_one("#result-title", Static).render())
         assert sum(c.get_render_width(table) for c in table.columns.values()) <= table.size.width
         await pilot.resize_terminal(200, 50)
         await _settle(pilot)
-        assert pane.hidden_columns == [] and len(table.columns) == 5
+        assert pane.hidden_columns == [] and len(table.columns) == 4
         await pilot.press("s")  # on the model column: sorts by the metric, best (lowest MAE) first
         await pilot.pause()
         assert [table.get_row_at(i)[0].plain for i in range(3)] == ["CfC", "CfC-pruned", "SINDy"]

@@ -13,7 +13,7 @@ trajectory ``h(t)``, ``readout`` the rates from any ``h`` (e.g. a SINDy rollout)
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch

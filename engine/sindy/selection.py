@@ -49,7 +49,7 @@ def equation_errors(coefs: np.ndarray, library, ro: dict, *, method: str = "rk4"
         sq = np.zeros(U * S)
         alive = np.ones(U * S, dtype=bool)
 
-        def f(z_other, xval):
+        def f(z_other, xval, k=k, C=C):  # bound now: defined and used within this iteration
             z = z_other.copy()
             z[:, k] = xval
             return np.einsum("bf,bf->b", library.transform(z), C)
@@ -111,7 +111,7 @@ def stabilise(coefs: np.ndarray, rows: np.ndarray, score, max_rounds: int | None
     def combo(r):
         return np.stack([coefs[r[k], k] if r[k] >= 0 else np.zeros(F) for k in range(K)])
 
-    err, div = score(combo(rows)[None])
+    _, div = score(combo(rows)[None])
     moves = 0
     limit = P * K if max_rounds is None else max_rounds
     while div[0] > 0 and moves < limit:
@@ -131,7 +131,7 @@ def stabilise(coefs: np.ndarray, rows: np.ndarray, score, max_rounds: int | None
             break
         e, d = score(np.stack([combo(r) for r in cands]))
         best = int(np.lexsort((e, d))[0])
-        rows, err, div = cands[best], e[best:best + 1], d[best:best + 1]
+        rows, div = cands[best], d[best:best + 1]
         moves += 1
     return rows, moves
 

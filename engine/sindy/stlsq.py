@@ -487,7 +487,7 @@ class _NumpySolver:
             g = self.theta.T @ (self.y[:, tg] - self.theta @ C.T)  # (F, S)
             worst = 0.0
             pos = 0
-            for idx, r, t, L, _ in systems:
+            for idx, r, _t, L, _ in systems:
                 n = len(r)
                 d, _ = self._potrs(L, g[np.ix_(idx, np.arange(pos, pos + n))], lower=1)
                 cur = out[np.ix_(r, idx)]

@@ -729,16 +729,16 @@ class EquationsPane(StorePane):
             self.wb.save_ui(**{"equations.set": new})
             self.redraw()
 
-    def on_resize(self) -> None:
-        self.call_after_refresh(self.redraw)
-
     def action_compare(self) -> None:
         self.comparing = not self.comparing
         self._fit_pareto()
         self.redraw()
 
     def on_resize(self) -> None:
+        # two handlers of this name stood here and the second hid the first: the plot is
+        # refitted to the new height and the equations are laid out again for the new width
         self._fit_pareto()
+        self.call_after_refresh(self.redraw)
 
     def _fit_pareto(self) -> None:
         """The Pareto plot takes at most a third of the pane (12 rows on a tall screen, none

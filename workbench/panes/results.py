@@ -55,7 +55,7 @@ def prepare_table(entry: dict) -> dict:
     head = [c for c in frame.columns if str(c) == "role"]
     summary = [c for c in frame.columns if ":" not in str(c) and str(c) not in ("role", *MARK_COLUMNS)]
     per_cell = [c for c in frame.columns if ":" in str(c)]
-    return {**entry, "frame": frame[head + summary + per_cell], "meta": meta}
+    return {**entry, "frame": frame[head + summary + per_cell], "stored": frame, "meta": meta}
 
 
 def higher_is_better(table_name: str, column: str) -> bool:
@@ -357,7 +357,7 @@ class ResultsPane(StorePane):
 
         out = self.wb.session.artifacts / "exports"
         stem = safe_stem(f"{entry['name']}-{entry['id']}")  # no spaces: easy to use from a shell
-        frame = entry["frame"]
+        frame = entry.get("stored", entry["frame"])  # the table as stored: every column, marks too
         write_text(out / f"{stem}.csv", frame.to_csv())
         write_text(out / f"{stem}.md", to_markdown(frame))
         write_text(out / f"{stem}.tex", to_latex(frame))

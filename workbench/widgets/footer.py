@@ -64,7 +64,7 @@ class WorkbenchFooter(Widget, can_focus=False):
         desc_style = self.get_component_rich_style("footer--description", partial=True)
         right = Text()
         spans: list[tuple[int, int, str]] = []
-        for key, shown, desc in pinned:
+        for _key, shown, desc in pinned:
             right.append(f" {shown} ", key_style)
             right.append(f"{desc} ", desc_style)
         room = width - right.cell_len - 1
