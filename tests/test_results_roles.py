@@ -55,3 +55,13 @@ async def test_best_is_a_model_never_the_ceiling_and_nan_is_not_diverged(session
         title = str(app.query_one("#result-title").render())
         assert "ranked by bits_per_spike" in title and "best model CfC" in title
         assert "worse than predicting zero" in title
+
+
+def test_scores_come_first_and_settings_are_never_marked_best():
+    from workbench.panes.results import is_metric
+
+    frame = pd.DataFrame({"amount": [0.0, 0.5], "pruned": [0, 976], "test_corr": [0.52, 0.51],
+                          "test_mae": [0.085, 0.083]}, index=["CfC", "CfC-p50"])
+    entry = prepare_table({"name": "retina pruning", "job_id": None, "frame": frame})
+    assert list(entry["frame"].columns) == ["test_corr", "test_mae", "amount", "pruned"]
+    assert [is_metric(c) for c in ("amount", "pruned", "W_slope", "W_r2", "val_loss")] == [False, False, False, True, True]

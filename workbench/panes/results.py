@@ -54,8 +54,18 @@ def prepare_table(entry: dict) -> dict:
         meta["diverged"] = {str(i) for i, d in zip(frame.index, frame["diverged"]) if d is True}
     head = [c for c in frame.columns if str(c) == "role"]
     summary = [c for c in frame.columns if ":" not in str(c) and str(c) not in ("role", *MARK_COLUMNS)]
+    summary = [c for c in summary if is_metric(str(c))] + [c for c in summary if not is_metric(str(c))]
     per_cell = [c for c in frame.columns if ":" in str(c)]
     return {**entry, "frame": frame[head + summary + per_cell], "stored": frame, "meta": meta}
+
+
+LOWER_IS_BETTER = ("mae", "mse", "rmse", "err", "loss", "diverged_frac")
+
+
+def is_metric(column: str) -> bool:
+    """Whether a column is a score (marked best), not a setting such as ``amount`` or ``pruned``."""
+    name = column.lower()
+    return any(k in name for k in HIGHER_IS_BETTER + LOWER_IS_BETTER)
 
 
 def higher_is_better(table_name: str, column: str) -> bool:
@@ -215,7 +225,7 @@ class ResultsPane(StorePane):
             values = ranked[col]
             numeric = values[values.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
                                         and math.isfinite(v))]
-            if len(numeric):
+            if len(numeric) and is_metric(str(col)):
                 best[col] = numeric.max() if higher_is_better(entry["name"], str(col)) else numeric.min()
         for idx, row in frame.iterrows():
             label = str(idx) + (" ★" if str(idx) == meta.get("best") else "") \
