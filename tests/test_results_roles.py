@@ -26,7 +26,8 @@ def _retina_like() -> pd.DataFrame:
 
 def test_prepare_table_orders_columns_and_takes_out_the_marks():
     entry = prepare_table({"name": "retina MAE", "job_id": None, "frame": _retina_like()})
-    assert list(entry["frame"].columns) == ["role", "mae", "corr", "bits_per_spike", "mae:c0"]
+    # what a row is first, then the ranking metric, the other scores, then per-cell columns
+    assert list(entry["frame"].columns) == ["role", "bits_per_spike", "mae", "corr", "mae:c0"]
     meta = entry["meta"]
     assert meta["best"] == "CfC" and meta["rank_by"] == "bits_per_spike"
     assert meta["worse"] == {"CfC", "SINDy"} and meta["diverged"] == set()
@@ -48,11 +49,13 @@ async def test_best_is_a_model_never_the_ceiling_and_nan_is_not_diverged(session
         assert set(rows) == {"CfC ★ ✗", "SINDy ✗", "zeros", "noise-free rate"}
         cfc, ceiling, zeros = rows["CfC ★ ✗"], rows["noise-free rate"], rows["zeros"]
         # bits/spike: the ceiling's 2.09 is higher, but the best mark goes to the best model
-        assert cfc[3] == "1.08*" and ceiling[3] == "2.09"
+        assert cfc[1] == "1.08*" and ceiling[1] == "2.09"
         # MAE: lower is better among the models; the zeros baseline's lower MAE is not "best"
-        assert cfc[1] == "0.085*" and zeros[1] == "0.066"
-        assert zeros[2] == "n/a"  # a constant prediction has no correlation; it did not diverge
-        title = str(app.query_one("#result-title").render())
+        assert cfc[2] == "0.085*" and zeros[2] == "0.066"
+        assert zeros[3] == "n/a"  # a constant prediction has no correlation; it did not diverge
+        title_widget = app.query_one("#result-title")
+        assert title_widget.size.height >= 2  # the ranking line is drawn, not cut off
+        title = str(title_widget.render())
         assert "ranked by bits_per_spike" in title and "best model CfC" in title
         assert "worse than predicting zero" in title
 

@@ -54,12 +54,15 @@ def prepare_table(entry: dict) -> dict:
         meta["diverged"] = {str(i) for i, d in zip(frame.index, frame["diverged"]) if d is True}
     head = [c for c in frame.columns if str(c) == "role"]
     summary = [c for c in frame.columns if ":" not in str(c) and str(c) not in ("role", *MARK_COLUMNS)]
-    summary = [c for c in summary if is_metric(str(c))] + [c for c in summary if not is_metric(str(c))]
+    # the ranking metric first, then the other scores, then settings and bookkeeping
+    first = [c for c in summary if str(c) == meta["rank_by"]]
+    summary = first + [c for c in summary if is_metric(str(c)) and c not in first] \
+        + [c for c in summary if not is_metric(str(c))]
     per_cell = [c for c in frame.columns if ":" in str(c)]
     return {**entry, "frame": frame[head + summary + per_cell], "stored": frame, "meta": meta}
 
 
-LOWER_IS_BETTER = ("mae", "mse", "rmse", "err", "loss", "diverged_frac")
+LOWER_IS_BETTER = ("mae", "mse", "rmse", "err", "loss")
 
 
 def is_metric(column: str) -> bool:
@@ -88,7 +91,7 @@ class ResultsPane(StorePane):
     ]
     DEFAULT_CSS = """
     ResultsPane #table-list { height: 1fr; }
-    ResultsPane #result-title { height: auto; }
+
     ResultsPane #tables-row { height: auto; max-height: 12; }
     ResultsPane #result-table { height: auto; max-height: 12; width: 1fr; }
     ResultsPane #compare-table { height: auto; max-height: 12; width: 1fr; display: none; }
