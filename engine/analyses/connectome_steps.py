@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from engine.analyses.base import StepContext
+from engine.truth import r2_slope
 
 DATA_FILE = "pde_n4.h5"
 MODEL_FILE = "gnn.pt"
@@ -187,17 +188,6 @@ def train(ctx: StepContext, p: dict[str, Any], input_mode: str | None = None) ->
 
 
 # --------------------------------------------------------------------------- metrics
-
-
-def r2_slope(true, pred) -> tuple[float, float]:
-    """R² of ``pred`` against ``true`` (1 - SS_res/SS_tot) and the least-squares slope of pred on true."""
-    t, q = np.asarray(true, float).ravel(), np.asarray(pred, float).ravel()
-    ss_tot = float(((t - t.mean()) ** 2).sum())
-    if ss_tot == 0:
-        raise ValueError("true values are constant; R² is undefined")
-    tc = t - t.mean()
-    slope = float((tc * (q - q.mean())).sum() / (tc * tc).sum())
-    return 1.0 - float(((t - q) ** 2).sum()) / ss_tot, slope
 
 
 def clustering_accuracy(embedding: np.ndarray, types: np.ndarray, seed: int = 0) -> float:
