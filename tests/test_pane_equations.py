@@ -153,3 +153,28 @@ async def test_threshold_redraw_latency_on_a_retina_sized_sweep(tmp_path):
     assert res["last_row"] == 16  # every key moved the threshold
     assert res["n_timed"] == res["n_keys"]  # every key reached the screen
     assert res["median_ms"] < 250, res
+
+
+async def test_a_model_that_is_no_sweep_row_is_shown_as_stored(sindy_session):
+    """Per-equation selection (the retina's) stores a model that no single threshold gives:
+    the pane shows those terms, says so, and +/- lead into the sweep from there."""
+    import numpy as np
+
+    stored = sindy_session.equations("demo: SINDy on trajectories")[-1]["data"]
+    coef = np.asarray(stored["coef"], float)
+    coef[0, np.flatnonzero(coef[0])[0]] = 0.0  # drop one term of the first equation only
+    sindy_session.save_equations("per-equation", {**stored, "coef": coef.tolist()})
+    app = WorkbenchApp(session=sindy_session)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("3")
+        await pilot.pause(0.8)
+        await workers_done(app)
+        await pilot.pause()
+        pane = app.query_one("#equations-pane")
+        s = pane.current()
+        assert s["name"] == "per-equation" and pane._row(s) is None
+        np.testing.assert_array_equal(np.asarray(pane.coef_of(s), float), coef)
+        assert "the stored model" in str(app.query_one("#eq-title").render())
+        await pilot.press("plus")
+        await pilot.pause()
+        assert pane._row(s) is not None and "the stored model" not in str(app.query_one("#eq-title").render())

@@ -350,13 +350,20 @@ class EquationsPane(StorePane):
 
     # -- the threshold ---------------------------------------------------------------
     def _row(self, s: dict) -> int | None:
-        """The sweep row shown for set ``s`` (default: the stored model's threshold)."""
+        """The sweep row shown for set ``s``, or None for the stored model itself.
+
+        On arrival that is the stored model's row of the sweep; a model that is no row of it
+        (each equation chosen at its own threshold, as the retina's) is shown as stored
+        (``STORED``): the terms scored in the tables, not a sweep row that merely shares the
+        threshold.  +/-, k and t move from there into the sweep."""
         sweep = self.sweeps.get(s["id"])
         if sweep is None:
             return None
         if s["id"] not in self.index:
-            self.index[s["id"]] = _nearest(sweep.thresholds, s["data"].get("threshold", 0.0))
-        return self.index[s["id"]]
+            row = _nearest(sweep.thresholds, s["data"].get("threshold", 0.0))
+            self.index[s["id"]] = row if _same_support(sweep.coefs[row], s["data"].get("coef")) else STORED
+        row = self.index[s["id"]]
+        return None if row == STORED else row
 
     def coef_of(self, s: dict):
         """The shown coefficients: the sweep row, with the hand edits made at that row."""
@@ -380,11 +387,14 @@ class EquationsPane(StorePane):
 
     def _step(self, delta: int) -> None:
         s = self.current()
-        if s is None or self._row(s) is None:
+        if s is None or self.sweeps.get(s["id"]) is None:
             self.app.notify("this equation set has no threshold sweep", severity="warning")
             return
-        n = len(self.sweeps[s["id"]])
-        self.index[s["id"]] = max(0, min(n - 1, self.index[s["id"]] + delta))
+        sweep = self.sweeps[s["id"]]
+        row = self._row(s)
+        if row is None:  # from the stored model: its threshold's row of the sweep, then the step
+            row = _nearest(sweep.thresholds, s["data"].get("threshold", 0.0))
+        self.index[s["id"]] = max(0, min(len(sweep) - 1, row + delta))
         self._remember()
         self.redraw()
 
@@ -397,7 +407,7 @@ class EquationsPane(StorePane):
     def action_knee(self) -> None:
         s = self.current()
         knee = (s or {}).get("data", {}).get("sweep", {}).get("knee", -1)
-        if s is not None and knee >= 0 and self._row(s) is not None:
+        if s is not None and knee >= 0 and self.sweeps.get(s["id"]) is not None:
             self.index[s["id"]] = knee
             self._remember()
             self.redraw()
@@ -432,7 +442,7 @@ class EquationsPane(StorePane):
         except ValueError:
             self.app.notify(f"not a threshold: {event.value!r}", severity="error")
             return
-        if s is not None and self._row(s) is not None:
+        if s is not None and self.sweeps.get(s["id"]) is not None:
             self.index[s["id"]] = _nearest(self.sweeps[s["id"]].thresholds, value)
             self._remember()
             self.redraw()
@@ -454,7 +464,10 @@ class EquationsPane(StorePane):
         s = self.current()
         row = None if s is None else self._row(s)
         if row is None:
-            self.app.notify("hand edits need the set's threshold sweep (re-run its sindy step)", severity="warning")
+            if s is not None and self.sweeps.get(s["id"]) is not None:
+                self.app.notify("hand edits apply to a sweep row: + or - picks one", severity="warning")
+            else:
+                self.app.notify("hand edits need the set's threshold sweep (re-run its sindy step)", severity="warning")
             return None
         return s, row
 
@@ -626,6 +639,11 @@ class EquationsPane(StorePane):
                 v = sweep.get(key, [None] * (row + 1))[row]
                 if v is not None:
                     facts.append(f"{label} {v:.3g}")
+        if row is None and self.sweeps.get(s["id"]) is not None:
+            import numpy as np
+
+            n = int(np.count_nonzero(np.nan_to_num(np.asarray(data.get("coef"), float))))
+            facts.append(f"{n} terms · the stored model (each equation at its own threshold; +/- the sweep)")
         if row is not None and row == sweep.get("knee"):
             facts.append("◆ knee")
         elif row is None and isinstance(data.get("val_error"), (int, float)):
@@ -821,6 +839,18 @@ def _load_sweep(data: dict):
         return load_sweep(path)
     except (OSError, KeyError, ValueError):
         return None  # artifact gone: the stored model still shows
+
+
+STORED = -1  # self.index value: the set's stored model, which is no row of its sweep
+
+
+def _same_support(a, b) -> bool:
+    import numpy as np
+
+    try:
+        return bool(np.array_equal(np.asarray(a, float) != 0, np.nan_to_num(np.asarray(b, float)) != 0))
+    except (TypeError, ValueError):
+        return False
 
 
 def _nearest(thresholds, value: float) -> int:
