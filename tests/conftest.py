@@ -59,6 +59,15 @@ def cli(*args: str, timeout: float = 120, check: bool = False) -> subprocess.Com
     return proc
 
 
+def free_port() -> int:
+    """A free TCP port on the loopback (for servers the tests start)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def wait_for(predicate, timeout: float = 30, interval: float = 0.1, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

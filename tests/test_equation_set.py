@@ -89,7 +89,7 @@ _HAND_EDITED = {"format": "engine.sindy", "state_names": ["x"], "feature_names":
 
 async def test_equations_pane_reads_an_lds_set_and_skips_a_bad_row(session, monkeypatch):
     import workbench.device_probe as probe
-    from tests.tui_fixtures import workers_done
+    from tests.tui_fixtures import settle
     from workbench.app import WorkbenchApp
 
     monkeypatch.setattr(probe, "probe", lambda: ("CPU (test)", []))
@@ -98,9 +98,7 @@ async def test_equations_pane_reads_an_lds_set_and_skips_a_bad_row(session, monk
     app = WorkbenchApp(session=session)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("3")
-        await pilot.pause(0.5)
-        await workers_done(app)
-        await pilot.pause()
+        await settle(pilot, 0.5)
         pane = app.query_one("#equations-pane")
         assert [s["name"] for s in pane.sets] == ["lds_latents"]
         assert np.asarray(pane.coef_of(pane.current())).shape == (2, 3)

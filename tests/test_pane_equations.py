@@ -9,7 +9,7 @@ import pytest
 
 from engine.jobs import runner
 from workbench.app import WorkbenchApp
-from tests.tui_fixtures import workers_done
+from tests.tui_fixtures import settle, workers_done
 
 
 @pytest.fixture
@@ -167,9 +167,7 @@ async def test_a_model_that_is_no_sweep_row_is_shown_as_stored(sindy_session):
     app = WorkbenchApp(session=sindy_session)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("3")
-        await pilot.pause(0.8)
-        await workers_done(app)
-        await pilot.pause()
+        await settle(pilot, 0.8)
         pane = app.query_one("#equations-pane")
         s = pane.current()
         assert s["name"] == "per-equation" and pane._row(s) is None

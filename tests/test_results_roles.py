@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tests.tui_fixtures import workers_done
+from tests.tui_fixtures import settle
 from workbench.app import WorkbenchApp
 from workbench.panes.results import prepare_table
 
@@ -41,9 +41,7 @@ async def test_best_is_a_model_never_the_ceiling_and_nan_is_not_diverged(session
     app = WorkbenchApp(session=session)
     async with app.run_test(size=(120, 30)) as pilot:
         await pilot.press("4")
-        await pilot.pause(0.5)
-        await workers_done(app)
-        await pilot.pause()
+        await settle(pilot, 0.5)
         pane = app.query_one("#results-pane")
         rows = {r[0].plain: [c.plain for c in r[1:]] for r in pane._cells(pane.current())}
         assert set(rows) == {"CfC ★ ✗", "SINDy ✗", "zeros", "noise-free rate"}

@@ -19,7 +19,7 @@ import pytest
 from engine import parallel
 from engine.parallel import CONFIG_SCOPE, ParallelConfig
 from engine.session import Session
-from tests.conftest import cli
+from tests.conftest import cli, free_port
 
 pytest.importorskip("distributed")
 
@@ -36,18 +36,12 @@ def dask_setup(scheduler):
 '''
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def evil_scheduler(tmp_path):
     marker = tmp_path / "PWNED"
     preload = tmp_path / "evil_preload.py"
     preload.write_text(PRELOAD.format(marker=str(marker)))
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port),
          "--no-dashboard", "--preload", str(preload)],

@@ -11,20 +11,16 @@ import time
 
 import pytest
 
+from tests.conftest import free_port
+
 pytest.importorskip("textual_serve")
 aiohttp = pytest.importorskip("aiohttp")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def served(session_root):
     """A real `workbench serve` process; yields (base url, token)."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "--session", "web", "serve", "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
     line = proc.stderr.readline()  # the first line names the URL with its token

@@ -13,7 +13,7 @@ reads it, plus the sweep summary and the analysis's extras).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
@@ -236,9 +236,6 @@ class EquationSet:
             return model_from_dict(self.to_payload())
         except ValueError as exc:
             raise EquationSetError(str(exc)) from None
-
-    def with_coef(self, coef) -> "EquationSet":
-        return replace(self, coef=_matrix(np.asarray(coef, float).tolist(), "coef", self.coef.shape))
 
 
 def written(payload: Any) -> EquationSet | None:
