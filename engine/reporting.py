@@ -15,9 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-
-class Cancelled(Exception):
-    """Raised by engine code when it stopped at a safe point after a cancel request."""
+from engine.errors import Cancelled as Cancelled  # re-exported: most engine code imports it from here
 
 
 class Reporter(Protocol):

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from engine.atomic import _json_default
+from engine.errors import SessionBusy as SessionBusy, SessionError as SessionError  # re-exported
 from engine.text import safe_line, safe_text
 
 SCHEMA_VERSION = 3
@@ -81,14 +82,6 @@ assert len(MIGRATIONS) == SCHEMA_VERSION
 
 ACTIVE_STATES = ("queued", "running")
 END_STATES = ("finished", "failed", "cancelled", "interrupted")
-
-
-class SessionError(Exception):
-    """A session cannot be opened or written; the message says why and what to do."""
-
-
-class SessionBusy(SessionError):
-    """Another process held the store's lock for longer than the busy timeout."""
 
 
 @dataclass

@@ -8,6 +8,6 @@ and the TUI can show it as is instead of a traceback from inside h5py.
 
 from __future__ import annotations
 
+from engine.errors import DataError as DataError  # defined with the other user errors; re-exported here
 
-class DataError(ValueError):
-    """Bad or unreadable input data; ``str(err)`` is a one-line message for the user."""
+__all__ = ["DataError"]
