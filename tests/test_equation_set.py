@@ -107,7 +107,7 @@ async def test_equations_pane_reads_an_lds_set_and_skips_a_bad_row(session, monk
 
 
 def test_report_after_metrics_without_a_step_and_odd_equation_rows(session, tmp_path):
-    from engine.report import write_report
+    from engine.session_report import write_report
 
     job = session.create_job("retina", ["evaluate"], {}, job_id="r-0001")
     session.add_events(job, [("metric", {"name": "mae", "value": 0.12, "step": None}),

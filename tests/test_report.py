@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.report import curve_image, write_report
+from engine.session_report import curve_image, write_report
 from tests.conftest import cli
 
 

@@ -390,7 +390,7 @@ class WorkbenchApp(App):
 
     @work(thread=True, exclusive=True, group="report", exit_on_error=False, name="report")
     def report_worker(self) -> None:
-        from engine.report import write_report
+        from engine.session_report import write_report
 
         with Session(self.session.path, create=False, readonly=True) as s:  # this thread's own
             rep = write_report(s, self.session.artifacts / "exports"

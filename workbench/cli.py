@@ -310,7 +310,7 @@ def _check_gen_target(args: argparse.Namespace) -> None:
 
 # -- report and browser view -----------------------------------------------------
 def cmd_report(args: argparse.Namespace) -> int:
-    from engine.report import write_report
+    from engine.session_report import write_report
 
     s = _open_session(args, create=False)
     try:
