@@ -158,7 +158,7 @@ class SignalGNN(nn.Module):
         self.psi = _mlp(1 + c.embedding_dim, c.hidden, c.mlp_layers)
         self.siren = None
         if c.input != "none":
-            from engine.data.pde_n4 import grid_positions
+            from engine.lattice import grid_positions
 
             self.register_buffer("pos", torch.as_tensor(grid_positions(c.grid) * 2 - 1, dtype=torch.float32))
             self.siren = Siren(SirenConfig(in_features=3, hidden=c.siren_hidden, layers=c.siren_layers,
