@@ -6,7 +6,7 @@ A job whose parameters say ``nproc=N`` (N > 1) is launched by the job runner as
 
 Every rank runs the same steps.  Rank 0 is the job: it writes the job's state, heartbeat
 and events, so the TUI follows it like any other job.  The other ranks run the steps with
-a reporter that says nothing (:func:`run_follower`).  A step that trains in parallel does::
+a reporter that says nothing (:func:`engine.jobs.follower.run_follower`).  A step that trains in parallel does::
 
     info = distributed.init()                  # no-op (world of 1) outside torchrun
     rep = distributed.reporter(ctx.reporter)   # rank 0 reports; cancel is agreed by all ranks
@@ -32,13 +32,10 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from engine.reporting import NullReporter
 
 
 @dataclass(frozen=True)
@@ -198,12 +195,12 @@ def workdir(path: Path) -> Path:
     path = Path(path)
     if info().is_main:
         return path
-    from engine.train import list_checkpoints
-
     private = Path(tempfile.mkdtemp(prefix=f"wb-rank{info().rank}-train-"))
     atexit.register(shutil.rmtree, private, True)
     (private / "checkpoints").mkdir()
-    for ck in list_checkpoints(path):
+    # every step file the training loop wrote (it picks the one to resume from itself);
+    # the name pattern is engine.train's, which this module sits below and cannot import
+    for ck in sorted((path / "checkpoints").glob("step_*.pt")):
         shutil.copy2(ck, private / "checkpoints" / ck.name)
     return private
 
@@ -271,45 +268,5 @@ def reporter(inner) -> DistributedReporter | Any:
     return DistributedReporter(inner) if info().distributed else inner
 
 
-# --------------------------------------------------------------------------- ranks > 0
-
-
-def run_follower(session, job_id: str, cancel: threading.Event | None = None) -> bool:
-    """A non-zero rank's share of a job: the same steps, nothing written to the session.
-
-    Returns True when every step ran; a cancel or a failure is rank 0's to record.
-    """
-    from engine import analyses
-    from engine.analyses.base import StepContext
-    from engine.reporting import Cancelled
-
-    class FollowerContext(StepContext):
-        def fresh_dir(self, name: str) -> Path:
-            # emptying a fresh run's folder is rank 0's job: two ranks racing rmtree
-            # against rank 0's first checkpoint could lose it
-            d = self.workdir / name
-            d.mkdir(parents=True, exist_ok=True)
-            return d
-
-    job = session.job(job_id)
-    spec = analyses.get(job.analysis)
-    # only the steps that train in parallel (they take ``nproc``): the others (data,
-    # evaluation, figures) are rank 0's; a DDP step waits in a barrier for what they make
-    steps = [n for n in job.steps if "nproc" in spec.step(n).defaults]
-    scratch = tempfile.TemporaryDirectory(prefix=f"wb-rank{env_rank()}-")
-    rep = NullReporter(scratch.name, cancel=cancel)
-    try:
-        for name in steps:
-            # session=None: tables and equations are rank 0's to store
-            ctx = FollowerContext(workdir=session.job_dir(job), reporter=rep, session=None,
-                                  job_id=job_id, resuming=job.resume_of is not None)
-            spec.step(name).load()(ctx, dict(job.params))
-    except Cancelled:
-        return False
-    finally:
-        scratch.cleanup()
-    return True
-
-
 __all__ = ["DistInfo", "DistributedReporter", "any_rank", "barrier", "check_nproc", "env_rank", "info", "init", "reporter",
-           "run_follower", "shard", "shutdown", "torchrun_command", "under_torchrun", "unwrap", "workdir", "wrap"]
+           "shard", "shutdown", "torchrun_command", "under_torchrun", "unwrap", "workdir", "wrap"]

@@ -112,6 +112,22 @@ def test_reporter_forwards_on_rank_0_only():
         assert rep.cancelled  # (a world of 1 in this process: the all-reduce is the flag itself)
 
 
+def test_workdir_of_a_later_rank_is_a_private_copy_of_the_step_checkpoints(tmp_path, monkeypatch):
+    ckdir = tmp_path / "train" / "checkpoints"
+    ckdir.mkdir(parents=True)
+    for name in ("step_2.pt", "step_10.pt", "step_12.pt.tmp", "notes.txt"):
+        (ckdir / name).write_text(name)
+    assert distributed.workdir(tmp_path / "train") == tmp_path / "train"  # rank 0: the folder itself
+    monkeypatch.setattr(distributed, "info", lambda: distributed.DistInfo(rank=1, world_size=2))
+    private = distributed.workdir(tmp_path / "train")
+    assert private != tmp_path / "train" and private.is_dir()
+    # the step files (the loop picks the one to resume from), not torn temporaries or others
+    assert sorted(p.name for p in (private / "checkpoints").iterdir()) == ["step_10.pt", "step_2.pt"]
+    assert (private / "checkpoints" / "step_10.pt").read_text() == "step_10.pt"
+    (private / "checkpoints" / "step_10.pt").write_text("rank 1's")
+    assert (ckdir / "step_10.pt").read_text() == "step_10.pt"  # rank 0's files untouched
+
+
 # ---------------------------------------------------------------- a job launched through torchrun
 
 

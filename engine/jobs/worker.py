@@ -7,6 +7,7 @@ import sys
 import threading
 
 from engine import distributed
+from engine.jobs.follower import run_follower
 from engine.jobs.runner import run_job
 from engine.session import Session, SessionError
 
@@ -25,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if distributed.env_rank() > 0:  # a torchrun rank other than 0: the job is rank 0's
         try:
-            ok = distributed.run_follower(session, job_id, cancel)
+            ok = run_follower(session, job_id, cancel)
         finally:
             distributed.shutdown()
             session.close()
