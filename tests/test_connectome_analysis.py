@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from engine.analyses import connectome_steps as S
+from engine.analyses.connectome import steps as S
 from engine.analyses.base import StepContext
 from engine.analyses.connectome import ANALYSIS, SIM_DEFAULTS, TRAIN_DEFAULTS
 from engine.data.pde_n4 import psi

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.analyses import lds
+from engine.analyses.lds import ANALYSIS as LDS, steps as lds
 from engine.analyses.base import StepContext
 from engine.reporting import RecordingReporter
 from tests.conftest import wait_for
@@ -19,7 +19,7 @@ def _reference(tmp_path):
     import torch
 
     torch.set_num_threads(1)
-    p = {**lds.ANALYSIS.defaults(), **SMALL}
+    p = {**LDS.defaults(), **SMALL}
     rec = RecordingReporter(tmp_path)
     ctx = StepContext(workdir=tmp_path, reporter=rec)
     lds.generate(ctx, p)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from engine import analyses
-from engine.analyses import lds
+from engine.analyses.lds import ANALYSIS as LDS, steps as lds
 from engine.analyses.base import StepContext
 from engine.data.lds_gen import LDSConfig, simulate
 from engine.metrics import poisson_loss
@@ -23,7 +23,7 @@ SMALL = {"trials": 40, "neurons": 60, "steps": 60, "latents": 3, "hidden": 3, "i
 
 
 def _params(**over):
-    p = lds.ANALYSIS.defaults()
+    p = LDS.defaults()
     p.update(SMALL)
     p.update(over)
     return p
@@ -76,7 +76,7 @@ def run_small(tmp_path_factory):
     ctx = StepContext(wd, rep)
     p = _params()
     out = {}
-    for step in lds.ANALYSIS.steps:
+    for step in LDS.steps:
         out.update(step.load()(ctx, dict(p)))
     return wd, rep, out, p
 
@@ -174,7 +174,7 @@ def test_views_draw_a_trial_of_spikes_rates_and_latents(run_small):
     from engine.views import load_figure
 
     wd, _, _, p = run_small
-    views = {v.name: v for v in lds.ANALYSIS.views}
+    views = {v.name: v for v in LDS.views}
     fig = load_figure(views["raster"], wd, index=p["trials"] - 1)
     truth, model = fig.panels
     assert fig.index == p["trials"] - 1 and "test trial" in fig.title

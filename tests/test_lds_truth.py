@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.analyses.lds_sindy import fit_select, modal_basis, split_fit_val, to_modal
-from engine.analyses.lds_truth import latent_r2_cv, match_modes, score_fit
+from engine.analyses.lds.sindy import fit_select, modal_basis, split_fit_val, to_modal
+from engine.analyses.lds.truth import latent_r2_cv, match_modes, score_fit
 from engine.data.lds_gen import LDSConfig, simulate
 
 
@@ -58,10 +58,10 @@ def test_sindy_step_reads_no_truth(tmp_path):
     the truth step scores it (here on latents seen through a known mixing, so all is found)."""
     import h5py
 
-    from engine.analyses import lds
+    from engine.analyses.lds import steps as lds
     from engine.analyses.base import StepContext
-    from engine.analyses.lds_sindy import sindy_step
-    from engine.analyses.lds_truth import truth
+    from engine.analyses.lds.sindy import sindy_step
+    from engine.analyses.lds.truth import truth
     from engine.atomic import save_npz
     from engine.data.lds_gen import write_h5
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from engine.analyses.mei_truth import compare_one, contrast_match, true_response
+from engine.analyses.mei.truth import compare_one, contrast_match, true_response
 from engine.data.allen import SyntheticV1Config, gabor
 
 
@@ -36,7 +36,7 @@ def test_the_receptive_field_is_the_optimum_at_equal_contrast():
 
 
 def test_test_images_are_apart_from_training_and_validation():
-    from engine.analyses.mei_steps import _split
+    from engine.analyses.mei.steps import _split
 
     tr, va, te = _split(118, 0.2, 0, 0.15)
     assert len(va) == 24 and len(te) == 18 and len(tr) == 76

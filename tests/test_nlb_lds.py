@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("pynwb")
 
-from engine.analyses import lds  # noqa: E402
+from engine.analyses.lds import ANALYSIS as LDS, steps as lds  # noqa: E402
 from engine.analyses.base import StepContext  # noqa: E402
 from engine.data import nlb  # noqa: E402
 from engine.data.lds_gen import LDSConfig, simulate  # noqa: E402
@@ -31,13 +31,13 @@ def test_lds_trains_and_scores_on_an_nlb_file(tmp_path, one_thread):
     heldout[::3] = True  # 12 held out, 24 held in: not the seed's halves
     splits = ["train"] * 18 + ["val"] * 6
     path = nlb.write_nlb_nwb(tmp_path / "dataset.nwb", d.spikes, heldout, splits, behavior=d.latents[:, :, :2])
-    p = lds.ANALYSIS.defaults()
+    p = LDS.defaults()
     p.update(data=str(path), hidden=3, iterations=20, readout_iterations=5, bias_init="target", log_every=10,
              device="cpu", nlb_dataset="mc_rtt", behavior="hand_vel")
     ctx = StepContext(workdir=tmp_path / "job")
-    trained = lds.ANALYSIS.step("train").load()(ctx, dict(p))
+    trained = LDS.step("train").load()(ctx, dict(p))
     assert trained["n_train_trials"] == 18 and trained["val_cost_last"] is not None
-    out = lds.ANALYSIS.step("evaluate").load()(ctx, dict(p))
+    out = LDS.step("evaluate").load()(ctx, dict(p))
     assert out["eval_trials"] == "test"
     with h5py.File(out["nlb_submission"], "r") as f:
         g = f["mc_rtt"]

@@ -1,5 +1,5 @@
 """The retina table: every row on the same frames, baselines and ceiling apart, diverged
-rollouts counted and filled (engine.analyses.retina_eval), the LR schedule and the encoder
+rollouts counted and filled (engine.analyses.retina.scoring), the LR schedule and the encoder
 fix that made the CfC learn on every data seed."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from engine.analyses.retina_eval import score, sindy_rollout
+from engine.analyses.retina.scoring import score, sindy_rollout
 
 
 def _rows(target, truth):
@@ -130,7 +130,7 @@ def test_encoder_features_reach_the_cfc_centred_and_alive():
 def test_pruning_figure_draws_the_curves_from_the_sweep(tmp_path):
     import json
 
-    from engine.analyses.retina_views import pruning
+    from engine.analyses.retina.views import pruning
 
     rows = [{"model": "CfC", "amount": 0.0, "finetune": 0, "sparsity": 0.0, "test_corr": 0.5, "sindy_terms": None},
             {"model": "CfC-p50", "amount": 0.5, "finetune": 0, "sparsity": 0.5, "test_corr": 0.3, "sindy_terms": 40},

@@ -82,7 +82,7 @@ def test_stabilise_moves_equations_to_sparser_supports_until_the_whole_model_hol
 
 
 def test_a_cubic_ode_selected_per_equation_stays_bounded_and_is_the_truth():
-    from engine.analyses.demo import cubic_oscillator, rk4
+    from engine.analyses.demo.data import cubic_oscillator, rk4
 
     rng = np.random.default_rng(0)
     ang = rng.uniform(0, 2 * np.pi, 12)

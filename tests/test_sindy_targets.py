@@ -75,8 +75,8 @@ def test_flow_targets_by_autograd_match_the_vector_field_and_finite_differences(
 
 def test_the_cfc_step_map_reproduces_its_own_run_and_pairs_the_next_frame():
     torch = pytest.importorskip("torch")
-    from engine.analyses.retina_sindy import cfc_step
-    from engine.analyses.retina_steps import run_model
+    from engine.analyses.retina.sindy import cfc_step
+    from engine.analyses.retina.steps import run_model
     from engine.models.retina_cfc import RetinaCfC, RetinaCfCConfig
 
     torch.manual_seed(0)

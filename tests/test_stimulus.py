@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.analyses import stimulus_steps as S
+from engine.analyses.stimulus import steps as S
 from engine.analyses.base import StepContext
 from engine.analyses.connectome import TRAIN_DEFAULTS
 from engine.analyses.stimulus import ANALYSIS, STIM_DEFAULTS
@@ -32,7 +32,7 @@ def test_small_stimulus_run_recovers_the_stimulus(tmp_path):
          "rollout_frames": 50, "device": "cpu", "target": "oracle", "max_types": 6, "heldout_seed": 1}
     ctx = StepContext(workdir=tmp_path)
     S.generate(ctx, p)
-    from engine.analyses.connectome_steps import train
+    from engine.analyses.connectome.steps import train
 
     train(ctx, p)
     S.evaluate(ctx, p)

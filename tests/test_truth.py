@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from engine.analyses import connectome_steps as S
+from engine.analyses.connectome import steps as S
 from engine.analyses.base import ParamError, StepContext
 from engine.analyses.connectome import SIM_DEFAULTS, TRAIN_DEFAULTS
-from engine.analyses.connectome_targets import derivative_targets, label
+from engine.analyses.connectome.targets import derivative_targets, label
 from engine.data.pde_n4 import PDEN4Config, phi, psi, simulate
 from engine.truth import adjusted_rand, r2_per_row, r2_slope, support_vs_truth
 

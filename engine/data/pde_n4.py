@@ -24,7 +24,7 @@ The default types all have ``psi'(0) = 1/gamma - theta = 1``.  That is a
 convention, not physics: the scale of the edge function and of W is
 degenerate (``W psi = (W/c)(c psi)``), and the analyses compare the gauge-fixed
 coupling ``<Omega_i> W_ij psi_j'(0)``, which with these types *is* the
-simulator's W (see :func:`engine.analyses.connectome_steps.gauge_fixed_W`).
+simulator's W (see :func:`engine.analyses.connectome.steps.gauge_fixed_W`).
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ Imported when the workbench lists analyses: nothing heavy at module level.
 
 from __future__ import annotations
 
-from engine.analyses.base import Analysis, Step
+from engine.analyses.base import Analysis, Param, Step
 from engine.analyses.connectome import EVAL_DEFAULTS, SIM_DEFAULTS, TRAIN_DEFAULTS, VIEWS, declared
 
 STIM_DEFAULTS = {**SIM_DEFAULTS, "input_amplitude": 1.0}
@@ -49,16 +49,16 @@ ANALYSIS = Analysis(
     title="Stimulus: GNN + SIREN recover the input from voltages (seed 003)",
     help="Additive stimulus on a grid, process noise; corrected R² of the recovered stimulus.",
     steps=(
-        Step("generate", "engine.analyses.stimulus_steps:generate",
+        Step("generate", "engine.analyses.stimulus.steps:generate",
              "simulate the network with an additive stimulus into pde_n4.h5", declared(STIM_DEFAULTS)),
-        Step("train", "engine.analyses.connectome_steps:train", "GNN + SIREN on the derivative loss",
+        Step("train", "engine.analyses.connectome.steps:train", "GNN + SIREN on the derivative loss",
              declared(TRAIN_DEFAULTS)),
-        Step("evaluate", "engine.analyses.connectome_steps:evaluate",
+        Step("evaluate", "engine.analyses.connectome.steps:evaluate",
              "without the truth: number of types (silhouette), fit on a fresh run of the network",
              declared(EVAL_DEFAULTS)),
-        Step("truth", "engine.analyses.stimulus_steps:truth",
+        Step("truth", "engine.analyses.stimulus.steps:truth",
              "against the generator: corrected R² of the stimulus, W R²/slope, types ARI",
-             {"table": "stimulus recovery"}),
+             {"table": Param("stimulus recovery", "name of the truth table")}),
     ),
     views=VIEWS,
 )

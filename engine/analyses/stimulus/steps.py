@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.analyses import connectome_steps
+from engine.analyses.connectome import steps as connectome_steps
 from engine.analyses.base import StepContext
 
 
 def generate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
-    from engine.analyses.connectome import require_sim_memory
-
-    require_sim_memory(p)
     return connectome_steps.generate(ctx, p, "additive")
 
 

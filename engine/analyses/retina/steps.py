@@ -276,7 +276,7 @@ def prune_sweep(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     SINDy equations.  Do pruned networks give sparser or more accurate equations?"""
     import copy
 
-    from engine.analyses.retina_sindy import distil
+    from engine.analyses.retina.sindy import distil
     from engine.atomic import write_json
     from engine.metrics import bits_per_spike, mae, pearson
     from engine.prune import prune_global
@@ -381,8 +381,8 @@ def _control(u, mean, comps, discrete_time: bool):
 # -- sindy --------------------------------------------------------------------------
 def sindy(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     """Each model's hidden states over the training frames → SINDy equations with control
-    (the fit and its options live in ``engine.analyses.retina_sindy``)."""
-    from engine.analyses.retina_sindy import distil
+    (the fit and its options live in ``engine.analyses.retina.sindy``)."""
+    from engine.analyses.retina.sindy import distil
 
     n_frames = p["n_frames"]
     _, stim, _ = _load_split(_data_path(ctx, p), "train", max_frames=p["samples"] + n_frames - 1)
@@ -405,7 +405,7 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     import h5py
     import torch
 
-    from engine.analyses.retina_eval import RANK_METRIC, score, sindy_rollout
+    from engine.analyses.retina.scoring import RANK_METRIC, score, sindy_rollout
     from engine.atomic import save_npz
     from engine.sindy.export import model_from_dict
 

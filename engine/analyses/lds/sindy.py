@@ -125,7 +125,7 @@ def sindy_step(ctx, p: dict) -> dict:
     and the trial split; never the true latents or A0 (the ``truth`` step
     scores this fit and adds the true-latent reference).
     """
-    from engine.analyses.lds import PRED_FILE, _load, _trial_split, _write_json
+    from engine.analyses.lds.steps import PRED_FILE, load_data, trial_split, write_json
     from engine.atomic import save_npz
 
     pred = ctx.workdir / PRED_FILE
@@ -133,7 +133,7 @@ def sindy_step(ctx, p: dict) -> dict:
         raise FileNotFoundError(f"{pred} is missing: run the 'evaluate' step first")
     with np.load(pred) as f:
         q = f["latents_inferred"].astype(float)
-    tr, _ = _trial_split(_load(ctx, p), p)
+    tr, _ = trial_split(load_data(ctx, p), p)
     fit_tr, val_tr = split_fit_val(tr, p["sindy_val_trials"])
     basis = modal_basis(q[:, fit_tr])
     z = to_modal(q, basis)
@@ -148,7 +148,7 @@ def sindy_step(ctx, p: dict) -> dict:
                             system="lds inferred latents (modal basis), discrete step z[t+1]-z[t]",
                             backend="engine.sindy.stlsq")
     ctx.save_equations("lds_latents", eq)
-    _write_json(ctx.workdir / "sindy_latents.json", eq)
+    write_json(ctx.workdir / "sindy_latents.json", eq)
     off = ~np.eye(len(res.coef), dtype=bool)
     return {"sindy_threshold_chosen": res.threshold, "sindy_terms": int((res.coef != 0).sum()),
             "sindy_offdiag_terms": int((res.coef[off] != 0).sum()),

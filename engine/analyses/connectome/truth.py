@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from engine.analyses.base import StepContext
-from engine.analyses.connectome_steps import (CLUSTERS_FILE, CONNECTIVITY_FILE, CURVES_FILE, EVALUATE_FILE,
+from engine.analyses.connectome.steps import (CLUSTERS_FILE, CONNECTIVITY_FILE, CURVES_FILE, EVALUATE_FILE,
                                               FIELD_FILE, ROLLOUT_FILE, _true_psi_slope, fresh_run, frame_times,
                                               gauge_fixed_W, integrate, load, load_model)
 from engine.truth import adjusted_rand, r2_per_row, r2_slope

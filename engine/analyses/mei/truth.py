@@ -54,7 +54,7 @@ def compare_one(mei, gabor, images, rf, gain, scale, cfg) -> dict[str, float]:
 def truth(ctx, p: dict[str, Any]) -> dict[str, Any]:
     import pandas as pd
 
-    from engine.analyses.mei_steps import MEIS, _data_source, _load_responses
+    from engine.analyses.mei.steps import MEIS, _data_source, _load_responses
     from engine.data.allen import TRUTH, SyntheticV1Config
 
     src = _data_source(ctx, p)

@@ -1,52 +1,12 @@
-"""Latent dynamics: LDS-Poisson data, bidirectional RNN co-smoothing (seed 004, issue 8).
-
-Steps
------
-generate
-    Simulate the seed's linear dynamical system with Poisson spikes into
-    ``lds.h5`` (kept when a file with the same settings is already there).
-train
-    Train the seed's bidirectional RNN (:class:`engine.models.rnn.BiRNN`) to
-    predict the *held-out* half of the neurons (the seed's ``x0``, first half)
-    from the *held-in* half (``x1``, second half), full batch, Adam, the seed's
-    Poisson cost, through :func:`engine.train.fit`.  Then a softplus readout from
-    the frozen latents to the held-in neurons is fitted the same way, so that
-    held-in bits/spike can be reported as in the Neural Latents Benchmark.
-evaluate
-    Poisson loss, bits/spike (held-in), co-bps (held-out), per-neuron
-    correlation with the true rates and with the spikes, on training and
-    held-out trials; the true rates give the ceiling.
-sindy
-    Degree-1 sparse regression on the RNN's *inferred* latents in their modal
-    basis, the threshold chosen on validation trials
-    (:mod:`engine.analyses.lds_sindy`); the true dynamics are
-    ``x_{t+1} - x_t = x_t (A0 - I) + noise``.
-truth
-    Against the generator (:mod:`engine.analyses.lds_truth`): latent R²
-    cross-validated across trials, the SINDy terms found against ``A0 - I``,
-    and the same procedure on the true latents as a reference row.
-    (:func:`sindy` below is the seed's fit on the true latents at a fixed
-    threshold, kept for comparison; no step runs it.)
-
-Departures from the notebook, all switchable: the last ``heldout_trials`` trials
-are kept out of training so that co-bps is measured on unseen trials
-(``heldout_trials=0`` trains on all trials, as the seed does); torch is seeded
-(``train_seed``) so runs repeat.  ``bias_init="seed"`` copies the notebook's
-initialisation of the readout bias with the mean count of the *input* neurons;
-``"target"`` uses the predicted neurons' own means.
-
-This module is imported when the workbench lists analyses: it imports nothing
-heavy at module level.
-"""
-
+"""Steps of the ``lds`` analysis (declared in :mod:`engine.analyses.lds`)."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any
 
-from engine.analyses.base import Analysis, Param, Step, StepContext
-from engine.views import View
+from engine.analyses.base import StepContext
+from engine.analyses.lds import TRAIN_PARAMS
 
 DATA_FILE = "lds.h5"
 PRED_FILE = "lds_predictions.npz"
@@ -63,7 +23,7 @@ def _config(p: dict[str, Any]):
     return LDSConfig(seed=p["seed"], trials=p["trials"], neurons=p["neurons"], steps=p["steps"], latents=p["latents"])
 
 
-def _load(ctx: StepContext, p: dict[str, Any] | None = None):
+def load_data(ctx: StepContext, p: dict[str, Any] | None = None):
     from engine.data.lds_gen import read_h5
 
     if p and p.get("data"):  # an NLB-style NWB file (engine.data.nlb): NLB's neuron and trial splits
@@ -88,7 +48,7 @@ def _neuron_split(data) -> tuple[slice, slice]:
     return data.neuron_split() if hasattr(data, "neuron_split") else split_neurons(data.spikes.shape[2])
 
 
-def _trial_split(data, p: dict[str, Any]) -> tuple[slice, slice]:
+def trial_split(data, p: dict[str, Any]) -> tuple[slice, slice]:
     return data.trial_split() if hasattr(data, "trial_split") else split_trials(data.spikes.shape[1],
                                                                                 p["heldout_trials"])
 
@@ -117,10 +77,10 @@ def _reset_if_changed(workdir: Path, settings: dict) -> None:
     for d in (TRAIN_DIR, READOUT_DIR):
         shutil.rmtree(workdir / d, ignore_errors=True)
     (workdir / TRAIN_DIR).mkdir(parents=True)
-    _write_json(stamp, settings)
+    write_json(stamp, settings)
 
 
-def _write_json(path: Path, obj: dict) -> None:
+def write_json(path: Path, obj: dict) -> None:
     from engine.atomic import write_json
 
     write_json(path, obj)
@@ -166,9 +126,9 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
 
     dist = distributed.check_nproc(p.get("nproc", 1), ctx.reporter)
     main = dist.is_main
-    data = _load(ctx, p)
+    data = load_data(ctx, p)
     heldin, heldout = _neuron_split(data)
-    tr, te = _trial_split(data, p)
+    tr, te = trial_split(data, p)
     x = torch.from_numpy(data.spikes).float()
     x_in, x_out = x[:, tr, heldin].contiguous(), x[:, tr, heldout].contiguous()
 
@@ -193,11 +153,11 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     rnn_dir = ctx.workdir / TRAIN_DIR
     first_path = rnn_dir / "cost_first.json"
     if main:
-        _reset_if_changed(ctx.workdir, {**{k: p[k] for k in _DEFAULTS_TRAIN if k not in _RUN_ONLY},
+        _reset_if_changed(ctx.workdir, {**{k: p[k] for k in TRAIN_PARAMS if k not in _RUN_ONLY},
                                         **data.config.as_attrs()})
         if not first_path.exists():
             with torch.no_grad():
-                _write_json(first_path, {"cost_first": float(seed_poisson_loss(model(x_in)[0], x_out))})
+                write_json(first_path, {"cost_first": float(seed_poisson_loss(model(x_in)[0], x_out))})
     distributed.barrier()  # rank 0 has cleaned rnn_dir: the others may copy its checkpoints
     # A resumed run: the initial cost belongs to the run that started it.
     cost_first = json.loads(first_path.read_text())["cost_first"]
@@ -243,7 +203,7 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     if "val_loss" in res.history:
         vs, vl = res.series("val_loss")
         curve.update(val_step=vs.tolist(), val_loss=vl.tolist())
-    _write_json(rnn_dir / "cost_curve.json", {"cost_first": cost_first, "cost_last": cost_last, **curve})
+    write_json(rnn_dir / "cost_curve.json", {"cost_first": cost_first, "cost_last": cost_last, **curve})
     return {
         "cost_first": cost_first,
         "cost_last": cost_last,
@@ -318,9 +278,9 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     from engine import metrics as M
     from engine.atomic import save_npz
 
-    data = _load(ctx, p)
+    data = load_data(ctx, p)
     heldin, heldout = _neuron_split(data)
-    tr, te = _trial_split(data, p)
+    tr, te = trial_split(data, p)
     ctx.reporter.progress(0, 2, "predicting")
     pred_out, pred_in, q = _predict(ctx, data)
     spikes, rates = data.spikes.astype(float), data.rates
@@ -389,7 +349,7 @@ def sindy(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     """Degree-1 SINDy on the true latents; compare with the known ``A0 - I``."""
     import numpy as np
 
-    data = _load(ctx)
+    data = load_data(ctx)
     fit = fit_latent_dynamics(data.latents, threshold=p["sindy_threshold"])
     truth = data.A0 - np.eye(data.A0.shape[0])
     err = fit["coef"] - truth
@@ -407,7 +367,7 @@ def sindy(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
                             threshold=p["sindy_threshold"], truth=truth,
                             system="lds latents, discrete step x[t+1]-x[t]", backend=fit["backend"])
     ctx.save_equations("lds_latents", eq)
-    _write_json(ctx.workdir / "sindy_latents.json", eq)
+    write_json(ctx.workdir / "sindy_latents.json", eq)
     return out
 
 
@@ -462,64 +422,3 @@ def fit_latent_dynamics(latents, threshold: float = 0.05) -> dict[str, Any]:
         model.fit(xt, t=1.0, x_dot=dx)
     coef = np.asarray(model.coefficients())  # (targets, 1 + latents): bias first
     return {"coef": coef[:, 1:].T, "intercept": coef[:, 0], "backend": backend}
-
-
-_DEFAULTS_GENERATE = {
-    "seed": Param(42, "random seed of the simulation", 0, 2**32 - 1),
-    "trials": Param(100, "simulated trials", 2, 10**6),
-    "neurons": Param(400, "recorded neurons (half held in, half held out)", 2, 10**6),
-    "steps": Param(250, "time steps per trial", 2, 10**7),
-    "latents": Param(10, "latent dimensions of the LDS", 1, 10**4),
-}
-# data="" trains on the generated lds.h5; data=PATH.nwb on an NLB-style file (engine.data.nlb)
-_DEFAULTS_NLB = {
-    "data": Param("", "an NLB-style .nwb file (empty: the generated lds.h5)"),
-    "bin_ms": Param(5.0, "NLB: bin width (ms)", 0.1, 10_000.0),
-    "align": Param("start_time", "NLB: trial column the window is aligned on"),
-    "train_split": Param("train", "NLB: trials (split column) to train on"),
-    "eval_split": Param("val", "NLB: trials (split column) to score on"),
-    "behavior": Param("", "NLB: time series nlb_tools decodes (hand_vel); empty: none"),
-}
-_DEFAULTS_TRAIN = {
-    **_DEFAULTS_NLB,
-    "hidden": Param(10, "hidden units of the bidirectional RNN", 1, 65536),
-    "iterations": Param(1000, "full-batch gradient steps", 1, 10**8),
-    "lr": Param(0.005, "learning rate", 1e-8, 10.0),
-    "heldout_trials": Param(20, "trials held out for scoring (0: train on all)", 0, 10**6),
-    "bias_init": Param("seed", "readout bias start", choices=("seed", "target", "none")),
-    "train_seed": Param(0, "random seed of the training", 0, 2**32 - 1),
-    "device": Param("auto", "auto, cpu, cuda, cuda:N or mps"),
-    "log_every": Param(10, "steps between logged losses", 1, 10**6),
-    "readout_iterations": Param(300, "steps of the readout fit", 0, 10**8),
-    # > 1: DDP ranks under torchrun (one per GPU), each on its block of training trials
-    "nproc": Param(1, "processes (GPUs) to train on", 1, 1024),
-}
-
-ANALYSIS = Analysis(
-    name="lds",
-    title="Latent dynamics (LDS-Poisson + bidirectional RNN)",
-    help="Seed 004: predict half of the neurons from the other half through 10 latents; co-bps.",
-    steps=(
-        Step("generate", "engine.analyses.lds:generate", "simulate the LDS with Poisson spikes into lds.h5",
-             _DEFAULTS_GENERATE),
-        Step("train", "engine.analyses.lds:train", "train the bidirectional RNN (held-in -> held-out)",
-             _DEFAULTS_TRAIN),
-        Step("evaluate", "engine.analyses.lds:evaluate", "Poisson loss, bits/spike, co-bps, correlations",
-             {"heldout_trials": Param(20, "trials held out for scoring (0: train on all)", 0, 10**6), **_DEFAULTS_NLB,
-              "nlb_dataset": Param("mc_maze", "NLB: dataset name of the submission", choices=(
-                  "mc_maze", "mc_rtt", "area2_bump", "dmfc_rsg", "mc_maze_large", "mc_maze_medium", "mc_maze_small"))}),
-        # issue 18: SINDy on the RNN's inferred latents, threshold chosen on validation trials
-        # (engine.analyses.lds_sindy); the truth step scores it and fits the true-latent reference
-        Step("sindy", "engine.analyses.lds_sindy:sindy_step",
-             "degree-1 SINDy on the inferred latents (modal basis), threshold chosen on validation trials",
-             {"sindy_val_trials": Param(16, "training trials kept out of the SINDy fit to choose its threshold",
-                                        1, 10**6)}),
-        Step("truth", "engine.analyses.lds_truth:truth",
-             "against the generator: cross-validated latent R², SINDy terms vs A0 - I (and the true-latent reference)",
-             {}),
-    ),
-    views=(
-        View("raster", "Spikes and rates, true vs predicted", "engine.analyses.lds_views:raster", index="trial"),
-        View("latents", "True latents vs the RNN state", "engine.analyses.lds_views:latents", index="trial"),
-    ),
-)

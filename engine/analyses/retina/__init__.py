@@ -10,8 +10,8 @@ from __future__ import annotations
 from engine.analyses.base import Analysis, Param, Step
 from engine.views import View
 
-_S = "engine.analyses.retina_steps:"
-_V = "engine.analyses.retina_views:"
+_S = "engine.analyses.retina.steps:"
+_V = "engine.analyses.retina.views:"
 
 ANALYSIS = Analysis(
     name="retina",
@@ -20,7 +20,7 @@ ANALYSIS = Analysis(
          "equations with the encoder features as control inputs, compared by MAE.",
     steps=(
         Step("generate", _S + "generate", "synthetic naturalscene.h5 (skipped when data= is set)",
-             {"data": "", "cells": Param(9, "ganglion cells", 1, 10**4),
+             {"data": Param("", "recording (naturalscene.h5 layout); empty: generate one"), "cells": Param(9, "ganglion cells", 1, 10**4),
               "frames": Param(12000, "training frames", 100, 10**8),
               "test_frames": Param(3000, "test frames", 10, 10**8), "seed": Param(0, "random seed", 0, 2**32 - 1)}),
         # On data seeds 1 and 2 the CfC used to predict the mean rate (whole-validation corr
@@ -33,15 +33,16 @@ ANALYSIS = Analysis(
         # encoders, larger first kernels: all within +-0.04 on seeds 1-2 (README, retina).
         Step("train", _S + "train", "train the conv encoder + CfC (shared training loop)",
              {"n_frames": Param(25, "frames of history the encoder sees", 1, 1000),
-              "units": Param(9, "CfC units", 1, 4096), "mode": "default",
+              "units": Param(9, "CfC units", 1, 4096), "mode": Param("default", "CfC mode (ncps)", choices=("default", "pure", "no_gate")),
               "iterations": Param(1200, "optimiser steps", 1, 10**8), "batch_size": Param(8, "sequences per step", 1, 10**6),
               "seq_len": Param(24, "frames per training sequence", 1, 10**5), "lr": Param(3e-3, "learning rate", 1e-8, 10.0),
-              "lr_schedule": "cosine", "amp": True,
+              "lr_schedule": Param("cosine", "learning-rate schedule (empty: constant)", choices=("cosine", "")),
+              "amp": Param(True, "mixed precision on CUDA"),
               "enc_channels": Param(8, "channels of the first conv layer (the second has twice)", 1, 1024),
               "encoder_features": Param(16, "encoder features fed to the CfC", 1, 4096),
               "enc_pool": Param(1, "average-pool frames by this factor first", 1, 64),
               "enc_kernel": Param(5, "first conv kernel size", 1, 101), "val_batches": Param(8, "validation batches (checkpoint selection)", 1, 10**4),
-              "val_fraction": Param(0.15, "share of frames held out", 0.01, 0.9), "device": "auto", "loss": "poisson",
+              "val_fraction": Param(0.15, "share of frames held out", 0.01, 0.9), "device": Param("auto", "auto, cpu, cuda, cuda:N or mps"), "loss": Param("poisson", "training loss", choices=("poisson", "mse")),
               "nproc": Param(1, "processes (GPUs) to train on", 1, 1024)}),  # > 1: DDP ranks under torchrun
         Step("ln", _S + "ln", "fit the LN baseline (regularised Poisson GLM on the frame history)",
              {"ln_lags": Param(30, "frames of history of the LN filter", 1, 1000),
@@ -60,7 +61,8 @@ ANALYSIS = Analysis(
               "threshold": Param(0.0, "STLSQ threshold (0: the sweep's knee)", 0.0, 1e6),
               "alpha": Param(1e-6, "ridge penalty (on unit-norm columns when normalize)", 0.0, 1e6),
               "control_pcs": Param(3, "control inputs (PCs)", 0, 1000),
-              "dt": Param(0.01, "time step between frames (s)", 1e-6, 1e3), "smooth": True, "discrete_time": True,
+              "dt": Param(0.01, "time step between frames (s)", 1e-6, 1e3), "smooth": Param(True, "smooth the states before differencing (targets=fd)"),
+              "discrete_time": Param(True, "fit a map h[k+1] = f(h[k], u[k]) (false: an ODE)"),
               # readable equations (issue 17): threshold on unit-norm columns, saturated units
               # constant, each equation at its own threshold by held-out teacher-forced
               # rollouts in absolute units, at most max_terms terms in all (0: no cap)
@@ -80,7 +82,7 @@ ANALYSIS = Analysis(
              {"horizon": Param(50, "rollout steps", 1, 10**6), "max_test_frames": Param(3000, "test frames scored", 1, 10**8)}),
         Step("prune_sweep", _S + "prune_sweep",
              "prune 10-90 % of the CfC weights, with and without fine-tuning: test error and SINDy terms vs sparsity",
-             {"sweep_amounts": "0.1,0.3,0.5,0.7,0.9",
+             {"sweep_amounts": Param("0.1,0.3,0.5,0.7,0.9", "fractions of the weights pruned, comma-separated"),
               "sweep_finetune": Param(60, "fine-tuning steps per pruned model (0: none)", 0, 10**7),
               "sweep_samples": Param(5000, "hidden-state samples per SINDy fit", 100, 10**8)}),
     ),

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.analyses.lds_sindy import SINDY_FILE, fit_select, split_fit_val
+from engine.analyses.lds.sindy import SINDY_FILE, fit_select, split_fit_val
 from engine.truth import support_vs_truth
 
 
@@ -64,10 +64,10 @@ def score_fit(coef: np.ndarray, truth: np.ndarray, tol: float = 0.0) -> dict[str
 def truth(ctx, p: dict[str, Any]) -> dict[str, Any]:
     import pandas as pd
 
-    from engine.analyses.lds import PRED_FILE, _load, _trial_split
-    from engine.analyses.lds_sindy import to_modal
+    from engine.analyses.lds.steps import PRED_FILE, load_data, trial_split
+    from engine.analyses.lds.sindy import to_modal
 
-    data = _load(ctx, p)
+    data = load_data(ctx, p)
     if getattr(data, "latents", None) is None or getattr(data, "A0", None) is None:
         raise ValueError("this data set stores no true latents (a recording): the truth step needs a generated one")
     for f in (PRED_FILE, SINDY_FILE):
@@ -79,7 +79,7 @@ def truth(ctx, p: dict[str, Any]) -> dict[str, Any]:
         s = {k: f[k] for k in f.files}
     y = np.asarray(data.latents, float)
     A = np.asarray(data.A0, float) - np.eye(len(data.A0))
-    tr, te = _trial_split(data, p)
+    tr, te = trial_split(data, p)
     fit_tr, val_tr = split_fit_val(tr, p["sindy_val_trials"])
     score_trials = te if te.stop > te.start else tr
     r2 = latent_r2_cv(q, y, tr, score_trials)

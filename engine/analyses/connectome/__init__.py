@@ -22,13 +22,13 @@ train
     realistic by default (``target="diff"``: forward differences of the
     activity alone); ``--set target=oracle`` trains on the simulator's
     noise-free ``dxdt`` as seed 001 does, and every table says which
-    (:mod:`engine.analyses.connectome_targets`).
+    (:mod:`engine.analyses.connectome.targets`).
 evaluate
     Without the truth: the number of cell types chosen by silhouette on the
     embeddings, and the fit on a fresh run of the same network (new initial
     state and noise, ``heldout_seed``).
 truth
-    Against the generator (:mod:`engine.analyses.connectome_truth`): W R² and
+    Against the generator (:mod:`engine.analyses.connectome.truth`): W R² and
     slope in the common gauge ``<Omega_i> W_ij psi_j'(0)`` (and raw), adjusted
     Rand index of the chosen types and the number found vs true, phi*/psi* per
     type, Omega* with the corrected R², a rollout from a fresh run's state;
@@ -85,7 +85,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.analyses.base import Analysis, Param, Step, StepContext
+from engine.analyses.base import Analysis, Param, Step
 from engine.views import View
 
 SIM_DEFAULTS = {"seed": 0, "n_neurons": 32, "grid": 4, "n_frames": 2500, "n_runs": 8, "dt": 0.05,
@@ -135,11 +135,30 @@ RANGES: dict[str, tuple[str, float, float]] = {
 }
 
 
-def declared(defaults: dict[str, Any]) -> dict[str, Any]:
-    """``defaults`` as a step declares them: each with its help and range from RANGES."""
-    return {k: Param(v, *RANGES[k]) if k in RANGES else v for k, v in defaults.items()}
+# the parameters that are not numbers: help and the values they take
+CHOICES: dict[str, tuple[str, tuple[Any, ...] | None]] = {
+    "device": ("auto, cpu, cuda, cuda:N or mps", None),
+    "target": ("derivative target: diff (differences of the activity) or oracle (the simulator's "
+               "noise-free dxdt: a ceiling, labelled in every table)", ("diff", "oracle")),
+    "learn_input": ("learn the external input field with a SIREN", None),
+    "input_through_phi": ("pass the input through phi (the seed's variant)", None),
+}
 
-_V = "engine.analyses.connectome_views:"
+
+def declared(defaults: dict[str, Any]) -> dict[str, Any]:
+    """``defaults`` as a step declares them: each with its help and range (RANGES) or choices (CHOICES)."""
+    out: dict[str, Any] = {}
+    for k, v in defaults.items():
+        if k in RANGES:
+            out[k] = Param(v, *RANGES[k])
+        elif k in CHOICES:
+            help_, choices = CHOICES[k]
+            out[k] = Param(v, help_, choices=choices)
+        else:
+            out[k] = v
+    return out
+
+_V = "engine.analyses.connectome.views:"
 # shared with the stimulus analysis: the same evaluate files
 VIEWS = (
     View("connectivity", "W learned vs true", _V + "connectivity"),
@@ -150,38 +169,21 @@ VIEWS = (
 )
 
 
-def require_sim_memory(p: dict[str, Any]) -> None:
-    """Refuse, in one line, a network that cannot fit: W (float64, and its mask) and the
-    stored voltages and derivatives of every run (float32)."""
-    from engine.resources import require_memory
-
-    n = p["n_neurons"]
-    require_memory(n * n * 8 * 2 + p["n_runs"] * (p["n_frames"] + 1) * n * 4 * 3, "the network simulation",
-                   {"n_neurons": n, "n_frames": p["n_frames"], "n_runs": p["n_runs"]})
-
-
-def generate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
-    from engine.analyses.connectome_steps import generate as run
-
-    require_sim_memory(p)
-    return run(ctx, p, "modulate")
-
-
 ANALYSIS = Analysis(
     name="connectome",
     title="Connectome: GNN recovers W, cell types, functions and Omega (seed 001)",
     help="PDE_N4 network with an external input field; GNN + SIREN; W R² and slope.",
     steps=(
-        Step("generate", "engine.analyses.connectome:generate", "simulate the PDE_N4 network into pde_n4.h5",
+        Step("generate", "engine.analyses.connectome.steps:generate", "simulate the PDE_N4 network into pde_n4.h5",
              declared(SIM_DEFAULTS)),
-        Step("train", "engine.analyses.connectome_steps:train", "GNN + SIREN on the derivative loss",
+        Step("train", "engine.analyses.connectome.steps:train", "GNN + SIREN on the derivative loss",
              declared(TRAIN_DEFAULTS)),
-        Step("evaluate", "engine.analyses.connectome_steps:evaluate",
+        Step("evaluate", "engine.analyses.connectome.steps:evaluate",
              "without the truth: number of types (silhouette), fit on a fresh run of the network",
              declared(EVAL_DEFAULTS)),
-        Step("truth", "engine.analyses.connectome_steps:truth",
+        Step("truth", "engine.analyses.connectome.steps:truth",
              "against the generator: W R²/slope, types ARI, phi/psi per type, Omega, rollout",
-             {"table": "connectome recovery"}),
+             {"table": Param("connectome recovery", "name of the truth table")}),
     ),
     views=VIEWS,
 )

@@ -1,4 +1,4 @@
-"""The demo's heavy steps (torch and SINDy are imported here, not in demo.py)."""
+"""The demo's heavy steps (torch and SINDy are imported here, not in the declaration)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,48 @@ from typing import Any
 import numpy as np
 
 from engine.analyses.base import StepContext
-from engine.analyses.demo import _load, _split
+from engine.analyses.demo.data import cubic_oscillator, load, rk4, split
+
+
+def generate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
+    import h5py
+
+    from engine.atomic import write_with
+
+    from engine.resources import require_memory
+
+    n_traj, n_t, dt = p["trajectories"], p["timesteps"], p["dt"]
+    # float64 states + rates and noisy copies (float64, then float32 for the file)
+    require_memory(n_traj * n_t * (2 * 8 + p["neurons"] * 8 * 3 + p["neurons"] * 4 * 2), "the demo's generate step",
+                   {"trajectories": n_traj, "timesteps": n_t, "neurons": p["neurons"]})
+    rng = np.random.default_rng(p["seed"])
+    radius = rng.uniform(0.5, 1.5, n_traj)
+    angle = rng.uniform(0, 2 * np.pi, n_traj)
+    z0 = np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1)
+    ctx.reporter.progress(0, 2, "simulating")
+    z = rk4(cubic_oscillator, z0, dt, n_t)
+    # a small "recorded population": rectified mixtures of the latent state, plus noise
+    readout = rng.normal(0, 1, (2, p["neurons"]))
+    rates = np.logaddexp(0, 2 * z @ readout)
+    obs = rates + rng.normal(0, p["noise"], rates.shape)
+    ctx.reporter.progress(1, 2, "writing demo.h5")
+    path = ctx.workdir / "demo.h5"
+
+    def write(tmp):
+        with h5py.File(tmp, "w") as f:
+            f.attrs["system"] = "cubic oscillator x'=-0.1x^3+2y^3, y'=-2x^3-0.1y^3"
+            f.attrs["dt"] = dt
+            f.create_dataset("latents", data=z.astype(np.float32), chunks=True, compression="gzip")
+            f.create_dataset("time", data=np.arange(n_t) * dt)
+            g = f.create_group("population")
+            g.create_dataset("rates", data=rates.astype(np.float32), chunks=True)
+            g.create_dataset("observed", data=obs.astype(np.float32), chunks=True)
+            g.create_dataset("readout", data=readout)
+
+    write_with(path, write, need_bytes=4 * (z.size + 2 * rates.size) + readout.nbytes)  # HDF5 must not meet a full disk
+    ctx.reporter.artifact("demo.h5", path, kind="hdf5")
+    ctx.reporter.progress(2, 2, "done")
+    return {"data": str(path), "trajectories": n_traj, "timesteps": n_t}
 
 
 def _mlp(hidden: int):
@@ -47,9 +88,9 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     from engine.device import describe
     from engine.train import TrainConfig, fit
 
-    z, dt = _load(ctx)
+    z, dt = load(ctx)
     _require_train_memory(z, p)
-    z_train, z_test = _split(z, p)
+    z_train, z_test = split(z, p)
     x_tr, y_tr = (torch.as_tensor(a, dtype=torch.float32) for a in _pairs(z_train, dt))
     x_va, y_va = (torch.as_tensor(a, dtype=torch.float32) for a in _pairs(z_test, dt))
     torch.manual_seed(p["seed"])
@@ -68,8 +109,8 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
 def sindy(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     from engine.analyses.sindy_fit import fit_and_sweep
 
-    z, dt = _load(ctx)
-    z_train, z_test = _split(z, p)
+    z, dt = load(ctx)
+    z_train, z_test = split(z, p)
     ctx.reporter.progress(0, 2, "fitting and sweeping thresholds")
     model, payload = fit_and_sweep(
         ctx, "demo: SINDy on trajectories", list(z_train), dt, degree=p["degree"],
@@ -90,8 +131,8 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     from engine.sindy import Sindy
     from engine.sindy.export import model_from_dict
 
-    z, dt = _load(ctx)
-    _, z_test = _split(z, p)
+    z, dt = load(ctx)
+    _, z_test = split(z, p)
     horizon = min(p["horizon"], z_test.shape[1])
     truth = z_test[:, :horizon]
     ctx.reporter.progress(0, 3, "rolling out the MLP")
@@ -103,7 +144,6 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
         with torch.no_grad():
             return mlp(torch.as_tensor(x)).numpy()
 
-    from engine.analyses.demo import rk4
 
     mlp_roll = rk4(f, truth[:, 0], dt, horizon)
     ctx.reporter.progress(1, 3, "rolling out SINDy")

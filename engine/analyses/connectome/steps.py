@@ -7,7 +7,7 @@ Both analyses share these steps; ``input`` ("modulate" for seed 001,
 What reads the generator's truth.  ``generate`` writes it; ``train`` reads the
 activity (and ``dxdt`` only under ``target="oracle"``); ``evaluate`` reads the
 model and a fresh simulated run of the same network, never W, the types, the
-functions or the field; only ``truth`` (:mod:`engine.analyses.connectome_truth`)
+functions or the field; only ``truth`` (:mod:`engine.analyses.connectome.truth`)
 scores against them (tests/test_truth.py shuffles them to check).
 
 Gauge.  What the data determine is the coupling ``Omega_i W_ij psi_j``, not
@@ -51,9 +51,20 @@ def sim_config(p: dict[str, Any], input_mode: str):
                        measurement_noise=p.get("measurement_noise", 0.0), seed=p["seed"])
 
 
+def require_sim_memory(p: dict[str, Any]) -> None:
+    """Refuse, in one line, a network that cannot fit: W (float64, and its mask) and the
+    stored voltages and derivatives of every run (float32)."""
+    from engine.resources import require_memory
+
+    n = p["n_neurons"]
+    require_memory(n * n * 8 * 2 + p["n_runs"] * (p["n_frames"] + 1) * n * 4 * 3, "the network simulation",
+                   {"n_neurons": n, "n_frames": p["n_frames"], "n_runs": p["n_runs"]})
+
+
 def generate(ctx: StepContext, p: dict[str, Any], input_mode: str = "modulate") -> dict[str, Any]:
     from engine.data.pde_n4 import simulate, write_h5
 
+    require_sim_memory(p)
     cfg = sim_config(p, input_mode)
     ctx.reporter.progress(0, 2, f"simulating {cfg.n_neurons} neurons x {cfg.n_frames} frames x {cfg.n_runs} runs")
     data = simulate(cfg, device=p["device"])
@@ -84,9 +95,9 @@ def _pairs(data, target: str = "diff", window: int = 1):
 
     ``target="diff"`` (default): forward differences of the activity alone;
     ``"oracle"``: the simulator's noise-free ``dxdt`` (seed 001's ``y_list``).
-    See :mod:`engine.analyses.connectome_targets`.
+    See :mod:`engine.analyses.connectome.targets`.
     """
-    from engine.analyses.connectome_targets import derivative_targets
+    from engine.analyses.connectome.targets import derivative_targets
 
     x = data.x
     n_runs, n_frames, n = x.shape
@@ -293,7 +304,7 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     """
     import torch
 
-    from engine.analyses.connectome_targets import derivative_targets, label
+    from engine.analyses.connectome.targets import derivative_targets, label
     from engine.atomic import save_npz
 
     data = load(ctx)
@@ -334,6 +345,6 @@ def _write_json(path, obj) -> None:
 
 
 def truth(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
-    from engine.analyses.connectome_truth import truth as run
+    from engine.analyses.connectome.truth import truth as run
 
     return run(ctx, p)

@@ -37,7 +37,7 @@ def cfc_step(model):
 def distil(ctx: StepContext, tag: str, model, u: np.ndarray, x: np.ndarray, p: dict[str, Any]) -> dict[str, Any]:
     """Fit and store the equations of one model from its encoder features ``u`` (T, F) and
     states ``x`` (T, units); returns the step's results for this model."""
-    from engine.analyses.retina_steps import _control
+    from engine.analyses.retina.steps import _control
     from engine.analyses.sindy_fit import fit_and_sweep
     from engine.atomic import save_npz
     from engine.sindy import Sindy
