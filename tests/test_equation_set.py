@@ -89,7 +89,7 @@ _HAND_EDITED = {"format": "engine.sindy", "state_names": ["x"], "feature_names":
 
 async def test_equations_pane_reads_an_lds_set_and_skips_a_bad_row(session, monkeypatch):
     import workbench.device_probe as probe
-    from tests.tui_fixtures import settle
+    from tests.helpers.tui import settle
     from workbench.app import WorkbenchApp
 
     monkeypatch.setattr(probe, "probe", lambda: ("CPU (test)", []))

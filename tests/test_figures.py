@@ -12,7 +12,7 @@ import pytest
 from engine.analyses import get
 from engine.atomic import save_npz
 from engine.views import Figure, Panel, Series, load_figure
-from tests.tui_fixtures import settle as _settle
+from tests.helpers.tui import settle as _settle
 
 
 def _retina_artifacts(workdir, T=800, cells=3, seed=0):

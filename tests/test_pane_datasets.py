@@ -14,7 +14,7 @@ from textual.widgets import Static, Tree
 from engine.data.retina_gen import generate_retina
 from workbench.panes.datasets import EDA_LABEL, DatasetsPane, find_hdf5
 from workbench.widgets.halfblock import fit_size, halfblock
-from tests.tui_fixtures import workers_done
+from tests.helpers.tui import workers_done
 
 
 @pytest.fixture(scope="module")

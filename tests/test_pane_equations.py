@@ -9,7 +9,7 @@ import pytest
 
 from engine.jobs import runner
 from workbench.app import WorkbenchApp
-from tests.tui_fixtures import settle, workers_done
+from tests.helpers.tui import settle, workers_done
 
 
 @pytest.fixture

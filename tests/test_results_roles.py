@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tests.tui_fixtures import settle
+from tests.helpers.tui import settle
 from workbench.app import WorkbenchApp
 from workbench.panes.results import prepare_table
 

@@ -12,7 +12,7 @@ from textual.app import App, ComposeResult
 from textual.widgets import Static, Tree
 
 from workbench.panes.datasets import DatasetsPane
-from tests.tui_fixtures import workers_done
+from tests.helpers.tui import workers_done
 
 
 class PaneApp(App):

@@ -11,8 +11,9 @@ import pytest
 from textual.widgets import DataTable, Static, TabbedContent
 
 from engine.session import Session
-from tests.tui_fixtures import make_snapshot_session
-from tests.tui_fixtures import settle as _settle
+from tests.helpers.snapshot_session import make_snapshot_session
+from tests.helpers.screen import screen_text
+from tests.helpers.tui import settle as _settle
 from workbench.app import WorkbenchApp
 
 
@@ -30,8 +31,6 @@ def snap_session(session_root):
     s = make_snapshot_session(session_root)
     yield s
     s.close()
-
-
 
 
 async def test_keys_switch_the_four_panes(snap_session):
@@ -127,19 +126,6 @@ async def test_help_lists_pane_keys(snap_session):
 SNAPSHOTS = Path(__file__).parent / "__snapshots__" / "text"
 
 
-def screen_text(app) -> str:
-    """The screen as plain text lines, read from Textual's SVG export."""
-    import html
-    import re
-
-    rows: dict[float, list[tuple[float, str]]] = {}
-    svg = app.export_screenshot()
-    for m in re.finditer(r'<text class="[^"]*" x="([\d.]+)" y="([\d.]+)"[^>]*>(.*?)</text>', svg):
-        rows.setdefault(float(m.group(2)), []).append((float(m.group(1)), html.unescape(m.group(3))))
-    return "\n".join("".join(t for _, t in sorted(v)).replace("\xa0", " ").rstrip()
-                     for _, v in sorted(rows.items())) + "\n"
-
-
 @pytest.mark.parametrize("size", [(80, 24), (200, 50)], ids=["80x24", "200x50"])
 @pytest.mark.parametrize("key", ["1", "2", "3", "4"], ids=["datasets", "training", "equations", "results"])
 async def test_screen_snapshots(snap_session, size, key):
@@ -198,7 +184,7 @@ def _jobs_session(root, monkeypatch):
     """The snapshot session plus one job in each other state; a fixed clock and a fake GPU."""
     import workbench.device_probe as probe
     import workbench.screens.jobs as jobs_screen
-    from tests.tui_fixtures import T0
+    from tests.helpers.snapshot_session import T0
 
     s = make_snapshot_session(root)
     host = os.uname().nodename
@@ -226,8 +212,9 @@ async def test_jobs_screen_snapshots(session_root, monkeypatch, size):
         await _settle(pilot, 0.8)
         await pilot.press("j")
         await _settle(pilot, 0.8)
-        # the app's own text export (what S saves); pid and host vary by machine
-        text = app.screen_text().replace(f"pid {os.getpid()} · {os.uname().nodename}", "pid PID · HOST")
+        # pid and host vary by machine: named by placeholders, the row kept the screen's width
+        text = "".join(line.replace(f"pid {os.getpid()} · {os.uname().nodename}", "pid PID · HOST")
+                       .rstrip().ljust(size[0]) + "\n" for line in screen_text(app).splitlines())
         table = app.screen.query_one("#jobs-table", DataTable)
         # newest first; every state carries its own symbol (readable without colour)
         assert [str(table.get_row_at(i)[0]) for i in range(5)] == [

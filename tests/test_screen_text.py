@@ -1,0 +1,58 @@
+"""The snapshot renderer (tests/helpers/screen.py) is faithful to positions."""
+
+from __future__ import annotations
+
+from textual.app import App, ComposeResult
+from textual.widgets import Static
+
+from tests.helpers.screen import screen_lines, screen_text
+
+
+class TwoColumns(App):
+    """A word on the left, one on the right; the right one can be moved."""
+
+    CSS = """
+    Screen { layout: horizontal; }
+    #left { width: 10; }
+    #right { width: auto; }
+    """
+
+    def __init__(self, shift: int) -> None:
+        super().__init__()
+        self.shift = shift
+
+    def compose(self) -> ComposeResult:
+        yield Static("left", id="left")
+        yield Static("right", id="right")
+
+    def on_mount(self) -> None:
+        self.query_one("#right").styles.margin = (0, 0, 0, self.shift)
+
+
+async def _render(shift: int) -> list[str]:
+    app = TwoColumns(shift)
+    async with app.run_test(size=(30, 4)) as pilot:
+        await pilot.pause()
+        return screen_lines(app)
+
+
+async def test_a_widget_moved_three_cells_changes_the_text():
+    before, after = await _render(0), await _render(3)
+    assert before[0] == "left".ljust(10) + "right".ljust(20)
+    assert after[0] == "left".ljust(13) + "right".ljust(17)
+    assert before != after
+    assert all(len(line) == 30 for line in before + after)  # every cell, blanks included
+    assert before[1:] == after[1:] == [" " * 30] * 3
+
+
+async def test_wide_characters_take_two_cells():
+    class Wide(App):
+        def compose(self) -> ComposeResult:
+            yield Static("日本 x")
+
+    app = Wide()
+    async with app.run_test(size=(12, 2)) as pilot:
+        await pilot.pause()
+        text = screen_text(app)
+    assert text.splitlines()[0] == "日本 x".ljust(12 - 2)  # 5 characters in 6 cells
+    assert text.endswith("\n") and len(text.splitlines()) == 2
