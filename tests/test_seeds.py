@@ -18,6 +18,11 @@ def seeded(monkeypatch):
     monkeypatch.setitem(analyses._MODULES, "seeded", "tests.seeded_analysis")
 
 
+@pytest.fixture
+def pipeline(monkeypatch):
+    monkeypatch.setitem(analyses._MODULES, "pipeline", "tests.seeded_pipeline")
+
+
 def test_parse_seeds():
     assert parse_seeds("0,1,2") == [0, 1, 2] and parse_seeds("3-5") == [3, 4, 5] and parse_seeds(" 7 ") == [7]
     for bad in ("", "a,b", "1,1"):
@@ -59,3 +64,75 @@ def test_cli_run_seeds(tmp_path, seeded, capsys):
     assert out["summary"]["value"] == {"mean": pytest.approx(2.0), "std": pytest.approx(2.0)}
     assert main(["--root", str(tmp_path), "run", "seeded", "--seeds", "x"]) != 0
     assert "--seeds" in capsys.readouterr().err
+
+
+# -- seeds as jobs: engine.seed_table / engine.seed_sweep ------------------------------
+def _frame(mae, corr, zeros_mae):
+    import pandas as pd
+
+    return pd.DataFrame({"role": ["model", "baseline"], "mae": [mae, zeros_mae], "mae:c0": [9.0, 9.0],
+                         "corr": [corr, float("nan")], "best": [True, False]}, index=["CfC", "zeros"])
+
+
+def test_summarize_by_hand_with_a_diverged_and_a_failed_seed():
+    from engine.seed_table import SeedRun, summarize
+
+    runs = [SeedRun(0, "j0", "finished", result={"loss": 1.0, "ok": True}, tables={"t": _frame(0.1, 0.5, 0.2)}),
+            SeedRun(1, "j1", "finished", result={"loss": 3.0}, tables={"t": _frame(0.3, 0.7, 0.2)}),
+            SeedRun(2, "j2", "finished", result={"loss": float("nan")}, tables={"t": _frame(0.2, float("inf"), 0.2)}),
+            SeedRun(3, "j3", "failed", error="ValueError: boom"),
+            SeedRun(4, None, "pending")]
+    s = summarize(runs)
+    assert (s.finished, s.failed, s.waiting, s.errors) == (3, 1, 1, {3: "ValueError: boom"})
+    figs = {f.label: f for f in s.figures}
+    # per-cell columns and marks are no figures; bools are no numbers; table rows before results
+    assert list(figs) == ["t · CfC · mae", "t · CfC · corr", "t · zeros · mae", "t · zeros · corr", "result · loss"]
+    mae = figs["t · CfC · mae"]
+    assert (mae.n, mae.nonfinite, mae.role) == (3, 0, "model")
+    assert mae.mean == pytest.approx(0.2) and mae.std == pytest.approx(0.1)
+    assert (mae.min, mae.max) == (0.1, 0.3) and mae.values == {0: 0.1, 1: 0.3, 2: 0.2}
+    corr = figs["t · CfC · corr"]  # the inf of seed 2 is counted, never averaged in
+    assert (corr.n, corr.nonfinite) == (2, 1) and corr.mean == pytest.approx(0.6)
+    assert corr.std == pytest.approx(np.std([0.5, 0.7], ddof=1))
+    zc = figs["t · zeros · corr"]  # a baseline without a correlation: no value at all
+    assert (zc.n, zc.nonfinite, zc.role) == (0, 3, "baseline") and np.isnan(zc.mean)
+    assert figs["t · zeros · mae"].std == 0.0
+    loss = figs["result · loss"]
+    assert (loss.n, loss.nonfinite, loss.mean, loss.role) == (2, 1, 2.0, None)
+    frame = s.to_frame()
+    assert list(frame.columns[:8]) == ["role", "mean", "std", "min", "max", "n", "nonfinite", "failed"]
+    assert list(frame.columns[8:]) == ["seed 0", "seed 1", "seed 2", "seed 3", "seed 4"]
+    assert frame.loc["t · CfC · mae", "failed"] == 1 and np.isnan(frame.loc["t · CfC · mae", "seed 3"])
+
+
+def test_sweep_runs_each_seed_as_a_job_and_saves_the_table(session, seeded):
+    from engine import seed_sweep
+
+    sweep = seed_sweep.create(session, "seeded", [0, 1, 3], {"offset": 0.5})
+    told = []
+    result = seed_sweep.run_here(session, sweep, on_seed=lambda i, s, j, eta: told.append((i, s, eta)))
+    jobs = {j.id: j for j in session.jobs()}
+    assert [jobs[sweep.jobs[s]].params["seed"] for s in (0, 1, 3)] == [0, 1, 3]
+    assert all(j.state == "finished" for j in jobs.values()) and len(jobs) == 3
+    assert [t[:2] for t in told] == [(0, 0), (1, 1), (2, 3)] and told[0][2] is None and told[2][2] > 0
+    value = {f.label: f for f in result.figures}["result · value"]
+    assert value.values == {0: 0.5, 1: 2.5, 3: 6.5} and value.mean == pytest.approx(9.5 / 3)
+    saved = session.tables("seeded over seeds")[-1]["frame"]
+    assert saved.loc["result · count", "std"] == pytest.approx(np.std([0, 1, 9], ddof=1))
+    assert seed_sweep.load(session, sweep.id).jobs == sweep.jobs  # the record survives a restart
+    with pytest.raises(ParamError, match="--seeds"):
+        seed_sweep.create(session, "seeded", [0], {"seed": 1})
+    with pytest.raises(ParamError, match="no seed parameter"):
+        seed_sweep.create(session, "fake", [0])
+
+
+def test_a_part_way_sweep_takes_each_seeds_own_inputs(session, pipeline):
+    from engine import seed_sweep
+
+    with pytest.raises(ParamError, match="seed 0: no earlier pipeline job with seed=0 made make"):
+        seed_sweep.create(session, "pipeline", [0], steps=["score"])
+    seed_sweep.run_here(session, seed_sweep.create(session, "pipeline", [2, 1], steps=["make"]))
+    # newest job first would be seed 1's: each seed must still read its own data
+    again = seed_sweep.run_here(session, seed_sweep.create(session, "pipeline", [2, 1], steps=["score"]))
+    data = {f.label: f for f in again.figures}["result · data_seed"]
+    assert data.values == {2: 2.0, 1: 1.0}
