@@ -11,7 +11,7 @@ import pytest
 
 from engine.sindy import NotFittedError, Sindy, from_json, to_json, to_latex, to_sympy, to_text
 
-from .test_sindy_systems import LORENZ_TERMS, damped_oscillator, linear3d, lorenz, tanh_network
+from tests.helpers.sindy_systems import LORENZ_TERMS, damped_oscillator, linear3d, lorenz, tanh_network
 
 ps = pytest.importorskip("pysindy")
 

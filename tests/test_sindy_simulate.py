@@ -10,7 +10,7 @@ import pytest
 from engine.sindy import Sindy, simulate
 from engine.sindy.library import PolynomialLibrary
 
-from .test_sindy_systems import control_signal, damped_oscillator, lorenz
+from tests.helpers.sindy_systems import control_signal, damped_oscillator, lorenz
 
 pytest.importorskip("torch")
 

@@ -11,7 +11,7 @@ from engine.sindy.derivatives import finite_difference
 from engine.sindy.library import PolynomialLibrary
 from engine.sindy.stlsq import GramStats, stlsq, stlsq_gram
 
-from .test_sindy_systems import damped_oscillator, ill_conditioned, linear3d, lorenz, tanh_network
+from tests.helpers.sindy_systems import damped_oscillator, ill_conditioned, linear3d, lorenz, tanh_network
 
 ps = pytest.importorskip("pysindy")
 

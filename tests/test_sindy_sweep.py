@@ -8,7 +8,7 @@ import pytest
 from engine.sindy import Sindy, ensemble, knee_point, pareto_front, threshold_sweep
 from engine.sindy.stlsq import stlsq
 
-from .test_sindy_systems import LORENZ_TERMS, damped_oscillator, lorenz, tanh_network
+from tests.helpers.sindy_systems import LORENZ_TERMS, damped_oscillator, lorenz, tanh_network
 
 pd = pytest.importorskip("pandas")
 

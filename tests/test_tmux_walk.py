@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tests.conftest import ROOT
-from tests.test_tmux import Tmux
+from tests.helpers.tmux import Tmux
 from tests.walk_sessions import TINY, make_walk_session
 
 # slow: making the session runs every analysis (1-3 min on two busy cores); it still runs by
