@@ -13,6 +13,7 @@ from engine.train import (
     fit,
     list_checkpoints,
     load_checkpoint,
+    load_model,
     save_model,
 )
 
@@ -165,9 +166,14 @@ def test_retina_checkpoint_loads_weights_only_and_rebuilds_without_factory(tmp_p
     torch.testing.assert_close(clone(frames)[0], model(frames)[0])
     # save_model writes the same format for a model outside training (e.g. after pruning).
     save_model(model, tmp_path / "pruned.pt", extra={"note": "pruned"})
-    again, p2 = load_checkpoint(tmp_path / "pruned.pt")
-    assert p2["note"] == "pruned"
+    again, extra = load_model(tmp_path / "pruned.pt")
+    assert extra == {"note": "pruned"}
     torch.testing.assert_close(again(frames)[0], model(frames)[0])
+    # one format: load_model reads a training checkpoint, load_checkpoint a model file
+    from_ckpt, _ = load_model(path)
+    torch.testing.assert_close(from_ckpt(frames)[0], clone(frames)[0])
+    _, p2 = load_checkpoint(tmp_path / "pruned.pt")
+    assert p2["kind"] == "model" and p2["extra"] == {"note": "pruned"}
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "nowhere")
 
