@@ -32,7 +32,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from engine.atomic import _json_default
 from engine.errors import SessionBusy as SessionBusy, SessionError as SessionError  # re-exported
@@ -194,6 +194,14 @@ def _shown_payload(payload: Any) -> Any:
     if isinstance(payload, dict) and isinstance(payload.get("message"), str):
         payload["message"] = safe_text(payload["message"])
     return payload
+
+
+# payload keys that name a file: artifact events' ``path``; an equation set's ``*_path``
+_EVENT_PATH_KEYS = {"artifact": ("path",)}
+
+
+def _path_keys(payload: Any) -> list[str]:
+    return [k for k in payload if isinstance(k, str) and k.endswith("_path")] if isinstance(payload, dict) else []
 
 
 def _dumps(obj: Any) -> str:
@@ -644,7 +652,8 @@ class Session:
         with self._write() as c:
             c.executemany(
                 "INSERT INTO events (job_id, ts, kind, payload) VALUES (?, ?, ?, ?)",
-                [(job_id, now, kind, _dumps(p)) for kind, p in items],
+                [(job_id, now, kind, _dumps(self._paths_in(p, _EVENT_PATH_KEYS.get(kind, ()))))
+                 for kind, p in items],
             )
 
     def events(self, job_id: str | None = None, *, after: int = 0,
@@ -659,7 +668,8 @@ class Session:
         sql += " ORDER BY id"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return [Event(r["id"], r["job_id"], r["ts"], r["kind"], _shown_payload(json.loads(r["payload"])))
+        return [Event(r["id"], r["job_id"], r["ts"], r["kind"],
+                      _shown_payload(self._paths_out(json.loads(r["payload"]), _EVENT_PATH_KEYS.get(r["kind"], ()))))
                 for r in self._read(sql, tuple(args))]
 
     def last_event_id(self) -> int:
@@ -706,12 +716,45 @@ class Session:
     def save_equations(self, name: str, payload: dict[str, Any], job_id: str | None = None) -> None:
         with self._write() as c:
             c.execute("INSERT INTO equations (name, job_id, created, data) VALUES (?, ?, ?, ?)",
-                      (name, job_id, time.time(), _dumps(payload)))
+                      (name, job_id, time.time(), _dumps(self._paths_in(payload, _path_keys(payload)))))
 
     def equations(self, name: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT * FROM equations" + (" WHERE name=?" if name else "") + " ORDER BY id"
-        return [{"id": r["id"], "name": _shown(r["name"]), "job_id": r["job_id"], "created": r["created"],
-                 "data": json.loads(r["data"])} for r in self._read(sql, (name,) if name else ())]
+        out = []
+        for r in self._read(sql, (name,) if name else ()):
+            data = json.loads(r["data"])
+            out.append({"id": r["id"], "name": _shown(r["name"]), "job_id": r["job_id"], "created": r["created"],
+                        "data": self._paths_out(data, _path_keys(data))})
+        return out
+
+    # -- paths to the session's own files -----------------------------------------
+    # Stored relative to the session folder, so that a session moved or copied elsewhere
+    # still finds its sweeps and artifacts; read back as paths under this folder.  An
+    # absolute path (older sessions; a file outside the folder) is kept and read as is.
+    def _paths_in(self, payload: Any, keys: Iterable[str]) -> Any:
+        if not isinstance(payload, dict):
+            return payload
+        changed = {k: self._relative(payload[k]) for k in keys if isinstance(payload.get(k), str)}
+        return {**payload, **changed} if changed else payload
+
+    def _paths_out(self, payload: Any, keys: Iterable[str]) -> Any:
+        if not isinstance(payload, dict):
+            return payload
+        for k in keys:
+            v = payload.get(k)
+            if isinstance(v, str) and v and not os.path.isabs(v):
+                payload[k] = str(self.path / v)
+        return payload
+
+    def _relative(self, value: str) -> str:
+        if not os.path.isabs(value):
+            return value
+        for folder, path in ((os.path.abspath(self.path), os.path.abspath(value)),
+                             (os.path.realpath(self.path), os.path.realpath(value))):  # symlinked roots
+            rel = os.path.relpath(path, folder)
+            if rel != os.curdir and rel != os.pardir and not rel.startswith(os.pardir + os.sep):
+                return rel
+        return value
 
     # -- UI state ----------------------------------------------------------------
     def set_ui(self, **values: Any) -> None:

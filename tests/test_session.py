@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -36,6 +38,40 @@ def test_roundtrip_params_tables_equations_ui(session):
     assert session.equations("eq")[-1]["data"]["threshold"] == 0.1
     session.set_ui(pane="results", **{"equations.threshold": 0.05})
     assert session.ui() == {"pane": "results", "equations.threshold": 0.05}
+
+
+def test_a_session_copied_elsewhere_still_finds_its_sweeps_and_artifacts(session_root, tmp_path):
+    import shutil
+
+    s = Session.open("moved", session_root)
+    sweep = s.artifacts / "lds" / "lds-0001" / "sweep_x.npz"
+    sweep.parent.mkdir(parents=True)
+    sweep.write_bytes(b"the sweep")
+    outside = tmp_path / "elsewhere.npz"  # a file outside the session keeps its absolute path
+    s.save_equations("x", {"threshold": 0.1, "sweep_path": str(sweep)}, job_id="lds-0001")
+    s.save_equations("y", {"threshold": 0.2, "sweep_path": str(outside)})
+    s.add_event("lds-0001", "artifact", {"name": sweep.name, "path": str(sweep), "artifact_kind": "sweep"})
+    stored = s._conn.execute("SELECT data FROM equations WHERE name='x'").fetchone()[0]
+    assert str(session_root) not in stored  # relative to the session folder, not where it is now
+    s.close()
+
+    shutil.copytree(session_root / "moved", tmp_path / "archive" / "moved")
+    shutil.rmtree(session_root / "moved")
+    with Session(tmp_path / "archive" / "moved", create=False, readonly=True) as c:
+        found = Path(c.equations("x")[-1]["data"]["sweep_path"])
+        assert found == c.path / "artifacts" / "lds" / "lds-0001" / "sweep_x.npz"
+        assert found.read_bytes() == b"the sweep"
+        (event,) = c.events("lds-0001", kinds=("artifact",))
+        assert Path(event.payload["path"]) == found
+        assert c.equations("y")[-1]["data"]["sweep_path"] == str(outside)
+
+
+def test_an_old_session_s_absolute_sweep_path_is_read_as_it_is(session, tmp_path):
+    old = tmp_path / "old" / "sweep.npz"
+    session._conn.execute("INSERT INTO equations (name, job_id, created, data) VALUES (?, ?, ?, ?)",
+                          ("old", None, 0.0, json.dumps({"sweep_path": str(old)})))
+    session._conn.commit()
+    assert session.equations("old")[-1]["data"]["sweep_path"] == str(old)
 
 
 def test_migrates_an_old_schema_and_keeps_data(session_root):
