@@ -57,6 +57,21 @@ class FigureStats:
     def label(self) -> str:
         return " · ".join(p for p in (self.table, self.row, self.column) if p is not None)
 
+    def mean_text(self) -> str:
+        """``0.2 ± 0.1``; ``n/a`` without a finite value; no ``±`` from one value."""
+        if not self.n:
+            return "n/a"
+        return f"{self.mean:.4g}" + (f" ± {self.std:.2g}" if self.n > 1 else "")
+
+    def range_text(self) -> str:
+        return f"{self.min:.4g}–{self.max:.4g}" if self.n > 1 else ""
+
+    def text(self) -> str:
+        """One line for a terminal: mean ± std  (min–max)  n=3, and what did not count."""
+        extra = f"  {self.nonfinite} NaN/inf" if self.nonfinite else ""
+        spread = f"  ({self.range_text()})" if self.range_text() else ""
+        return f"{self.mean_text()}{spread}  n={self.n}{extra}"
+
 
 @dataclass(frozen=True)
 class SeedSummary:

@@ -60,10 +60,40 @@ def test_cli_run_seeds(tmp_path, seeded, capsys):
 
     rc = main(["--root", str(tmp_path), "run", "seeded", "--seeds", "0-2", "--set", "offset=0", "--json"])
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert rc == 0 and out["seeds"] == [0, 1, 2]
-    assert out["summary"]["value"] == {"mean": pytest.approx(2.0), "std": pytest.approx(2.0)}
+    assert rc == 0 and out["seeds"] == [0, 1, 2] and set(out["states"].values()) == {"finished"}
+    value = out["summary"]["result · value"]  # each seed a job: the same figures as `seeds`
+    assert (value["mean"], value["std"], value["n"]) == (pytest.approx(2.0), pytest.approx(2.0), 3)
     assert main(["--root", str(tmp_path), "run", "seeded", "--seeds", "x"]) != 0
     assert "--seeds" in capsys.readouterr().err
+
+
+def test_cli_seeds_three_seeds_one_failed_one_diverged(tmp_path, pipeline, capsys):
+    from engine.session import Session
+    from workbench.cli import main
+
+    root = ["--root", str(tmp_path), "--session", "s"]
+    rc = main([*root, "seeds", "pipeline", "--seeds", "0-2", "--set", "fail_at=1", "--set", "nan_at=2"])
+    captured = capsys.readouterr()
+    assert rc == 1  # not every seed finished
+    # progress on stderr: each seed named with its job; an ETA once a seed has finished
+    assert "seed 1/3 (seed=0)" in captured.err and "seed 3/3 (seed=2)" in captured.err
+    assert "ETA" in captured.err.split("seed 2/3")[1].splitlines()[0]
+    out = captured.out
+    assert "2/3 seeds finished, 1 failed" in out and "seed 1: ValueError: seed 1 cannot be fitted" in out
+    line = next(x for x in out.splitlines() if x.startswith("pipeline scores · fit · mae"))
+    assert line.split("mae", 1)[1].split() == ["0.1", "n=1", "1", "NaN/inf"]
+    corr = next(x for x in out.splitlines() if x.startswith("pipeline scores · fit · corr"))
+    assert "0.2 ± 0.28" in corr and "(0–0.4)" in corr and "n=2" in corr
+    with Session(tmp_path / "s", create=False) as s:
+        jobs = s.jobs()
+        saved = s.tables("pipeline over seeds")[-1]["frame"]
+    assert sorted(j.params["seed"] for j in jobs) == [0, 1, 2]  # each seed its own job
+    assert sorted(j.state for j in jobs) == ["failed", "finished", "finished"]
+    assert saved.loc["pipeline scores · fit · corr", "mean"] == pytest.approx(0.2)
+    assert saved.loc["pipeline scores · zeros · mae", "role"] == "baseline"
+    assert list(saved["failed"].unique()) == [1]
+    assert main([*root, "seeds", "pipeline", "--seeds", "0", "--set", "seed=3"]) == 2
+    assert "not --set seed=" in capsys.readouterr().err
 
 
 # -- seeds as jobs: engine.seed_table / engine.seed_sweep ------------------------------
@@ -136,3 +166,25 @@ def test_a_part_way_sweep_takes_each_seeds_own_inputs(session, pipeline):
     again = seed_sweep.run_here(session, seed_sweep.create(session, "pipeline", [2, 1], steps=["score"]))
     data = {f.label: f for f in again.figures}["result · data_seed"]
     assert data.values == {2: 2.0, 1: 1.0}
+
+
+def test_cli_seeds_detach_runs_on_without_the_terminal(tmp_path, pipeline, monkeypatch, capsys):
+    import time
+
+    from engine.session import Session
+    from workbench.cli import main
+
+    # the driver and the workers are new processes: they find the analysis by the variable
+    monkeypatch.setenv("WORKBENCH_ANALYSES", "fake=tests.fake_analysis,pipeline=tests.seeded_pipeline")
+    rc = main(["--root", str(tmp_path), "--session", "s", "seeds", "pipeline", "--seeds", "0,1",
+               "--detach", "--at-once", "2"])
+    sweep_id = capsys.readouterr().out.strip()
+    assert rc == 0 and sweep_id.startswith("pipeline-")
+    deadline = time.time() + 60
+    with Session(tmp_path / "s", create=False) as s:
+        while not s.tables("pipeline over seeds") and time.time() < deadline:
+            time.sleep(0.3)
+        frame = s.tables("pipeline over seeds")[-1]["frame"]
+        assert sorted(j.params["seed"] for j in s.jobs()) == [0, 1]
+    assert frame.loc["pipeline scores · fit · mae", "mean"] == pytest.approx(0.15)
+    assert list(frame.loc["pipeline scores · fit · mae", ["n", "failed"]]) == [2, 0]

@@ -3,6 +3,7 @@
     workbench [--session NAME] [--data PATH]  open the TUI (default session: demo)
     workbench resume NAME                     the same, for a named session
     workbench run ANALYSIS [--step S] [--session NAME] [--set k=v ...] [--detach] [--headless] [--json]
+    workbench seeds ANALYSIS --seeds 0,1,2 [--step S] [--set k=v ...] [--detach [--at-once N]] [--json]
     workbench sessions [show NAME]
     workbench jobs [--session NAME] [--resume JOB_ID] [--delete JOB_ID]
     workbench cancel JOB_ID
@@ -111,18 +112,79 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_seeds(args: argparse.Namespace, steps: list[str] | None, overrides: dict[str, Any]) -> int:
-    """``run NAME --seeds 0,1,2``: the steps once per seed, a table with mean and std (engine.seeds)."""
-    from engine.seeds import over_seeds, parse_seeds
+    """``run NAME --seeds 0,1,2`` is ``seeds NAME --seeds 0,1,2``: each seed its own job."""
+    return _seeds(args, steps, overrides)
+
+
+def cmd_seeds(args: argparse.Namespace) -> int:
+    """``seeds NAME --seeds 0,1,2``: the analysis once per seed, each seed its own job in the
+    session; then mean ± std, min–max and n per figure, saved as "NAME over seeds"."""
+    from engine import analyses
+    from engine.analyses.base import parse_sets
+
+    spec = analyses.get(args.analysis)
+    steps = _split_steps(args.step)
+    if steps == []:
+        raise UserError(f"--step needs a step name (steps of {spec.name}: "
+                        f"{', '.join(st.name for st in spec.steps)})")
+    return _seeds(args, steps, parse_sets(args.set or [], spec.params()))
+
+
+def _seeds(args: argparse.Namespace, steps: list[str] | None, overrides: dict[str, Any]) -> int:
+    import signal
+    import threading
+
+    from engine import seed_sweep
+    from engine.jobs import runner
+    from engine.seeds import parse_seeds
 
     seeds = parse_seeds(args.seeds)
     session = _open_session(args)
-    res = over_seeds(args.analysis, seeds, overrides, steps, session=session)
+    runner.reconcile(session)
+    sweep = seed_sweep.create(session, args.analysis, seeds, overrides, steps,
+                              at_once=getattr(args, "at_once", None) or 1)
+    if getattr(args, "detach", False):  # a driver in its own process: a logout stops nothing
+        seed_sweep.start_detached(session, sweep)
+        print(f"{sweep.id}: {len(seeds)} seeds, {sweep.at_once} at a time; "
+              f"'workbench jobs' lists them, the table is {sweep.table_name!r}", file=sys.stderr)
+        print(sweep.id)
+        return 0
+    printer = _ProgressPrinter(quiet=args.json)
+    cancel = threading.Event()  # Ctrl-C, SIGTERM: the running seed stops at a safe point
+    signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    signal.signal(signal.SIGTERM, lambda *_: cancel.set())
+
+    def told(i: int, seed: int, job_id: str, eta: float | None) -> None:
+        left = f"  ETA {fmt_duration(eta)}" if eta is not None else ""
+        printer._line(f"seed {i + 1}/{len(seeds)} (seed={seed}): job {job_id}{left}", final=True)
+
+    result = seed_sweep.run_here(session, sweep, echo=printer, cancel=cancel, on_seed=told)
+    printer.close()
     if args.json:
-        print(json.dumps({"session": session.name, "seeds": seeds, "summary": res.summary(),
-                          "per_seed": res.results}, default=str))
+        print(json.dumps({
+            "sweep": sweep.id, "session": session.name, "seeds": seeds,
+            "jobs": {str(s): j for s, j in sweep.jobs.items()},
+            "states": {str(s): st for s, st in result.states.items()},
+            "errors": {str(s): e for s, e in result.errors.items()},
+            "summary": {f.label: {"mean": f.mean, "std": f.std, "min": f.min, "max": f.max, "n": f.n,
+                                  "nonfinite": f.nonfinite} for f in result.figures},
+            "per_seed": {f.label: {str(s): v for s, v in f.values.items()} for f in result.figures},
+        }, default=str))
     else:
-        print(res.table.to_string(float_format=lambda v: f"{v:.4g}"))
-    return 0
+        _print_seed_summary(result)
+    return 0 if result.finished == len(seeds) else 1
+
+
+def _print_seed_summary(result) -> None:
+    from engine.text import safe_line
+
+    print(f"{result.finished}/{len(result.seeds)} seeds finished" +
+          (f", {result.failed} failed" if result.failed else ""))
+    for seed, error in result.errors.items():
+        print(f"  seed {seed}: {safe_line(error)}")
+    width = max([len(f.label) for f in result.figures] or [6])
+    for f in result.figures:
+        print(f"{safe_line(f.label):<{width}}  {f.text()}")
 
 
 def _split_steps(values: list[str] | None) -> list[str] | None:
@@ -450,9 +512,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--detach", action="store_true", help="start as a background job, print its id")
     run.add_argument("--headless", action="store_true", help="run in the foreground (the default without --detach)")
     run.add_argument("--json", action="store_true", help="print one JSON object of results at the end")
-    run.add_argument("--seeds", metavar="LIST", help="run once per seed (0,1,2 or 0-4): mean and std per figure")
+    run.add_argument("--seeds", metavar="LIST", help="run once per seed (0,1,2 or 0-4), as `workbench seeds`")
     run.add_argument("--from", dest="from_job", metavar="JOB_ID",
                      help="take the inputs of --step from this earlier job (default: the newest that made them)")
+
+    sd = sub.add_parser("seeds", help="run an analysis once per seed, each seed its own job: mean ± spread per figure")
+    sd.add_argument("analysis")
+    sd.add_argument("--seeds", required=True, metavar="LIST", help="the seeds: 0,1,2 or 0-4")
+    sd.add_argument("--step", action="append", help="step(s) to run; each seed takes its own earlier job's inputs")
+    sd.add_argument("--session", dest="session", default=argparse.SUPPRESS)
+    sd.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter (not seed)")
+    sd.add_argument("--detach", action="store_true", help="run in the background (a logout stops nothing), print the sweep id")
+    sd.add_argument("--at-once", type=int, default=1, metavar="N", help="with --detach: seeds running at the same time")
+    sd.add_argument("--json", action="store_true", help="print one JSON object (summary and per-seed values) at the end")
 
     ss = sub.add_parser("sessions", help="list sessions, or show one")
     ss.add_argument("action", nargs="?", choices=["show"])
@@ -513,6 +585,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.cmd == "run":
             return cmd_run(args)
+        if args.cmd == "seeds":
+            return cmd_seeds(args)
         if args.cmd == "sessions":
             return cmd_sessions(args)
         if args.cmd == "jobs":
