@@ -12,7 +12,7 @@ from textual.app import App, ComposeResult
 from textual.widgets import Static, Tree
 
 from engine.data.retina_gen import generate_retina
-from workbench.panes.datasets import EDA_LABEL, DatasetsPane, find_hdf5
+from workbench.panes.datasets import EDA_LABEL, DatasetsPane, EdaBrowser, FrameBrowser, find_hdf5
 from workbench.widgets.halfblock import fit_size, halfblock
 from tests.helpers.tui import workers_done
 
@@ -107,7 +107,8 @@ async def test_expand_select_and_step_frames(folder):
         await pilot.press("pagedown")
         await _settle(pilot, app)
         assert pane.frame_index == 12
-        assert pane._frame[8, 8] == 12 * 8  # the frame read really is frame 12
+        frames = pane.query_one(FrameBrowser)
+        assert frames.frame[8, 8] == 12 * 8  # the frame read really is frame 12
         await pilot.press("end")
         await _settle(pilot, app)
         assert pane.frame_index == 29
@@ -116,7 +117,7 @@ async def test_expand_select_and_step_frames(folder):
         assert pane.frame_index == 0
         await pilot.press("g", "1", "7", "enter")
         await _settle(pilot, app)
-        assert pane.frame_index == 17 and pane._frame[8, 8] == 17 * 8
+        assert pane.frame_index == 17 and frames.frame[8, 8] == 17 * 8
         assert "frame 17 / 29" in _text(pane.query_one("#ds-status", Static))
 
 
@@ -153,10 +154,11 @@ async def test_retina_eda_view(folder):
         assert "rise at frame" in first
         await pilot.press("n")
         await _settle(pilot, app)
-        assert _text(frames) != first and pane._eda_rise == 1
+        eda = pane.query_one(EdaBrowser)
+        assert _text(frames) != first and eda.rise == 1
         await pilot.press("c")
         await _settle(pilot, app)
-        assert pane._eda_cell == 1
+        assert eda.cell == 1 and eda.rise == 0 and "cell 1" in _text(frames)
 
 
 async def test_a_thin_last_axis_previews_the_two_long_ones_and_errors_read_whole(tmp_path):
@@ -200,3 +202,22 @@ def test_files_sharing_a_name_are_told_apart_by_their_folder(tmp_path):
              tmp_path / "demo" / "jobs" / "s-1130-224001-9bc2" / "demo.h5",
              tmp_path / "mine" / "day1" / "rec.hdf5"]
     assert file_labels(files) == ["demo.h5  40a7", "demo.h5  9bc2", "rec.hdf5"]
+
+
+def test_hard_links_to_one_file_are_listed_once(tmp_path):
+    """Each job folder links its inputs: one file, several paths, one row (the first path found)."""
+    import os
+
+    with h5py.File(tmp_path / "input.h5", "w") as fh:
+        fh["x"] = np.arange(3)
+    for job in ("job-a", "job-b"):
+        (tmp_path / job).mkdir()
+        os.link(tmp_path / "input.h5", tmp_path / job / "input.h5")
+    with h5py.File(tmp_path / "job-b" / "own.h5", "w") as fh:
+        fh["y"] = np.arange(2)
+    found = find_hdf5([tmp_path])
+    assert found == [tmp_path / "input.h5", tmp_path / "job-b" / "own.h5"]
+    # named first as a file, then again inside a folder: still once, at the named path
+    again = find_hdf5([tmp_path / "job-b" / "input.h5", tmp_path])
+    assert again == [tmp_path / "job-b" / "input.h5", tmp_path / "job-b" / "own.h5"]
+    assert find_hdf5([tmp_path / "missing.h5", tmp_path / "missing.h5"]) == [tmp_path / "missing.h5"]

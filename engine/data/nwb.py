@@ -38,7 +38,7 @@ from engine.data.errors import DataError
 __all__ = [
     "TableInfo", "SeriesInfo", "NWBSummary", "Raster", "open_nwb", "is_nwb", "summarize", "walk",
     "find", "units_table", "spike_counts", "raster", "bisect_sorted", "electrode_areas", "table_head",
-    "unit_areas", "series_preview", "raster_figure", "series_figure",
+    "unit_areas", "series_preview", "raster_figure", "raster_page", "table_page", "series_figure",
     "check_units", "check_intervals", "format_summary",
 ]
 
@@ -493,43 +493,73 @@ def find(nwb, name: str, where: str | Path = "") -> Any:
 
 
 def _cell_text(v) -> str:
-    """A table cell as one short line: text as is, a linked container (an electrode group) by name."""
+    """A table cell as one short, terminal-safe line: text as is, a linked container (an
+    electrode group) by name; control characters from the file shown as escapes."""
+    from engine.text import safe_line
+
     if isinstance(v, bytes):
-        return v.decode(errors="replace")
+        return safe_line(v.decode(errors="replace"))
     if isinstance(v, str):
-        return v
+        return safe_line(v)
     name = getattr(v, "name", None)
-    return str(name) if isinstance(name, str) else str(v).splitlines()[0][:80] if str(v) else ""
+    text = str(name) if isinstance(name, str) else str(v).splitlines()[0][:80] if str(v) else ""
+    return safe_line(text)
 
 
 def table_head(path: str | Path, name: str = "intervals/trials", rows: int = 50):
-    """The first ``rows`` rows of a table as a DataFrame; ragged columns become their lengths."""
-    import pandas as pd
+    """The first ``rows`` rows of a table as a DataFrame; ragged columns become their lengths.
 
+    Column names and text cells are terminal-safe (:func:`engine.text.safe_line`).
+    """
     path = Path(path)
     with open_nwb(path) as nwb:
-        table = find(nwb, name, path)
-        if not _is_table(table):
-            raise DataError(f"{path}: {name} is a time series, not a table")
-        n = min(_n_rows(table), max(0, int(rows)))
-        cols: dict[str, Any] = {}
-        for c in table.colnames:
-            col = table[c]
-            if type(col).__name__ == "VectorIndex":  # ragged: show lengths
-                idx = np.asarray(col.data[:n], dtype=np.int64)
-                prev = np.concatenate([[0], idx[:-1]]) if n else idx
-                cols[f"{c} (n)"] = idx - prev
-                continue
-            vals = col.data[:n]
-            arr = np.asarray(vals)
-            if arr.ndim > 1:
-                cols[c] = [f"{arr.shape[1:]} array"] * n
-            elif arr.dtype.kind in "SO":
-                cols[c] = [_cell_text(v) for v in arr]
-            else:
-                cols[c] = arr
-        ids = np.asarray(table.id.data[:n])
+        return _table_head(nwb, name, rows, path)
+
+
+def _table_head(nwb, name: str, rows: int, path: Path):
+    import pandas as pd
+
+    from engine.text import safe_line
+
+    table = find(nwb, name, path)
+    if not _is_table(table):
+        raise DataError(f"{path}: {name} is a time series, not a table")
+    n = min(_n_rows(table), max(0, int(rows)))
+    cols: dict[str, Any] = {}
+    for c in table.colnames:
+        col = table[c]
+        key = safe_line(c)
+        if type(col).__name__ == "VectorIndex":  # ragged: show lengths
+            idx = np.asarray(col.data[:n], dtype=np.int64)
+            prev = np.concatenate([[0], idx[:-1]]) if n else idx
+            cols[f"{key} (n)"] = idx - prev
+            continue
+        vals = col.data[:n]
+        arr = np.asarray(vals)
+        if arr.ndim > 1:
+            cols[key] = [f"{arr.shape[1:]} array"] * n
+        elif arr.dtype.kind in "SOU":
+            cols[key] = [_cell_text(v) for v in arr]
+        else:
+            cols[key] = arr
+    ids = np.asarray(table.id.data[:n])
     return pd.DataFrame(cols, index=pd.Index(ids, name="id"))
+
+
+def table_page(path: str | Path, name: str, rows: int = 100):
+    """(head, problem): :func:`table_head` and, for an intervals table, what
+    :func:`check_intervals` finds wrong with its times (None when nothing), from one open."""
+    path = Path(path)
+    with open_nwb(path) as nwb:
+        head = _table_head(nwb, name, rows, path)
+        problem = None
+        key = name.strip("/")
+        if key.startswith("intervals/") or key in (nwb.intervals or {}):
+            try:
+                check_intervals(nwb, key.rsplit("/", 1)[-1], path.name)
+            except DataError as exc:
+                problem = str(exc)
+    return head, problem
 
 
 def series_preview(path: str | Path, name: str, max_points: int = 2000, channel: int = 0):
@@ -599,6 +629,13 @@ def raster_figure(path: str | Path, first_unit: int = 0, n_units: int = 50, t0: 
     ``first_unit`` steps through the units ``n_units`` at a time (the figure's
     index is the page); the caption gives the window, the spike count and the areas.
     """
+    return raster_page(path, first_unit, n_units, t0, t1, max_spikes)[0]
+
+
+def raster_page(path: str | Path, first_unit: int = 0, n_units: int = 50, t0: float | None = None,
+                t1: float | None = None, max_spikes: int = 200_000):
+    """(figure, t0, t1, n_units_in_file): :func:`raster_figure` and the window it shows, so a
+    browser paging through time knows where the first window (``t0=None``) began."""
     from engine.views import Figure, Panel, Series
 
     path = Path(path)
@@ -612,10 +649,11 @@ def raster_figure(path: str | Path, first_unit: int = 0, n_units: int = 50, t0: 
     panel = Panel(label=f"units {first_unit}-{first_unit + len(r.unit_ids) - 1}",
                   series=[Series("spikes", x, y, role="points")], xlabel="time (s)", ylabel="unit row")
     cut = " (truncated)" if r.truncated else ""
-    return Figure(title=f"{path.name}: spike raster", panels=[panel], n_index=pages,
-                  index=first_unit // max(1, n_units),
-                  caption=f"[{r.t0:g}, {r.t1:g}) s, {r.n_spikes} spikes{cut}; {int(counts.sum())} spikes in "
-                          f"{len(ids)} units in the file")
+    fig = Figure(title=f"{path.name}: spike raster", panels=[panel], n_index=pages,
+                 index=first_unit // max(1, n_units),
+                 caption=f"[{r.t0:g}, {r.t1:g}) s, {r.n_spikes} spikes{cut}; {int(counts.sum())} spikes in "
+                         f"{len(ids)} units in the file")
+    return fig, r.t0, r.t1, len(ids)
 
 
 def series_figure(path: str | Path, name: str, channel: int = 0, max_points: int = 2000):
