@@ -48,8 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from engine.analyses.base import ParamError
-from engine.reporting import Cancelled
+from engine.errors import Cancelled, ParallelError
 
 BACKENDS = ("loky", "dask", "ray")
 # the session's setting lives in its params table under this name (it is no analysis)
@@ -58,10 +57,6 @@ DASK_CONNECT_TIMEOUT_S = 10
 MAX_WORKERS = 1024  # local worker processes; a session cannot ask this machine for more
 USER_SETTINGS_ENV = "WORKBENCH_PARALLEL_CONFIG"  # path of the user's parallel.toml
 ADDRESS_ENV = {"dask": "WORKBENCH_DASK_ADDRESS", "ray": "WORKBENCH_RAY_ADDRESS"}
-
-
-class ParallelError(ParamError):
-    """A bad backend setting, a missing optional package, or an unreachable cluster."""
 
 
 @dataclass(frozen=True)

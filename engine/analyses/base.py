@@ -19,14 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from engine.errors import ParamError as ParamError  # re-exported: its old home
 from engine.reporting import NullReporter, Reporter
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.session import Session
-
-
-class ParamError(ValueError):
-    """A parameter given with --set (or in the TUI) is unknown, has the wrong type or is out of range."""
 
 
 @dataclass(frozen=True)
