@@ -82,7 +82,7 @@ def pick(options: Sequence[str], option: str | None) -> str:
     """The chosen option, or the first one when none (or an unknown one) is asked for."""
     if not options:
         raise ValueError("nothing to choose from")
-    return option if option in options else options[0]
+    return option if option is not None and option in options else options[0]
 
 
 def load_figure(view: View, workdir: Path, index: int = 0, option: str | None = None) -> Figure:

@@ -62,12 +62,14 @@ def fit_and_sweep(ctx: StepContext, name: str, x, t, u=None, *, degree: int, thr
         model.exact = False  # the sweep's Gram-only refits: no uninterruptible pass over the data
         model.fit(x, t=t, u=u, x_dot=x_dot, feature_names=feature_names, control_names=control_names, cancel=cancel)
     elif select == "per_equation" and sweep.selected is not None:
+        assert sweep.rows is not None and sweep.equation_err is not None  # set with `selected`
         model = sweep.model("selected")
+        err = sweep.equation_err
         rows = [int(r) for r in sweep.rows]
         extra.update(equation_rows=rows,
                      equation_thresholds=[None if r < 0 else float(sweep.thresholds[r]) for r in rows],
-                     equation_rollout_err=[None if r < 0 or not np.isfinite(sweep.equation_err[r, k])
-                                           else float(sweep.equation_err[r, k]) for k, r in enumerate(rows)])
+                     equation_rollout_err=[None if r < 0 or not np.isfinite(err[r, k])
+                                           else float(err[r, k]) for k, r in enumerate(rows)])
         ctx.reporter.log(f"{name}: each equation at its own threshold ({int(np.count_nonzero(model.coef_))} "
                          f"terms in all; teacher-forced held-out rollouts, absolute errors)")
     else:

@@ -302,7 +302,7 @@ def one_over_f_images(n: int, size: int, rng: np.random.Generator, exponent: flo
 def gabor(size: int | tuple[int, int], x0: float, y0: float, theta: float, wavelength: float,
           phase: float, sigma: float, aspect: float = 1.0) -> np.ndarray:
     """A Gabor patch (unnormalised) centred at pixel (x0, y0); ``theta`` in radians."""
-    h, w = (size, size) if np.isscalar(size) else size
+    h, w = (size, size) if isinstance(size, (int, np.integer)) else size
     y, x = np.mgrid[0:h, 0:w].astype(float)
     xr = (x - x0) * np.cos(theta) + (y - y0) * np.sin(theta)
     yr = -(x - x0) * np.sin(theta) + (y - y0) * np.cos(theta)

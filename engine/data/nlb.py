@@ -288,6 +288,7 @@ def write_eval_target(path: str | Path, dataset: str, data: NLBData) -> Path:
     if data.eval_heldout is None:
         raise DataError("the evaluation trials have no held-out spikes (an NLB test file): "
                         "only NLB's server can score them; evaluate on 'val' trials locally")
+    heldout = data.eval_heldout
     group = submission_name(dataset, data.bin_ms)
     tb = data.train_behavior if data.train_behavior is not None else np.zeros(data.train_heldin.shape[:2] + (1,))
     eb = data.eval_behavior if data.eval_behavior is not None else np.zeros(data.eval_heldin.shape[:2] + (1,))
@@ -295,7 +296,7 @@ def write_eval_target(path: str | Path, dataset: str, data: NLBData) -> Path:
     def _write(tmp: Path) -> None:
         with h5py.File(tmp, "w") as f:
             g = f.create_group(group)
-            g.create_dataset("eval_spikes_heldout", data=data.eval_heldout.astype(float))
+            g.create_dataset("eval_spikes_heldout", data=heldout.astype(float))
             g.create_dataset("train_behavior", data=np.nan_to_num(tb).astype(float))
             g.create_dataset("eval_behavior", data=np.nan_to_num(eb).astype(float))
 

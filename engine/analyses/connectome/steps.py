@@ -243,7 +243,7 @@ def choose_n_clusters(embedding: np.ndarray, k_max: int = 8, seed: int = 0) -> t
     for k in range(2, k_max + 1):
         labels[k] = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(emb)
         scores[k] = float(silhouette_score(emb, labels[k])) if len(np.unique(labels[k])) > 1 else -1.0
-    best = max(scores, key=scores.get)
+    best = max(scores, key=lambda k: scores[k])
     return best, labels[best], scores
 
 
@@ -278,14 +278,13 @@ def fresh_run(config, run_seed: int, noise: bool = True):
 
 
 def load_model(ctx: StepContext):
-    from engine.train import load_checkpoint
+    """The trained GNN (rebuilt from its own file, whatever the parameters now) and its ``extra``."""
+    from engine.train import load_model as read_model_file
 
     path = ctx.workdir / MODEL_FILE
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run the 'train' step first")
-    model, payload = load_checkpoint(path)
-    model.eval()
-    return model, payload
+    return read_model_file(path)
 
 
 def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
@@ -329,9 +328,9 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     out = {"target": label(target, window), "n_types_found": k, "silhouette": scores[k],
            "heldout_deriv_r2": heldout_r2, "heldout_rollout_r2": roll_r2, "heldout_rollout_frames": len(roll)}
     _write_json(ctx.workdir / EVALUATE_FILE, out)
-    for key in ("n_types_found", "heldout_deriv_r2", "heldout_rollout_r2"):
-        if math.isfinite(float(out[key])):
-            ctx.reporter.metric(key, float(out[key]))
+    for key, value in (("n_types_found", k), ("heldout_deriv_r2", heldout_r2), ("heldout_rollout_r2", roll_r2)):
+        if math.isfinite(float(value)):
+            ctx.reporter.metric(key, float(value))
     ctx.reporter.progress(3, 3, "done")
     return out
 
@@ -341,7 +340,10 @@ def _write_json(path, obj) -> None:
 
     from engine.atomic import write_with
 
-    write_with(path, lambda tmp: tmp.write_text(json.dumps(obj)))
+    def write(tmp) -> None:
+        tmp.write_text(json.dumps(obj))
+
+    write_with(path, write)
 
 
 def truth(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:

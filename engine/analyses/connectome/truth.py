@@ -82,6 +82,7 @@ def truth(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
             field = torch.cat([model.omega(t_norm[i:i + 512]) for i in range(0, len(t_norm), 512)]).numpy()
     omega_learned, omega_true = np.ones(n), np.ones(n)
     if cfg.input == "modulate":
+        assert field is not None  # a model with an input always learned a field
         omega_learned[:g] = field.mean(0)
         omega_true[:g] = data.field.mean(0)
     elif data.config.input == "modulate":  # no input learned: the model can only learn the mean gain
@@ -133,6 +134,7 @@ def truth(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
              psi_true=psi_t, embedding=emb, types=data.types)
     ctx.reporter.artifact(CURVES_FILE, ctx.workdir / CURVES_FILE, kind="npz")
     if field is not None:
+        assert fit is not None  # fitted above whenever there is a field
         save_npz(ctx.workdir / FIELD_FILE, true=data.field, learned=field, learned_corrected=fit.a * field + fit.b,
                  t=data.t, pos=data.pos)
         ctx.reporter.artifact(FIELD_FILE, ctx.workdir / FIELD_FILE, kind="npz")
@@ -156,8 +158,8 @@ def truth(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     table["value"] = table["value"].astype(float)
     table["target"] = held["target"]
     ctx.save_table(p.get("table", "connectome recovery"), table)
-    for k, v in out.items():
-        if v is not None:
-            ctx.reporter.metric(k, v)
+    for key, value in out.items():
+        if value is not None:
+            ctx.reporter.metric(key, value)
     ctx.reporter.progress(4, 4, "done")
     return {**out, **held}

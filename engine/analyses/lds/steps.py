@@ -376,8 +376,8 @@ def fit_latent_dynamics(latents, threshold: float = 0.05) -> dict[str, Any]:
 
     The seed's dynamics ``y[t+1] = y[t] @ A0 + noise`` give ``coef = A0 - I``
     (row = source latent, column = target; the ``x(A0 - I)`` convention).
-    Uses ``engine.sindy.Sindy`` when that module provides it, else pysindy's
-    STLSQ on the same degree-1 library (the project's reference).
+    Fitted with ``engine.sindy.Sindy`` (the same STLSQ as pysindy's, checked
+    against it in tests/test_sindy_model.py).
 
     Parameters
     ----------
@@ -397,28 +397,8 @@ def fit_latent_dynamics(latents, threshold: float = 0.05) -> dict[str, Any]:
     # Pool all trials: samples are (y[t], y[t+1]-y[t]) pairs, never across trials.
     xt = y[:-1].reshape(-1, y.shape[2])
     dx = (y[1:] - y[:-1]).reshape(-1, y.shape[2])
-    try:
-        from engine.sindy import Sindy  # type: ignore[attr-defined]
-    except ImportError:
-        Sindy = None
-    backend = "pysindy"
-    if Sindy is not None:  # pragma: no cover - depends on engine.sindy growing a Sindy class
-        try:
-            model = Sindy(degree=1, threshold=threshold).fit(xt, x_dot=dx)
-            coef = np.asarray(model.coef_)
-            return {"coef": coef[:, 1:].T, "intercept": coef[:, 0], "backend": "engine.sindy"}
-        except TypeError:
-            backend = "pysindy (engine.sindy.Sindy has another fit signature)"
-    import warnings
+    from engine.sindy import Sindy
 
-    import pysindy as ps
-
-    lib = ps.PolynomialLibrary(degree=1, include_bias=True)
-    opt = ps.STLSQ(threshold=threshold, alpha=0.0)
-    model = ps.SINDy(feature_library=lib, optimizer=opt)
-    with warnings.catch_warnings():
-        # "eliminated all coefficients" for a latent is a legitimate answer here.
-        warnings.simplefilter("ignore", UserWarning)
-        model.fit(xt, t=1.0, x_dot=dx)
-    coef = np.asarray(model.coefficients())  # (targets, 1 + latents): bias first
-    return {"coef": coef[:, 1:].T, "intercept": coef[:, 0], "backend": backend}
+    model = Sindy(degree=1, threshold=threshold).fit(xt, x_dot=dx)
+    coef = np.asarray(model.coef_)  # (targets, 1 + latents): bias first
+    return {"coef": coef[:, 1:].T, "intercept": coef[:, 0], "backend": "engine.sindy"}
