@@ -178,3 +178,20 @@ def test_code_can_register_its_own_model_and_names_are_not_taken_twice(tmp_path)
 
 class Readout2(Tiny):
     pass
+
+
+def test_demo_evaluates_its_trained_mlp_after_hidden_was_changed(tmp_path):
+    # the bug this format fixes: evaluate rebuilt the MLP from today's `hidden` setting
+    from engine.analyses import get
+    from engine.analyses.base import StepContext
+    from engine.analyses.demo import steps
+
+    p = {**get("demo").defaults(), "trajectories": 8, "timesteps": 40, "neurons": 3, "iterations": 3,
+         "batch_size": 64, "hidden": 8, "horizon": 10, "device": "cpu"}
+    ctx = StepContext(workdir=tmp_path)
+    steps.generate(ctx, p)
+    steps.train(ctx, p)
+    back, _ = load_model(tmp_path / "mlp.pt")
+    assert back.config.hidden == 8
+    out = steps.evaluate(ctx, {**p, "hidden": 32})
+    assert out["mae"]["MLP"] is not None

@@ -52,13 +52,9 @@ def generate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
 
 
 def _mlp(hidden: int):
-    import torch
+    from engine.models.mlp import MLP, MLPConfig
 
-    return torch.nn.Sequential(
-        torch.nn.Linear(2, hidden), torch.nn.Tanh(),
-        torch.nn.Linear(hidden, hidden), torch.nn.Tanh(),
-        torch.nn.Linear(hidden, 2),
-    )
+    return MLP(MLPConfig(n_in=2, hidden=hidden, n_out=2, layers=2))
 
 
 def _pairs(z: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
@@ -84,9 +80,8 @@ def _require_train_memory(z: np.ndarray, p: dict[str, Any]) -> None:
 def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     import torch
 
-    from engine.atomic import write_with
     from engine.device import describe
-    from engine.train import TrainConfig, fit
+    from engine.train import TrainConfig, fit, save_model
 
     z, dt = load(ctx)
     _require_train_memory(z, p)
@@ -99,7 +94,7 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
                       val_every=100, checkpoint_every=500, device=p["device"], seed=p["seed"],
                       log_every=25)
     result = fit(model, (x_tr, y_tr), (x_va, y_va), cfg, ctx.reporter, ctx.fresh_dir("mlp"))
-    write_with(ctx.workdir / "mlp.pt", lambda tmp: torch.save(model.state_dict(), tmp))
+    save_model(model, ctx.workdir / "mlp.pt")  # its own sizes inside: evaluate needs no `hidden`
     _, val = result.series("val_loss")
     return {"train_status": result.status, "val_mse": float(val[-1]) if len(val) else None,
             "device": result.device.get("device", "cpu"), "train_s": round(result.elapsed_s, 2),
@@ -130,14 +125,14 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     from engine.metrics import score_table
     from engine.sindy import Sindy
     from engine.sindy.export import model_from_dict
+    from engine.train import load_model
 
     z, dt = load(ctx)
     _, z_test = split(z, p)
     horizon = min(p["horizon"], z_test.shape[1])
     truth = z_test[:, :horizon]
     ctx.reporter.progress(0, 3, "rolling out the MLP")
-    mlp = _mlp(p["hidden"])
-    mlp.load_state_dict(torch.load(ctx.workdir / "mlp.pt", weights_only=True))
+    mlp, _ = load_model(ctx.workdir / "mlp.pt")
     mlp = mlp.double().eval()
 
     def f(x):
