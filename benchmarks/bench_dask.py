@@ -1,6 +1,6 @@
 """Scaling of a SINDy ensemble from 1 to 2 dask workers (``dask_sweep``).
 
-Workload: ``engine.sindy.sweep.ensemble(method="samples")`` on the retina-sized case of
+Workload: ``engine.sindy.bagging.ensemble(method="samples")`` on the retina-sized case of
 ``bench_sindy`` (9 states, 20,000 samples, degree-3 library of 220 terms): each bag is a
 bootstrap of samples, so each task builds its own weighted Gram (20,000 x 220) and solves
 STLSQ; the library matrix travels to the cluster once (``engine.parallel`` scatters it).
@@ -40,7 +40,7 @@ def bench(n_models: int, repeats: int) -> dict:
     from benchmarks.bench_sindy import cfc_like_states
     from engine.parallel import parallel_backend
     from engine.sindy import Sindy
-    from engine.sindy.sweep import ensemble
+    from engine.sindy.bagging import ensemble
 
     xs, dt = cfc_like_states()
     model = Sindy(degree=3, threshold=0.1)

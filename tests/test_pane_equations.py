@@ -65,7 +65,7 @@ async def test_threshold_steps_redraw_fast_and_export(sindy_session):
 async def test_hand_toggled_terms_refit_show_errors_and_persist(sindy_session):
     import numpy as np
 
-    from engine.sindy.sweep import load_sweep
+    from engine.sindy.stored import load_sweep
 
     app = WorkbenchApp(session=sindy_session)
     async with app.run_test(size=(120, 30)) as pilot:

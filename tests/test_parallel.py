@@ -102,7 +102,7 @@ def test_dask_runs_on_the_workers_with_progress(dask_cluster):
 def test_ensemble_and_score_table_on_dask_match_local(dask_cluster):
     from engine.metrics import score_table
     from engine.sindy import Sindy
-    from engine.sindy.sweep import ensemble
+    from engine.sindy.bagging import ensemble
 
     rng = np.random.default_rng(0)
     t = np.arange(600) * 0.01

@@ -4,9 +4,8 @@ rolled out by exact forward steps (the right model of an RNN stepped once per fr
 import numpy as np
 import pytest
 
-from engine.sindy import Sindy
+from engine.sindy import Sindy, load_sweep, threshold_sweep
 from engine.sindy.export import model_from_dict, model_to_dict
-from engine.sindy.sweep import load_sweep
 
 
 def _linear_map(T=2000, seed=0):
@@ -46,7 +45,7 @@ def test_time_step_scales_the_increment_and_survives_export(tmp_path):
 
 def test_sweep_scores_rollouts_as_maps_and_keeps_that_when_stored(tmp_path):
     x, u, *_ = _linear_map()
-    sw = Sindy(degree=2, discrete_time=True).sweep(x, t=1.0, u=u, thresholds=16)
+    sw = threshold_sweep(x, t=1.0, u=u, model=Sindy(degree=2, discrete_time=True), thresholds=16)
     knee = sw.model()
     assert knee.discrete_time and int(np.count_nonzero(knee.coef_)) == 6  # the 6 true terms
     assert sw.table["rollout_err"].iloc[sw.knee] < 1e-6

@@ -9,7 +9,7 @@ import pytest
 
 from engine.sindy.derivatives import finite_difference
 from engine.sindy.library import PolynomialLibrary
-from engine.sindy.stlsq import GramStats, stlsq, stlsq_gram
+from engine.sindy import GramStats, stlsq, stlsq_gram
 
 from tests.helpers.sindy_systems import damped_oscillator, ill_conditioned, linear3d, lorenz, tanh_network
 

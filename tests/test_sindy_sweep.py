@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine.sindy import Sindy, ensemble, knee_point, pareto_front, threshold_sweep
-from engine.sindy.stlsq import stlsq
+from engine.sindy import stlsq
 
 from tests.helpers.sindy_systems import LORENZ_TERMS, damped_oscillator, lorenz, tanh_network
 
@@ -135,7 +135,7 @@ def test_sweep_uses_the_batched_stlsq():
 
 
 def test_stored_sweep_scores_rows_like_the_sweep_and_refits_edits(lorenz_sweep, tmp_path):
-    from engine.sindy.sweep import load_sweep
+    from engine.sindy import load_sweep
 
     r = lorenz_sweep
     np.savez(tmp_path / "s.npz", **r.arrays())
@@ -182,7 +182,7 @@ def test_stored_sweep_scores_rows_like_the_sweep_and_refits_edits(lorenz_sweep, 
 
 
 def test_stored_sweep_with_control_inputs_scores_like_the_sweep(tmp_path):
-    from engine.sindy.sweep import load_sweep
+    from engine.sindy import load_sweep
 
     x, t, u, _ = damped_oscillator()
     r = threshold_sweep(x, t[1] - t[0], u, model=Sindy(degree=2), thresholds=8)

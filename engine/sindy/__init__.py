@@ -16,7 +16,7 @@ table; sympy: ``to_sympy``).
 * :func:`simulate` — batched RK4 (torch) or adaptive (scipy) with divergence detection.
 * :func:`to_text`, :func:`to_latex`, :func:`to_json`, :func:`from_json`, :func:`to_sympy` — a
   discrete-time model is written as a map (``h0[k+1] = h0[k] + ...``), a constant state as
-  ``h6 = 0.998 (constant)`` (:mod:`.forms`).
+  ``h6 = 0.998 (constant)`` (:mod:`.formatting`).
 * :func:`check_library` — the library's features and memory, refused in one line
   (:class:`LibraryTooLarge`) before anything is allocated.
 * :func:`equation_errors`, :func:`select_rows` — each equation at its own threshold by
@@ -31,14 +31,14 @@ from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
     "Sindy": "model",
-    "NotFittedError": "model",
-    "format_equation": "model",
-    "stlsq": "stlsq",
-    "stlsq_gram": "stlsq",
-    "GramStats": "stlsq",
-    "STLSQInfo": "stlsq",
-    "ConvergenceWarning": "stlsq",
-    "ridge_path_thresholds": "stlsq",
+    "NotFittedError": "errors",
+    "format_equation": "formatting",
+    "stlsq": "stlsq_algorithm",
+    "stlsq_gram": "stlsq_algorithm",
+    "GramStats": "gram",
+    "STLSQInfo": "stlsq_algorithm",
+    "ConvergenceWarning": "errors",
+    "ridge_path_thresholds": "stlsq_algorithm",
     "PolynomialLibrary": "library",
     "polynomial_combinations": "library",
     "finite_difference": "derivatives",
@@ -47,14 +47,14 @@ _EXPORTS = {
     "differentiate": "derivatives",
     "threshold_sweep": "sweep",
     "SweepResult": "sweep",
-    "StoredSweep": "sweep",
-    "load_sweep": "sweep",
-    "pareto_front": "sweep",
-    "knee_point": "sweep",
-    "ensemble": "sweep",
-    "EnsembleResult": "sweep",
-    "simulate": "simulate",
-    "SimulationResult": "simulate",
+    "StoredSweep": "stored",
+    "load_sweep": "stored",
+    "pareto_front": "pareto",
+    "knee_point": "pareto",
+    "ensemble": "bagging",
+    "EnsembleResult": "bagging",
+    "simulate": "simulation",
+    "SimulationResult": "simulation",
     "to_text": "export",
     "to_latex": "export",
     "to_json": "export",
@@ -85,13 +85,19 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .bagging import EnsembleResult, ensemble
     from .budget import LibraryTooLarge, check_library
     from .derivatives import differentiate, finite_difference, savgol_derivative, smoothed_finite_difference
+    from .errors import ConvergenceWarning, NotFittedError
     from .export import from_json, to_json, to_latex, to_sympy, to_text
+    from .formatting import format_equation
+    from .gram import GramStats
     from .library import PolynomialLibrary, polynomial_combinations
-    from .model import NotFittedError, Sindy, format_equation
+    from .model import Sindy
+    from .pareto import knee_point, pareto_front
     from .selection import equation_errors, select_rows
-    from .simulate import SimulationResult, simulate
-    from .stlsq import ConvergenceWarning, GramStats, STLSQInfo, ridge_path_thresholds, stlsq, stlsq_gram
+    from .simulation import SimulationResult, simulate
+    from .stlsq_algorithm import STLSQInfo, ridge_path_thresholds, stlsq, stlsq_gram
+    from .stored import StoredSweep, load_sweep
+    from .sweep import SweepResult, threshold_sweep
     from .targets import flow_targets, map_targets
-    from .sweep import EnsembleResult, StoredSweep, SweepResult, ensemble, knee_point, load_sweep, pareto_front, threshold_sweep

@@ -104,20 +104,20 @@ class EquationSet:
     # -- writing --------------------------------------------------------------------
     def lhs(self, state: str) -> str:
         """What precedes the terms of ``state``'s equation: ``(h0)' = ``, ``h0[k+1] = h0[k] + ``."""
-        from engine.sindy.forms import lhs_text
+        from engine.sindy.formatting import lhs_text
 
         return lhs_text(state, self.discrete_time, self.dt)
 
     @property
     def display_scale(self) -> float:
         """The factor between stored and written coefficients (``dt`` for a map)."""
-        from engine.sindy.forms import display_scale
+        from engine.sindy.formatting import display_scale
 
         return display_scale(self.discrete_time, self.dt)
 
     def equations(self, coef=None, precision: int = 3) -> list[str]:
-        """One line per state, as :mod:`engine.sindy.forms` writes them."""
-        from engine.sindy.forms import equation_text
+        """One line per state, as :mod:`engine.sindy.formatting` writes them."""
+        from engine.sindy.formatting import equation_text
 
         c = self.coef if coef is None else np.asarray(coef, float)
         return [equation_text(s, row, self.feature_names, discrete_time=self.discrete_time, dt=self.dt,

@@ -3,7 +3,7 @@
 * ``to_text`` — the ``(h0)' = 0.534 + 10.4 h0 - 2.1 h0 h1`` lines, also written to a file;
 * ``to_latex`` — an ``aligned`` block, ``\\dot{h}_{0} &= 0.534 + 10.4 h_{0} - 2.1 h_{0} h_{1}``;
   a map as ``h_{0}[k+1] &= h_{0}[k] + ...``, a constant state as ``h_{6} &= 0.998``
-  (the forms of :mod:`engine.sindy.forms`);
+  (the forms of :mod:`engine.sindy.formatting`);
 * ``to_json`` / ``from_json`` — coefficient matrix, term names, state/control names, threshold
   and library settings; ``from_json`` gives back a model that predicts, simulates and prints;
 * ``to_sympy`` — ``sympy.Eq(Derivative(h0(t), t), ...)`` per state, ``Eq(h0(k + 1), h0(k) + ...)``
@@ -22,6 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .errors import check_is_fitted
+from .formatting import display_scale, format_coef
+from .model import Sindy
 
 __all__ = ["to_text", "to_latex", "to_json", "from_json", "to_sympy", "model_to_dict", "model_from_dict"]
 
@@ -63,24 +67,21 @@ def _latex_term(term: str) -> str:
 
 def to_latex(model, path=None, precision: int = 3) -> str:
     """An ``aligned`` LaTeX block of the equations (bare, no ``$$``)."""
-    from .forms import display_scale
-    from .model import _fmt_coef
-
-    model._check_fitted()
+    check_is_fitted(model)
     discrete, dt = bool(getattr(model, "discrete_time", False)), getattr(model, "dt_", None)
     consts = getattr(model, "constants_", {}) or {}
     lines = []
     for name, row in zip(model.state_names_, model.coef_):
         if name in consts:
             v = consts[name]
-            lines.append(f"{_latex_var(name)} &= {'-' if v < 0 else ''}{_fmt_coef(v, precision)}")
+            lines.append(f"{_latex_var(name)} &= {'-' if v < 0 else ''}{format_coef(v, precision)}")
             continue
         row = np.asarray(row, float) * display_scale(discrete, dt)
         parts: list[str] = []
         for c, term in zip(row, model.feature_names_):
             if c == 0:
                 continue
-            mag = _fmt_coef(c, precision)
+            mag = format_coef(c, precision)
             body = mag if term == "1" else f"{mag} {_latex_term(term)}"
             if not parts:
                 parts.append(("-" if c < 0 else "") + body)
@@ -104,7 +105,7 @@ def to_latex(model, path=None, precision: int = 3) -> str:
 
 
 def model_to_dict(model) -> dict[str, Any]:
-    model._check_fitted()
+    check_is_fitted(model)
     return {
         "format": "engine.sindy",
         "version": FORMAT_VERSION,
@@ -131,8 +132,6 @@ def model_to_dict(model) -> dict[str, Any]:
 
 
 def model_from_dict(d: dict[str, Any]):
-    from .model import Sindy
-
     if d.get("format") != "engine.sindy":
         raise ValueError("not an engine.sindy model document")
     if int(d.get("version", 0)) > FORMAT_VERSION:
@@ -191,7 +190,7 @@ def to_sympy(model, form: str = "equations", time_symbol: str = "t"):
         raise ImportError("to_sympy needs sympy (pip install sympy); the other exports do not") from e
     if form not in ("equations", "dict"):
         raise ValueError("form must be 'equations' or 'dict'")
-    model._check_fitted()
+    check_is_fitted(model)
     names = list(model.state_names_) + list(model.control_names_)
     syms = [sp.Symbol(nm, real=True) for nm in names]
     powers = model.library_.powers_

@@ -21,6 +21,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .errors import NotFittedError
+
 __all__ = [
     "PolynomialLibrary",
     "polynomial_combinations",
@@ -221,8 +223,6 @@ class PolynomialLibrary:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "_plan"):
-            from .model import NotFittedError
-
             raise NotFittedError("PolynomialLibrary is not fitted yet; call fit(n_inputs) first")
 
     def get_feature_names(self, input_features: Sequence[str] | None = None) -> list[str]:

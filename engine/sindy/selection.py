@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import check_cancel
+from .pareto import knee_point
+
 __all__ = ["equation_errors", "select_rows", "stabilise", "within_budget"]
 
 
@@ -27,8 +30,6 @@ def equation_errors(coefs: np.ndarray, library, ro: dict, *, method: str = "rk4"
     diverged (P, K))``: RMS error of the state over all starts and steps (``inf`` if any
     rollout of it diverged), and whether one did.
     """
-    from .stlsq import check_cancel
-
     P, K, F = coefs.shape
     truth, grid = np.asarray(ro["truth"], float), np.asarray(ro["grid"], float)
     u = ro.get("u")
@@ -82,8 +83,6 @@ def equation_errors(coefs: np.ndarray, library, ro: dict, *, method: str = "rk4"
 def select_rows(coefs: np.ndarray, err: np.ndarray, loss_factor: float = 1.5) -> np.ndarray:
     """The sweep row chosen for each equation: the knee of its own front of terms against
     (teacher-forced) error.  ``-1`` where no row has a finite error."""
-    from .sweep import knee_point
-
     P, K, _ = coefs.shape
     terms = np.count_nonzero(coefs, axis=2)  # (P, K)
     out = np.full(K, -1, dtype=np.int64)
@@ -102,8 +101,6 @@ def stabilise(coefs: np.ndarray, rows: np.ndarray, score, max_rounds: int | None
     terms) and the move that gives the smallest combined error (undiverged first) is kept.
     Returns ``(rows, number of moves)``.
     """
-    from .stlsq import check_cancel
-
     P, K, F = coefs.shape
     rows = np.array(rows, dtype=np.int64)
     terms = np.count_nonzero(coefs, axis=2)  # (P, K)

@@ -833,7 +833,7 @@ def _load_sweep(data: dict):
     path = data.get("sweep_path")
     if not path:
         return None
-    from engine.sindy.sweep import load_sweep
+    from engine.sindy.stored import load_sweep
 
     try:
         return load_sweep(path)

@@ -93,7 +93,7 @@ def fit_select(z_fit: np.ndarray, z_val: np.ndarray, thresholds=DEFAULT_THRESHOL
     The choice: the largest threshold whose validation one-step MSE is at most
     ``(1 + tol)`` times the smallest (the sparsest model as good as the best).
     """
-    from engine.sindy.stlsq import stlsq  # the function: once the submodule is imported, the package name is the module
+    from engine.sindy import stlsq
 
     thr = np.sort(np.asarray(thresholds, float))
     theta, y = _pairs(z_fit)

@@ -185,7 +185,7 @@ def simulate(
     if method.lower() in ("rk4", "euler"):
         if backend not in ("auto", "numpy", "torch"):
             raise ValueError("backend must be 'auto', 'numpy' or 'torch'")
-        from .stlsq import single_threaded_blas
+        from ._blas import single_threaded_blas
 
         with single_threaded_blas():  # small per-step products: threads only add overhead
             res = _rk4(coef, per_traj, library, X0, t, ukind, uval, m, bound, max_wall_time, device, u_interp, substeps,

@@ -1,4 +1,5 @@
-"""How an equation is written: an ODE, a map, or a constant (one place for every export).
+"""How a coefficient and an equation are written: an ODE, a map, or a constant (one place for
+every export: the model, the pane, text, LaTeX).
 
 * ODE: ``(h0)' = 0.534 + 10.4 h0``.
 * Map (a discrete-time fit, ``x[k+1] = x[k] + dt f(x[k])``): with the step known,
@@ -14,7 +15,37 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["display_scale", "lhs_text", "constant_text", "equation_text"]
+__all__ = ["format_coef", "format_equation", "display_scale", "lhs_text", "constant_text", "equation_text"]
+
+
+def format_coef(c: float, precision: int) -> str:
+    """``precision`` significant digits, plain notation for moderate magnitudes, no trailing zeros."""
+    a = abs(float(c))
+    if a == 0:
+        return "0"
+    if a < 1e-4 or a >= 1e7:
+        return f"{a:.{precision}g}"
+    digits = max(precision - 1 - int(np.floor(np.log10(a))), 0)
+    s = f"{a:.{digits}f}"
+    if "." in s:
+        s = s.rstrip("0").rstrip(".")
+    return s
+
+
+def format_equation(coef_row, feature_names: Sequence[str], precision: int = 3) -> str:
+    """Right-hand side like ``0.534 + 10.4 h0 - 2.1 h0 h1`` (bias printed bare, signs merged)."""
+    parts: list[str] = []
+    for c, name in zip(coef_row, feature_names):
+        if c == 0:
+            continue
+        mag = format_coef(c, precision) if np.isfinite(c) else ("nan" if np.isnan(c) else "inf")
+        term = mag if name == "1" else f"{mag} {name}"
+        neg = bool(c < 0)
+        if not parts:
+            parts.append(("-" if neg else "") + term)
+        else:
+            parts.append((" - " if neg else " + ") + term)
+    return "".join(parts) if parts else "0"
 
 
 def display_scale(discrete_time: bool, dt: float | None) -> float:
@@ -32,16 +63,12 @@ def lhs_text(name: str, discrete_time: bool, dt: float | None) -> str:
 
 
 def constant_text(name: str, value: float, precision: int = 3) -> str:
-    from .model import _fmt_coef
-
-    return f"{name} = {'-' if value < 0 else ''}{_fmt_coef(value, precision)} (constant)"
+    return f"{name} = {'-' if value < 0 else ''}{format_coef(value, precision)} (constant)"
 
 
 def equation_text(name: str, row, feature_names: Sequence[str], *, discrete_time: bool = False,
                   dt: float | None = None, constant: float | None = None, precision: int = 3) -> str:
     """One equation as text (see the module docstring)."""
-    from .model import format_equation
-
     if constant is not None:
         return constant_text(name, constant, precision)
     rhs = format_equation(np.asarray(row, float) * display_scale(discrete_time, dt), feature_names, precision)
