@@ -52,7 +52,7 @@ def names() -> list[str]:
     return sorted({*_BUILTIN, *_ADDED})
 
 
-def model_class(name: str) -> type:
+def model_class(name: str) -> type[Any]:
     """The class registered as ``name``; ``KeyError`` (naming the known ones) if none is."""
     if name in _ADDED:
         return _ADDED[name]

@@ -220,6 +220,8 @@ class _Loop:
 
     def run_validation(self) -> bool:
         """Validate, record, keep the best weights; True when early stopping says stop."""
+        if self.val is None:
+            return False
         v = validate(self.model, self.val, self.device, self.autocast, self.loss_fn, self.metrics_fn)
         self.record("val_loss", v.loss)
         self.record("val_corr", v.corr)

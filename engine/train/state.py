@@ -54,7 +54,7 @@ def rng_state() -> dict[str, Any]:
     """Every RNG the loop touches, as tensors and plain data (weights_only loads it)."""
     import numpy as np
 
-    np_state = np.random.get_state()
+    np_state: Any = np.random.get_state()  # the legacy tuple
     version, internal, gauss = random.getstate()
     state = {
         "torch": torch.get_rng_state(),

@@ -54,7 +54,7 @@ def validate(model: torch.nn.Module, val: Batches, device: torch.device, autocas
                 targets.append(target.cpu() if isinstance(target, torch.Tensor) else target)
     finally:
         model.train()
-    if count == 0:
+    if count == 0 or total is None:
         raise ValueError("validation batches are empty")
     per_channel = corr.result()
     finite = per_channel[torch.isfinite(per_channel)]
