@@ -29,13 +29,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+# what a user can fix (here: bad arguments; in the engine: bad parameters, data, sessions,
+# training...) is a UserError: one line on stderr, exit status 2, never a traceback
+from engine.errors import UserError
 from workbench.format import fmt_duration
 
 EXIT_USAGE = 2
-
-
-class UserError(Exception):
-    """Printed as one line on stderr, exit status 2."""
 
 
 def _root(args: argparse.Namespace) -> Path:
@@ -509,8 +508,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--step", action="append", help="step(s) to run; repeat or comma-separate")
     run.add_argument("--session", dest="session", default=argparse.SUPPRESS)
     run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter")
-    run.add_argument("--detach", action="store_true", help="start as a background job, print its id")
-    run.add_argument("--headless", action="store_true", help="run in the foreground (the default without --detach)")
+    where = run.add_mutually_exclusive_group()  # a job runs here or in the background, not both
+    where.add_argument("--detach", action="store_true", help="start as a background job, print its id")
+    where.add_argument("--headless", action="store_true",
+                       help="run here in the foreground with a progress line (the default; not with --detach)")
     run.add_argument("--json", action="store_true", help="print one JSON object of results at the end")
     run.add_argument("--seeds", metavar="LIST", help="run once per seed (0,1,2 or 0-4), as `workbench seeds`")
     run.add_argument("--from", dest="from_job", metavar="JOB_ID",
@@ -572,16 +573,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from engine.analyses.base import ParamError
-    from engine.session import SessionError
-
-    user_errors: tuple[type[BaseException], ...] = (UserError, ParamError, SessionError)
-    try:
-        from engine.data.errors import DataError
-
-        user_errors += (DataError,)
-    except ImportError:  # pragma: no cover - data layer not installed
-        pass
     try:
         if args.cmd == "run":
             return cmd_run(args)
@@ -604,7 +595,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "resume":
             return cmd_tui(args, args.name, resume=True)
         return cmd_tui(args)
-    except user_errors as exc:
+    except UserError as exc:  # engine.errors: every error a user can cause and fix
         from engine.text import safe_text  # the message may quote a file's or a session's text
 
         print(f"workbench: {safe_text(exc)}", file=sys.stderr)
