@@ -72,6 +72,7 @@ class _Loop:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.total = self._total_steps()
         self.state = TrainState()
+        self.pending = LossBuffer(1)  # losses not yet checked: a new one per run
         self.t_start = time.perf_counter()
         self.ckpt = Checkpointer(workdir, config, self.core, self.optimizer, self.scaler, self.device_info,
                                  self.reporter, self.total, self.t_start)
