@@ -11,6 +11,7 @@ pytest.importorskip("pynwb")
 from engine.data import allen  # noqa: E402
 from engine.data import allen_nwb as A  # noqa: E402
 from engine.data.errors import DataError  # noqa: E402
+from tests.helpers.nwb_files import allen_session  # noqa: E402
 
 N_UNITS = 12
 
@@ -18,21 +19,7 @@ N_UNITS = 12
 @pytest.fixture(scope="module")
 def session(tmp_path_factory):
     """A synthetic V1 written as an Allen session: even units in VISam, odd in VISp; four bad units."""
-    folder = tmp_path_factory.mktemp("allen")
-    allen.generate(folder / "tables", allen.SyntheticV1Config(n_neurons=N_UNITS, n_images=12, repeats=4, size=16))
-    tables = allen.load_tables(folder / "tables")
-    ids = tables.units.index
-    areas = ["VISam" if i % 2 == 0 else "VISp" for i in range(N_UNITS)]
-    m = pd.DataFrame({"amplitude_cutoff": 0.01, "presence_ratio": 0.99, "isi_violations": 0.1, "quality": "good"},
-                     index=ids)
-    m.iloc[0, 0] = 0.2      # unit 0: amplitude cut-off above 0.1
-    m.iloc[2, 1] = 0.9      # unit 2: presence ratio below 0.95
-    m.iloc[4, 2] = np.nan   # unit 4: no ISI value -> fails, as in AllenSDK
-    m.iloc[6, 3] = "noise"  # unit 6: not "good"
-    path = A.write_allen_nwb(tables, folder / "session.nwb", areas=areas, metrics=m)
-    (folder / "bare").mkdir()
-    bare = A.write_allen_nwb(tables, folder / "bare" / "session.nwb", areas=areas, metrics=m, with_templates=False)
-    return tables, path, bare, np.asarray(ids)
+    return allen_session(tmp_path_factory.mktemp("allen"), N_UNITS)
 
 
 def test_allensdk_default_filters_and_area_selection(session):

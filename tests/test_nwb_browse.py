@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import numpy as np
 import pytest
 
@@ -11,59 +9,13 @@ pynwb = pytest.importorskip("pynwb")
 
 from engine.data import nwb as N  # noqa: E402
 from engine.data.errors import DataError  # noqa: E402
-
-AREAS = ["VISam", "VISp", "CA1"]
-
-
-def _base(**kw):
-    return pynwb.NWBFile(session_description="synthetic ecephys", identifier="sess-1",
-                         session_start_time=datetime(2024, 5, 1, tzinfo=timezone.utc), **kw)
-
-
-def _write(nwbfile, path):
-    with pynwb.NWBHDF5IO(str(path), "w") as io:
-        io.write(nwbfile)
-    return path
+from tests.helpers.nwb_files import base_file, ecephys_file, malformed_files, write  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def ecephys(tmp_path_factory):
     """Units on electrodes in three areas, trials, epochs, stimulus presentations, behaviour, an LFP-like series."""
-    from pynwb.behavior import Position
-    from pynwb.ecephys import ElectricalSeries
-    from pynwb.epoch import TimeIntervals
-    from pynwb.image import ImageSeries
-
-    rng = np.random.default_rng(1)
-    f = _base()
-    dev = f.create_device("probeA")
-    grp = f.create_electrode_group("probeA", description="shank", location="cortex", device=dev)
-    for i in range(9):
-        f.add_electrode(group=grp, location=AREAS[i % 3])
-    trains = []
-    for u in range(7):
-        t = np.sort(rng.uniform(0, 100, 50 + 10 * u))
-        trains.append(t)
-        f.add_unit(spike_times=t, electrodes=[u])  # unit u sits on electrode u: area AREAS[u % 3]
-    for k in range(5):
-        f.add_trial(start_time=10.0 * k, stop_time=10.0 * k + 8.0)
-    f.add_epoch(start_time=0.0, stop_time=50.0, tags=["gray"])
-    pres = TimeIntervals(name="natural_scenes_presentations", description="images")
-    pres.add_column("frame", "image index")
-    for k in range(6):
-        pres.add_interval(start_time=0.25 * k, stop_time=0.25 * (k + 1), frame=k % 3)
-    f.add_time_intervals(pres)
-    beh = f.create_processing_module("behavior", "behaviour")
-    pos = Position(name="Position")
-    pos.create_spatial_series(name="pos", data=np.c_[np.arange(1000.0), -np.arange(1000.0)], rate=50.0,
-                              reference_frame="arena", starting_time=2.0)
-    beh.add(pos)
-    region = f.create_electrode_table_region(list(range(9)), "all")
-    f.add_acquisition(ElectricalSeries(name="lfp", data=rng.normal(size=(500, 9)), electrodes=region, rate=250.0))
-    f.add_stimulus_template(ImageSeries(name="natural_scenes", data=rng.uniform(size=(3, 8, 8)), unit="a.u.",
-                                       rate=1.0))
-    path = _write(f, tmp_path_factory.mktemp("nwb") / "ecephys.nwb")
-    return path, trains
+    return ecephys_file(tmp_path_factory.mktemp("nwb") / "ecephys.nwb")
 
 
 def test_summary_lists_units_areas_tables_and_series(ecephys):
@@ -102,10 +54,10 @@ def test_spike_counts_and_windowed_raster_match_the_trains(ecephys):
 
 
 def test_bisection_over_a_long_train(tmp_path):
-    f = _base()
+    f = base_file()
     t = np.sort(np.random.default_rng(0).uniform(0, 1000, 20_000))
     f.add_unit(spike_times=t)
-    path = _write(f, tmp_path / "long.nwb")
+    path = write(f, tmp_path / "long.nwb")
     r = N.raster(path, t0=123.4, t1=456.7)
     np.testing.assert_array_equal(r.times[0], t[(t >= 123.4) & (t < 456.7)])
 
@@ -136,38 +88,14 @@ def test_figures_for_the_datasets_pane(ecephys):
     for row in (4, 5, 6):
         t = trains[row]
         np.testing.assert_array_equal(pts.x[pts.y == row], t[t < 50.0])
-    assert f"{sum(len(t) for t in trains)} spikes in 7 units" in fig.caption
+    assert fig.caption.startswith("0.00–50.00 s · ") and f"{sum(len(t) for t in trains)} spikes in 7 units" in fig.caption
     s = N.series_figure(path, "acquisition/lfp", channel=2, max_points=50)
     assert len(s.panels[0].series[0].x) <= 50 and s.panels[0].series[0].x[0] == 0.0
 
 
 @pytest.fixture()
 def malformed(tmp_path):
-    import h5py
-
-    no_units = _base()
-    no_units.add_trial(start_time=0.0, stop_time=1.0)
-    no_spikes = _base()
-    no_spikes.add_unit_column("quality", "curation label")
-    no_spikes.add_unit(quality="good")
-    backwards = _base()
-    backwards.add_trial(start_time=0.0, stop_time=1.0)
-    backwards.add_trial(start_time=2.0, stop_time=1.5)
-    short = _base()
-    short.add_trial(start_time=0.0, stop_time=1.0)
-    short.add_trial(start_time=2.0, stop_time=3.0)
-    paths = {k: _write(v, tmp_path / f"{k}.nwb") for k, v in
-             dict(no_units=no_units, no_spikes=no_spikes, backwards=backwards, short=short).items()}
-    with h5py.File(paths["short"], "a") as h:  # one stop_time for two trials
-        g = h["intervals/trials"]
-        attrs, v = dict(g["stop_time"].attrs), g["stop_time"][:1]
-        del g["stop_time"]
-        g.create_dataset("stop_time", data=v).attrs.update(attrs)
-    (tmp_path / "text.nwb").write_text("not hdf5")
-    with h5py.File(tmp_path / "plain.nwb", "w") as h:
-        h["x"] = np.arange(3)
-    paths.update(text=tmp_path / "text.nwb", plain=tmp_path / "plain.nwb")
-    return paths
+    return malformed_files(tmp_path)
 
 
 def _one_line(exc_info) -> str:
@@ -199,6 +127,24 @@ def test_malformed_files_get_one_clear_line(malformed):
     assert not N.is_nwb(malformed["plain"]) and N.is_nwb(malformed["no_units"])
     with pytest.raises(DataError, match="no such file"):
         N.summarize(malformed["plain"].parent / "missing.nwb")
+
+
+def test_table_cells_and_column_names_from_the_file_are_terminal_safe(tmp_path):
+    from pynwb.epoch import TimeIntervals
+
+    f = base_file()
+    pres = TimeIntervals(name="stim\x1b]0;owned\x07", description="hostile")
+    pres.add_column("name\x1b[2J", "a column whose name clears the screen")
+    pres.add_interval(start_time=0.0, stop_time=1.0, **{"name\x1b[2J": "img\x1b]52;c;aGk=\x07\u202e"})
+    f.add_time_intervals(pres)
+    path = write(f, tmp_path / "hostile.nwb")
+    head, problem = N.table_page(path, "intervals/stim\x1b]0;owned\x07", rows=5)
+    assert problem is None
+    assert "name\\x1b[2J" in head.columns
+    (cell,) = head["name\\x1b[2J"]
+    assert cell == "img\\x1b]52;c;aGk=\\x07\\u202e"
+    text = "".join(map(str, head.columns)) + "".join(map(str, head.to_numpy().ravel()))
+    assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
 
 
 def test_importing_engine_data_nwb_does_not_import_pynwb():

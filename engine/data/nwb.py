@@ -647,12 +647,12 @@ def raster_page(path: str | Path, first_unit: int = 0, n_units: int = 50, t0: fl
     y = np.concatenate([np.full(len(t), first_unit + k, dtype=float) for k, t in enumerate(r.times)]) \
         if r.times else np.zeros(0)
     panel = Panel(label=f"units {first_unit}-{first_unit + len(r.unit_ids) - 1}",
-                  series=[Series("spikes", x, y, role="points")], xlabel="time (s)", ylabel="unit row")
-    cut = " (truncated)" if r.truncated else ""
+                  series=[Series("", x, y, role="points")], xlabel="time (s)", ylabel="unit row")
+    cut = " (truncated)" if r.truncated else ""  # no series label: a legend would hide the top unit's spikes
     fig = Figure(title=f"{path.name}: spike raster", panels=[panel], n_index=pages,
                  index=first_unit // max(1, n_units),
-                 caption=f"[{r.t0:g}, {r.t1:g}) s, {r.n_spikes} spikes{cut}; {int(counts.sum())} spikes in "
-                         f"{len(ids)} units in the file")
+                 caption=f"{r.t0:.2f}–{r.t1:.2f} s · {r.n_spikes} spikes{cut} · {int(counts.sum())} spikes in "
+                         f"{len(ids)} units")
     return fig, r.t0, r.t1, len(ids)
 
 

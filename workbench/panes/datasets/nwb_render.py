@@ -56,7 +56,7 @@ def summary_head(s: Any) -> Table:
         if labels:
             grid.add_row("quality", Text(", ".join(labels)))
         if s.unit_areas:
-            grid.add_row("areas", Text(_counts(s.unit_areas)))
+            grid.add_row("unit areas", Text(_counts(s.unit_areas)))
     electrodes = next((t for t in s.tables if t.path == "electrodes"), None)
     if electrodes is not None:
         areas = f" · {_counts(s.electrode_areas)}" if s.electrode_areas else ""

@@ -35,7 +35,7 @@ __all__ = ["NwbBrowser", "NwbState", "UNITS_PER_PAGE", "TABLE_ROWS"]
 UNITS_PER_PAGE = 20  # units in one raster page: rows a terminal plot can tell apart
 TABLE_ROWS = 100  # most rows of a table head read
 HINTS = {
-    "raster": "←/→ time · ↑/↓ units · +/- zoom · home start · esc back",
+    "raster": "←/→ time · ↑/↓ units · +/- zoom · esc back",
     "table": "↑/↓ rows · ←/→ columns · esc back",
     "series": "←/→ channel · esc back",
 }
@@ -73,7 +73,7 @@ class NwbBrowser(Vertical, can_focus=True):
     NwbBrowser { height: 1fr; }
     NwbBrowser:focus { background: $boost; }
     NwbBrowser #nwb-head { height: auto; max-height: 6; }
-    NwbBrowser #nwb-items { height: 1fr; border: none; padding: 0; }
+    NwbBrowser #nwb-items { height: 1fr; border: none; padding: 0; text-wrap: nowrap; text-overflow: ellipsis; }
     NwbBrowser #nwb-view { height: 1fr; }
     """
 
@@ -253,7 +253,7 @@ class NwbBrowser(Vertical, can_focus=True):
         else:
             self.figure = msg.data
         if not problem:
-            self.post_message(PaneNote(f"{self.view.name}: {HINTS[self.view.kind]}"))
+            self.post_message(PaneNote(HINTS[self.view.kind]))
         self.draw()
 
     def _show_summary(self, summary: Any) -> None:
@@ -280,11 +280,13 @@ class NwbBrowser(Vertical, can_focus=True):
         w, h = (w or 60), (h or 14)
         v = self.view
         if v.kind == "table" and self.frame is not None:
-            head = Text(f"{v.name}: rows {v.row}..  {HINTS['table']}", style="bold", no_wrap=True,
+            shown = min(len(self.frame) - v.row, max(1, h - 2))
+            head = Text(f"{v.name} · rows {v.row}-{v.row + shown - 1} of {len(self.frame)}"
+                        + (f" · from column {v.col + 1}" if v.col else ""), style="bold", no_wrap=True,
                         overflow="ellipsis")
             out.update(Group(head, table_view(self.frame, v.row, v.col, max(1, h - 2))))
         elif v.kind in ("raster", "series") and self.figure is not None:
-            out.update(render_figure(self.figure, w, h, hint=HINTS[v.kind]))
+            out.update(render_figure(self.figure, w, h))  # the keys are on the status line
 
     def on_resize(self) -> None:
         if self.view.kind != "summary":

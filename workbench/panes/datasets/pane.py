@@ -67,7 +67,8 @@ class DatasetsPane(Widget):
     DatasetsPane #ds-plot { height: 1fr; }
     """
 
-    BINDINGS = [Binding("h", "toggle_nwb", "NWB view / HDF5 tree", show=True)]
+    # not in the footer (80 columns have no room for it): the status line names it on an NWB file
+    BINDINGS = [Binding("h", "toggle_nwb", "NWB view / HDF5 tree", show=False)]
 
     # the tree's own keys (Textual's Tree) and the NWB view's, listed by the help screen
     HELP_KEYS = [

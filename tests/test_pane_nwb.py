@@ -1,0 +1,188 @@
+"""The Datasets pane's NWB view, driven with Pilot at 80x24 on files written by pynwb itself."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from rich.console import Console
+from textual.app import App, ComposeResult
+from textual.widgets import OptionList, Static, Tree
+
+pytest.importorskip("pynwb")
+
+from tests.helpers.nwb_files import ecephys_file, malformed_files  # noqa: E402
+from tests.helpers.tui import workers_done  # noqa: E402
+from workbench.panes.datasets import DatasetsPane, NwbBrowser  # noqa: E402
+from workbench.panes.datasets import nwb_view  # noqa: E402
+
+
+class PaneApp(App):
+    def __init__(self, paths):
+        super().__init__()
+        self.paths = paths
+
+    def compose(self) -> ComposeResult:
+        yield DatasetsPane(self.paths, id="datasets")
+
+
+def _text(widget: Static) -> str:
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(widget.content)
+    return console.export_text()
+
+
+async def _settle(pilot, app):
+    for _ in range(100):
+        await pilot.pause()
+        await workers_done(app)
+        await pilot.pause()
+        if not any(w.is_running for w in app.workers):
+            return
+
+
+def _file_node(tree: Tree, name: str):
+    return next(c for c in tree.root.children if str(c.label).startswith(name))
+
+
+async def _open_file(pilot, app, name: str) -> NwbBrowser:
+    tree = app.query_one("#ds-tree", Tree)
+    tree.select_node(_file_node(tree, name))
+    await _settle(pilot, app)
+    return app.query_one(NwbBrowser)
+
+
+async def _open_item(pilot, app, kind: str, name: str) -> None:
+    browser = app.query_one(NwbBrowser)
+    if browser.view.kind != "summary":
+        await pilot.press("escape")
+        await _settle(pilot, app)
+    options = app.query_one("#nwb-items", OptionList)
+    assert options.has_focus
+    target = next(i for i, item in enumerate(browser.items) if (item.kind, item.name) == (kind, name))
+    step = target - options.highlighted
+    await pilot.press(*(["down" if step > 0 else "up"] * abs(step)), "enter")
+    await _settle(pilot, app)
+    assert (browser.view.kind, browser.view.name) == (kind, name)
+
+
+def _status(app) -> str:
+    return _text(app.query_one("#ds-status", Static)).strip()
+
+
+@pytest.fixture(scope="module")
+def ecephys(tmp_path_factory):
+    return ecephys_file(tmp_path_factory.mktemp("pane-nwb") / "ecephys.nwb")
+
+
+async def test_summary_raster_table_series_and_the_hdf5_tree(ecephys, monkeypatch):
+    path, trains = ecephys
+    monkeypatch.setattr(nwb_view, "UNITS_PER_PAGE", 3)  # seven units: three pages
+    app = PaneApp([path])
+    async with app.run_test(size=(80, 24)) as pilot:
+        browser = await _open_file(pilot, app, "ecephys.nwb")
+        assert browser.display and not app.query_one("#ds-plot").display
+        head = _text(app.query_one("#nwb-head", Static))
+        assert "sess-1 · synthetic ecephys" in head and f"7 · {sum(map(len, trains))} spikes" in head
+        lines = {line[:11].strip(): line[11:].strip() for line in head.splitlines() if line.strip()}
+        assert lines["unit areas"] == "VISam 3, CA1 2, VISp 2"  # units' areas, through their electrodes
+        assert lines["electrodes"].startswith("9 · ") and "VISp 3" in lines["electrodes"]
+        labels = [(i.kind, i.name) for i in browser.items]
+        assert labels[:4] == [("raster", "units"), ("table", "units"), ("table", "intervals/trials"),
+                              ("table", "intervals/epochs")]
+        assert ("table", "intervals/natural_scenes_presentations") in labels and ("table", "electrodes") in labels
+        assert ("series", "processing/behavior/Position/pos") in labels
+
+        # the raster: the first 10 s after the first spike, three units a page
+        await _open_item(pilot, app, "raster", "units")
+        first = min(t[0] for t in trains[:3])
+        assert browser.view.t0 == pytest.approx(first) and browser.view.window == 10.0
+        shown = _text(app.query_one("#nwb-view", Static))
+        assert "spike raster" in shown and "units 0-2" in shown
+
+        def spikes(unit: int) -> np.ndarray:
+            pts = browser.figure.panels[0].series[0]
+            return np.asarray(pts.x)[np.asarray(pts.y) == unit]
+
+        t = trains[1]
+        np.testing.assert_array_equal(spikes(1), t[(t >= first) & (t < first + 10)])
+        await pilot.press("right", "minus")  # the next window, then twice as long
+        await _settle(pilot, app)
+        assert browser.view.t0 == pytest.approx(first + 10) and browser.view.window == 20.0
+        np.testing.assert_array_equal(spikes(1), t[(t >= first + 10) & (t < first + 30)])
+        await pilot.press("down", "down", "down")  # units 3-5, 6, then no further
+        await _settle(pilot, app)
+        assert browser.view.first_unit == 6 and "units 6-6" in _text(app.query_one("#nwb-view", Static))
+        t = trains[6]
+        np.testing.assert_array_equal(spikes(6), t[(t >= first + 10) & (t < first + 30)])
+
+        # the trials table: rows and columns scroll with the arrows
+        await _open_item(pilot, app, "table", "intervals/trials")
+        table = _text(app.query_one("#nwb-view", Static))
+        assert "start_time" in table and "stop_time" in table and "38" in table  # trial 4 stops at 38 s
+        await pilot.press("right", "down", "down")
+        await _settle(pilot, app)
+        table = _text(app.query_one("#nwb-view", Static))
+        assert browser.view.col == 1 and browser.view.row == 2
+        assert "start_time" not in table and "stop_time" in table and " 8" not in table and "28" in table
+
+        # a behavioural series, channel by channel
+        await _open_item(pilot, app, "series", "processing/behavior/Position/pos")
+        y0 = np.asarray(browser.figure.panels[0].series[0].y)
+        assert (y0 >= 0).all() and y0.max() > 900
+        await pilot.press("right")
+        await _settle(pilot, app)
+        y1 = np.asarray(browser.figure.panels[0].series[0].y)
+        assert browser.view.channel == 1 and (y1 <= 0).all() and y1.min() < -900
+        assert "pos" in _text(app.query_one("#nwb-view", Static))
+
+        # h: the raw HDF5 tree of the same file, and back
+        await pilot.press("h")
+        await _settle(pilot, app)
+        tree = app.query_one("#ds-tree", Tree)
+        node = _file_node(tree, "ecephys.nwb")
+        assert tree.has_focus and not browser.display and node.is_expanded
+        assert {"units/", "intervals/", "acquisition/"} <= {str(c.label).split()[0] for c in node.children}
+        assert "NWB file: h shows its NWB view" in _status(app)
+        await pilot.press("h")
+        await _settle(pilot, app)
+        assert browser.display and browser.view.kind == "summary" and app.query_one("#nwb-items").has_focus
+
+
+async def test_malformed_files_give_one_line_and_the_pane_keeps_working(tmp_path):
+    bad = malformed_files(tmp_path)
+    app = PaneApp([tmp_path])
+    async with app.run_test(size=(80, 24)) as pilot:
+        def one_line(expected: str) -> None:
+            text = _status(app)
+            assert expected in text and "\n" not in text and "Traceback" not in text, text
+
+        browser = await _open_file(pilot, app, "no_units.nwb")
+        one_line("no units table: this NWB file holds no sorted spikes")
+        assert [i.kind for i in browser.items] == ["table"]  # the trials; no raster to open
+        browser = await _open_file(pilot, app, "no_spikes.nwb")
+        await _open_item(pilot, app, "raster", "units")
+        one_line("no_spikes.nwb: the units table has no spike_times column (columns: quality)")
+        await _open_file(pilot, app, "short.nwb")
+        one_line("short.nwb: malformed NWB: cannot read intervals/trials (Columns must be the same length)")
+        await _open_file(pilot, app, "backwards.nwb")
+        await _open_item(pilot, app, "table", "intervals/trials")
+        one_line("trials row 1 stops before it starts")
+        assert "1.5" in _text(app.query_one("#nwb-view", Static))  # the rows are still shown
+        # a plain HDF5 file named .nwb is shown as HDF5; h says it is not NWB
+        tree = app.query_one("#ds-tree", Tree)
+        tree.select_node(_file_node(tree, "plain.nwb"))
+        await _settle(pilot, app)
+        assert not app.query_one(NwbBrowser).display and "group with 1 members" in _status(app)
+        tree.move_cursor(_file_node(tree, "plain.nwb"))
+        tree.focus()
+        await pilot.press("h")
+        await _settle(pilot, app)
+        one_line("plain.nwb is not an NWB file")
+        # and everything still works: a good file after the bad ones
+        _file_node(tree, "text.nwb").expand()
+        await _settle(pilot, app)
+        one_line("not an HDF5 file")
+        assert app.is_running
+    assert bad["plain"].exists()
