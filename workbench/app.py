@@ -20,7 +20,7 @@ from textual.worker import Worker, WorkerState
 
 from engine.session import END_STATES, Session, SessionError
 from workbench.commands import AnalysisCommands
-from workbench.messages import DeviceInfo, StoreUpdate
+from workbench.messages import DeviceInfo, ReportWritten, StoreUpdate
 from workbench.widgets.footer import WorkbenchFooter
 from workbench.widgets.status_line import StatusLine
 
@@ -395,8 +395,11 @@ class WorkbenchApp(App):
         with Session(self.session.path, create=False, readonly=True) as s:  # this thread's own
             rep = write_report(s, self.session.artifacts / "exports"
                                / f"report-{time.strftime('%Y%m%d-%H%M%S')}.md")
-        self.call_from_thread(self.notify, f"{rep.path} ({rep.tables} tables, {rep.equation_sets} "
-                              f"equation sets, {len(rep.figures)} figures)", title="report written")
+        self.post_message(ReportWritten(f"{rep.path} ({rep.tables} tables, {rep.equation_sets} "
+                                        f"equation sets, {len(rep.figures)} figures)"))
+
+    def on_report_written(self, message: ReportWritten) -> None:
+        self.notify(message.text, title="report written")
 
     def get_system_commands(self, screen):
         from textual.app import SystemCommand

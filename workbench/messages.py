@@ -1,8 +1,14 @@
-"""Messages posted by the app's background workers."""
+"""Messages posted by the app's background workers.
+
+The one way a thread worker reaches the UI: it builds one of these and calls
+``post_message`` (thread-safe); the handler runs on the UI thread.  Workers never
+call widget methods, and never ``call_from_thread``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from textual.message import Message
 
@@ -27,3 +33,26 @@ class DeviceInfo(Message):
 
     text: str
     gpus: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class JobEventsLoaded(Message, bubble=False):
+    """A job's events (and those of the jobs it resumed), read for the Training pane."""
+
+    job_id: str
+    events: list[Event]
+
+
+@dataclass
+class FigureLoaded(Message, bubble=False):
+    """A view's figure, or the one line that says why there is none."""
+
+    figure: Any
+    error: str | None
+
+
+@dataclass
+class ReportWritten(Message, bubble=False):
+    """The session report is on disk."""
+
+    text: str

@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, ProgressBar, RichLog, Static
 
 from engine.session import Event, Job
-from workbench.messages import StoreUpdate
+from workbench.messages import JobEventsLoaded, StoreUpdate
 from workbench.panes.base import StorePane
 from workbench.widgets.figure_view import FigureView
 from workbench.widgets.plot import line_plot
@@ -141,9 +141,10 @@ class TrainingPane(StorePane):
             job = self.jobs.get(job.resume_of)
         events = [e for jid in chain for e in self.wb.store.events(jid, kinds=("metric", "artifact"))]
         events += self.wb.store.events(job_id)
-        self.app.call_from_thread(self._replay, job_id, events)
+        self.post_message(JobEventsLoaded(job_id, events))
 
-    def _replay(self, job_id: str, events: list[Event]) -> None:
+    def on_job_events_loaded(self, message: JobEventsLoaded) -> None:
+        job_id, events = message.job_id, message.events
         if job_id != self.selected:
             return
         self.series[job_id] = {}

@@ -19,6 +19,8 @@ from textual import work
 from textual.message import Message
 from textual.widgets import Static
 
+from workbench.messages import FigureLoaded
+
 
 Builtin = Callable[[int, int], Any]
 
@@ -112,10 +114,11 @@ class FigureView(Static):
             fig, error = None, str(exc)
         except Exception as exc:  # a broken artifact must not take the pane down
             fig, error = None, f"{view.name}: {type(exc).__name__}: {exc}"
-        self.app.call_from_thread(self._loaded, fig, error)
+        self.post_message(FigureLoaded(fig, error))
 
-    def _loaded(self, fig: Any, error: str | None) -> None:
-        self._fig, self._error = fig, error
+    def on_figure_loaded(self, message: FigureLoaded) -> None:
+        fig = message.figure
+        self._fig, self._error = fig, message.error
         if fig is not None:  # the loader clamps: keep our index in its range
             self.index = fig.index
         self.redraw()
