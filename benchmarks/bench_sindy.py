@@ -45,18 +45,9 @@ import numpy as np
 
 def cfc_like_states(n: int = 9, n_traj: int = 10, T: int = 2000, dt: float = 0.01, seed: int = 0):
     """Bounded smooth trajectories of a random tanh network (the retina case's stand-in)."""
-    from scipy.integrate import solve_ivp
+    from engine.sindy.examples import tanh_network
 
-    rng = np.random.default_rng(seed)
-    W = rng.normal(0, 1.6 / np.sqrt(n), (n, n))
-    b = rng.normal(0, 0.2, n)
-    t = np.arange(T) * dt
-    xs = []
-    for _ in range(n_traj):
-        sol = solve_ivp(lambda _, x: -x + np.tanh(W @ x + b), (0, t[-1]), rng.uniform(-0.8, 0.8, n),
-                        t_eval=t, rtol=1e-9, atol=1e-11)
-        xs.append(sol.y.T.copy())
-    return xs, dt
+    return tanh_network(n, n_traj, T, dt, seed, w_scale=1.6, b_scale=0.2, x0_range=0.8).x, dt
 
 
 from benchmarks._common import best_of as _best, machine as _env  # noqa: E402

@@ -4,19 +4,13 @@ rolled out by exact forward steps (the right model of an RNN stepped once per fr
 import numpy as np
 import pytest
 
-from engine.sindy import Sindy, load_sweep, threshold_sweep
+from engine.sindy import Sindy, examples, load_sweep, threshold_sweep
 from engine.sindy.export import model_from_dict, model_to_dict
 
 
 def _linear_map(T=2000, seed=0):
-    rng = np.random.default_rng(seed)
-    A = np.array([[0.5, 0.2], [-0.3, 0.6]])
-    B = np.array([[1.0], [0.5]])
-    u = rng.normal(size=(T, 1))
-    x = np.zeros((T, 2))
-    for k in range(T - 1):
-        x[k + 1] = A @ x[k] + B @ u[k]
-    return x, u, A, B
+    ex = examples.linear_map(T, seed)
+    return ex.x[0], ex.u, examples.LINEAR_MAP_A, examples.LINEAR_MAP_B
 
 
 def test_recovers_a_linear_map_with_input_and_rolls_it_out_exactly():

@@ -5,20 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.sindy import Sindy, threshold_sweep
+from engine.sindy import Sindy, examples, threshold_sweep
 from engine.sindy.selection import equation_errors
 
 
 def _map(T=3000, seed=0, dead=False):
-    rng = np.random.default_rng(seed)
-    A = np.array([[0.5, 0.2], [-0.3, 0.6]])
-    u = rng.normal(size=(T, 1))
-    x = np.zeros((T, 3 if dead else 2))
-    for k in range(T - 1):
-        x[k + 1, :2] = A @ x[k, :2] + np.array([1.0, 0.5]) * u[k]
+    ex = examples.linear_map(T, seed)
+    x = ex.x[0]
     if dead:  # a unit that barely moves (a saturated CfC unit): noise of std 1e-3
-        x[:, 2] = 0.99 + 1e-3 * rng.normal(size=T)
-    return x, u
+        x = np.c_[x, 0.99 + 1e-3 * np.random.default_rng(seed + 1).normal(size=T)]
+    return x, ex.u
 
 
 def test_each_equation_is_chosen_on_its_own_and_recovers_the_map():

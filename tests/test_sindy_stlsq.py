@@ -164,6 +164,20 @@ def test_info_reports_iterations(lorenz_lib):
     assert (info.n_iter >= 1).all() and (info.n_iter <= 20).all()
 
 
+def test_info_carries_the_gram_of_the_data_as_given(lorenz_lib):
+    X, Y = lorenz_lib
+    _, info = stlsq(X, Y, 0.1, return_info=True)
+    assert isinstance(info.gram, GramStats) and info.feature_norms is None
+    np.testing.assert_allclose(info.gram.G, X.T @ X, rtol=1e-12)
+    np.testing.assert_allclose(info.gram.b, X.T @ Y, rtol=1e-12)
+    # normalised columns: the solves see unit-norm columns, the Gram stays in the data's units
+    _, info_n = stlsq(X, Y, 0.1, return_info=True, normalize_columns=True)
+    np.testing.assert_allclose(info_n.feature_norms, np.linalg.norm(X, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(info_n.gram.G, X.T @ X, rtol=1e-10)
+    _, info_g = stlsq_gram(info.gram, 0.1, return_info=True, normalize_columns=True)
+    assert info_g.gram is info.gram
+
+
 def test_max_iter_matches_pysindy_when_not_converged():
     xs, dt = tanh_network()
     X, Y = _lib_data(xs, dt, 3)

@@ -7,7 +7,7 @@ stepped with its equation while the other states (and the inputs) follow the rec
 trajectory, so the error belongs to that equation alone.  Errors are absolute (RMS in the
 state's units): a state that barely moves cannot dominate the choice, as a division by
 its std made it do.  Each equation is then picked at the knee of its own front of terms
-against error (:func:`engine.sindy.sweep.knee_point`); a diverged rollout is an infinite
+against error (:func:`engine.sindy.pareto.knee_point`); a diverged rollout is an infinite
 error, so supports that blow up are never chosen.
 """
 
