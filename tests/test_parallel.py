@@ -149,6 +149,102 @@ def test_job_runner_uses_the_sessions_backend(session, dask_cluster):
     assert job.state == "finished" and os.getpid() not in job.result["pids"]  # loky processes
 
 
+class _FakeRay:
+    """The part of ray that engine.parallel uses: init/is_initialized/shutdown and
+    ``ray.util.joblib.register_ray``, whose joblib backend runs on a thread pool that, like
+    ray's (a multiprocessing pool), cannot stream results.  The real package is an
+    optional extra; this runs the binding in every test run."""
+
+    def __init__(self, fail: Exception | None = None):
+        self.inits: list[dict] = []
+        self.shutdowns = 0
+        self.initialized = False
+        self.fail = fail
+
+    def modules(self) -> dict:
+        import types
+
+        from joblib._parallel_backends import ThreadingBackend
+
+        class PoolBackend(ThreadingBackend):
+            supports_return_generator = False
+
+        ray, util, rjoblib = (types.ModuleType(n) for n in ("ray", "ray.util", "ray.util.joblib"))
+        ray.init, ray.is_initialized, ray.shutdown = self.init, lambda: self.initialized, self.shutdown
+        ray.util, util.joblib = util, rjoblib
+        rjoblib.register_ray = lambda: __import__("joblib").register_parallel_backend("ray", PoolBackend)
+        return {"ray": ray, "ray.util": util, "ray.util.joblib": rjoblib}
+
+    def init(self, **kw):
+        if self.fail is not None:
+            raise self.fail
+        self.inits.append(kw)
+        self.initialized = True
+
+    def shutdown(self):
+        self.shutdowns += 1
+        self.initialized = False
+
+
+@pytest.fixture
+def fake_ray(monkeypatch):
+    import sys
+
+    import joblib.parallel
+
+    # register_ray adds "ray" to joblib's backends: to a copy, dropped after the test
+    monkeypatch.setattr(joblib.parallel, "BACKENDS", dict(joblib.parallel.BACKENDS))
+
+    def install(fake: _FakeRay) -> _FakeRay:
+        for name, module in fake.modules().items():
+            monkeypatch.setitem(sys.modules, name, module)
+        return fake
+
+    return install
+
+
+def test_ray_backend_starts_a_local_ray_runs_in_waves_and_shuts_it_down(fake_ray):
+    ray = fake_ray(_FakeRay())
+    rep = RecordingReporter()
+    with parallel_backend("ray", n_workers=2, reporter=rep) as handle:
+        assert ray.inits == []  # started on first use
+        assert pmap(_slow_first, range(6)) == [i * i for i in range(6)]
+        assert handle.started and ray.shutdowns == 0
+    assert ray.inits == [{"include_dashboard": False, "log_to_driver": False, "num_cpus": 2}]
+    assert ray.shutdowns == 1  # the ray it started ends with the block
+    # ray's joblib backend cannot stream results: progress still comes, wave by wave
+    assert [e["done"] for e in rep.of("progress")] == list(range(7))
+
+
+def test_ray_backend_cancels_between_waves(fake_ray):
+    fake_ray(_FakeRay())
+    rep = RecordingReporter()
+    ran: list[int] = []
+
+    def work(x):
+        ran.append(x)
+        rep.cancel_event.set()  # a cancel arrives while the first wave runs
+        return x
+
+    with parallel_backend("ray"), pytest.raises(Cancelled):
+        pmap(work, range(40), n_jobs=2, reporter=rep)
+    assert len(ran) == 4  # one wave (two tasks per worker) ran; the later ones never started
+
+
+def test_ray_backend_joins_a_running_ray_or_says_why_it_cannot(fake_ray):
+    ray = fake_ray(_FakeRay())
+    ray.initialized = True  # e.g. a ray the user started in this process: left running
+    with parallel_backend("ray", address="ray://head:10001"):
+        assert pmap(abs, [-1, -2]) == [1, 2]
+    assert ray.inits == [] and ray.shutdowns == 0
+
+    down = fake_ray(_FakeRay(fail=ConnectionError("connection refused")))
+    with parallel_backend("ray", address="ray://head:10001"), pytest.raises(
+            ParallelError, match="cannot start or reach ray at ray://head:10001: connection refused"):
+        pmap(abs, [1])
+    assert down.shutdowns == 0
+
+
 def test_ray_backend_when_installed():
     pytest.importorskip("ray")
     rep = RecordingReporter()

@@ -9,12 +9,12 @@ import subprocess
 import sys
 import time
 
+import aiohttp  # textual-serve's own dependency
+import psutil  # dask.distributed's dependency
 import pytest
+import textual_serve  # noqa: F401  (in the test extras: missing, these tests fail rather than skip)
 
 from tests.conftest import free_port
-
-pytest.importorskip("textual_serve")
-aiohttp = pytest.importorskip("aiohttp")
 
 
 @pytest.fixture
@@ -65,6 +65,18 @@ async def test_serve_requires_the_token_and_its_own_origin(served):
             assert r.status == 200 and "/ws" in await r.text()
         ws = await http.ws_connect(base + "/ws?width=80&height=24", headers={"Origin": base})
         await ws.close()
+
+
+def test_serve_answers_on_localhost_only(served):
+    import urllib.request
+
+    base, token = served
+    port = int(base.rsplit(":", 1)[1])
+    page = urllib.request.urlopen(f"http://127.0.0.1:{port}/?token={token}", timeout=10).read().decode()
+    assert "workbench web" in page  # the page title names the session
+    listening = {c.laddr.ip for c in psutil.net_connections("inet")
+                 if c.status == psutil.CONN_LISTEN and c.laddr.port == port}
+    assert listening and listening <= {"127.0.0.1", "::1"}, listening  # never 0.0.0.0 or a LAN address
 
 
 def test_guard_rules_without_a_server():
