@@ -47,7 +47,7 @@ class _Faulty:
 
 def _stall_checkpoint(step: int, marker: Path) -> None:
     """Make the write of ``step_<step>.pt`` stop half way, as if killed during it."""
-    import engine.train as T
+    import engine.train.checkpoint as T
 
     real = T.write_with
     name = f"step_{step:08d}.pt"
