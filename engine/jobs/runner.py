@@ -67,15 +67,13 @@ def plan(analysis: str, steps: list[str] | None, overrides: dict[str, Any],
 
 
 def submit(session: Session, analysis: str, steps: list[str] | None = None,
-           overrides: dict[str, Any] | None = None, resume_of: str | None = None,
-           from_job: str | None = None) -> str:
+           overrides: dict[str, Any] | None = None, from_job: str | None = None) -> str:
     """Record a job and prepare its folder: a job that starts part-way gets the files of
     the steps it needs from ``from_job``, or from the newest ended job that made them."""
     steps, params = plan(analysis, steps, overrides or {}, session)
     order = [s.name for s in analyses.get(analysis).steps]
     inputs = folders.choose(session, analysis, order, steps, from_job)
-    job_id = session.create_job(analysis, steps, params, resume_of=resume_of,
-                                source=inputs.job_id if inputs else None)
+    job_id = session.create_job(analysis, steps, params, source=inputs.job_id if inputs else None)
     workdir = session.job_dir(job_id)
     if inputs is not None:
         folders.seed(workdir, inputs)
