@@ -160,3 +160,23 @@ def test_seeding_links_large_inputs_and_copies_small_ones(tmp_path):
     (dest / "notes.json").write_text('{"rewritten": 1}')  # in place: the source keeps its own
     assert (src / "notes.json").read_text() == "{}"
     assert folders.read_manifest(dest)["inputs"]["job"] == "job-a"
+
+
+def test_checkpoint_dir_is_kept_on_resume_and_emptied_otherwise_but_never_by_a_follower_rank(tmp_path):
+    from engine.analyses.base import StepContext
+    from engine.jobs.follower import FollowerContext
+
+    def leftover(ctx_cls, resuming: bool, via: str = "checkpoint_dir") -> bool:
+        d = tmp_path / f"{ctx_cls.__name__}-{resuming}-{via}"
+        (d / "train").mkdir(parents=True)
+        (d / "train" / "step_5.pt").write_text("old")
+        ctx = ctx_cls(workdir=d, resuming=resuming)
+        got = getattr(ctx, via)("train")
+        assert got == d / "train" and got.is_dir()
+        return (got / "step_5.pt").exists()
+
+    assert leftover(StepContext, resuming=True)  # the step continues from its checkpoint
+    assert not leftover(StepContext, resuming=False)  # a new job never continues an old run
+    assert not leftover(StepContext, resuming=False, via="fresh_dir")  # the old name, the same folder
+    # ranks > 0 leave the emptying to rank 0 (racing its first checkpoint), whatever name is called
+    assert leftover(FollowerContext, resuming=False) and leftover(FollowerContext, resuming=False, via="fresh_dir")

@@ -187,10 +187,10 @@ class StepContext:
     # whose files its folder took as inputs, and the job it resumes
     inputs_from: tuple[str, ...] = ()
 
-    def fresh_dir(self, name: str) -> Path:
-        """A step's checkpoint folder inside this job's own folder: kept when resuming,
-        emptied for a fresh run (so a re-run with new parameters never silently continues
-        an old one).  No other job shares it."""
+    def checkpoint_dir(self, name: str) -> Path:
+        """A step's checkpoint folder inside this job's own folder: kept when resuming (the
+        step continues from it), emptied otherwise (a job that took an earlier job's files
+        never silently continues that job's training).  No other job shares it."""
         import shutil
 
         d = self.workdir / name
@@ -198,6 +198,10 @@ class StepContext:
             shutil.rmtree(d)
         d.mkdir(parents=True, exist_ok=True)
         return d
+
+    def fresh_dir(self, name: str) -> Path:
+        """The old name of :meth:`checkpoint_dir`, which on resume is not fresh at all."""
+        return self.checkpoint_dir(name)
 
     def __post_init__(self) -> None:
         self.workdir = Path(self.workdir)

@@ -19,7 +19,7 @@ from engine.session import Session
 
 
 class FollowerContext(StepContext):
-    def fresh_dir(self, name: str) -> Path:
+    def checkpoint_dir(self, name: str) -> Path:
         # emptying a fresh run's folder is rank 0's job: two ranks racing rmtree
         # against rank 0's first checkpoint could lose it
         d = self.workdir / name
