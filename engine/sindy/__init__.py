@@ -22,6 +22,20 @@ table; sympy: ``to_sympy``).
 * :func:`equation_errors`, :func:`select_rows` — each equation at its own threshold by
   teacher-forced held-out rollouts in absolute units (``threshold_sweep(select="per_equation")``).
 * :func:`map_targets`, :func:`flow_targets` — derivative targets from the trained model itself.
+* :mod:`.examples` — reference systems with their true terms (tests, examples, benchmarks).
+
+Layout, each module importing only from those listed before it (``tests/test_sindy_layout.py``:
+no cycle, deferred imports included; no private name crosses a module):
+
+* basics: ``errors``, ``_blas`` (BLAS threads), ``_inputs`` (trajectories and times),
+  ``formatting``, ``library``, ``derivatives``, ``budget``, ``targets``, ``examples``;
+* solving: ``gram`` (``GramStats``), ``_linalg`` (the least-squares rules), ``solver_numpy``,
+  ``solver_torch``, ``stlsq_algorithm`` (``stlsq``, ``stlsq_gram``, ``refit_support``);
+* rollouts: ``_array_ops``, ``simulation``;
+* the estimator: ``design`` (data to regression problem), ``editing`` (hand edits), ``model``,
+  ``export``, ``equation_set`` (the stored equations' schema);
+* model choice: ``pareto``, ``selection``, ``holdout``, ``stored`` (saved sweeps), ``sweep``,
+  ``bagging`` (ensembles).
 """
 
 from __future__ import annotations

@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from ._array_ops import NumpyOps, TorchOps
+
 __all__ = ["SimulationResult", "simulate"]
 
 
@@ -202,98 +204,10 @@ def simulate(
     return res
 
 
-class _NumpyOps:
-    """Array operations of the RK4 loop on numpy (the CPU default)."""
-
-    def __init__(self, library):
-        self.lib = library
-
-    def asarray(self, a):
-        return np.array(a, dtype=np.float64)
-
-    def features(self, z):
-        return self.lib.transform_T(z).T  # (B, F), built in cache-sized chunks
-
-    def cat(self, a, b):
-        return np.concatenate([a, b], axis=1)
-
-    def take(self, a, idx):
-        return a[idx]
-
-    def bmm(self, C, phi):
-        G = C.shape[0]
-        k = phi.shape[0] // G
-        return np.matmul(phi.reshape(G, k, -1), C.transpose(0, 2, 1)).reshape(phi.shape[0], -1)
-
-    def repeat(self, C, k):
-        return np.repeat(C, k, axis=0)
-
-    def axpy(self, x, k, a):
-        return x + a * k
-
-    def absmax(self, x):
-        return float(np.abs(x).max()) if x.size else 0.0
-
-    def bad_rows(self, x, bound):
-        return ~np.isfinite(x).all(-1) | (np.abs(x) > bound).any(-1)
-
-    def numpy(self, a):
-        return a
-
-    def index(self, idx):
-        return idx
-
-
-class _TorchOps:
-    """The same operations on torch (used when a device is given or ``backend="torch"``)."""
-
-    def __init__(self, library, device):
-        import torch
-
-        self.torch = torch
-        self.lib = library
-        self.dev = torch.device(device) if device is not None else torch.device("cpu")
-
-    def asarray(self, a):
-        return self.torch.as_tensor(np.asarray(a, dtype=np.float64), device=self.dev).clone()
-
-    def features(self, z):
-        return self.lib.transform(z)
-
-    def cat(self, a, b):
-        return self.torch.cat([a, b], dim=1)
-
-    def take(self, a, idx):
-        return a.index_select(0, idx)
-
-    def bmm(self, C, phi):
-        G = C.shape[0]
-        k = phi.shape[0] // G
-        return self.torch.bmm(phi.reshape(G, k, -1), C.transpose(1, 2)).reshape(phi.shape[0], -1)
-
-    def repeat(self, C, k):
-        return self.torch.repeat_interleave(C, k, dim=0)
-
-    def axpy(self, x, k, a):
-        return self.torch.add(x, k, alpha=a)
-
-    def absmax(self, x):
-        return float(x.abs().amax()) if x.numel() else 0.0
-
-    def bad_rows(self, x, bound):
-        return (~self.torch.isfinite(x).all(-1) | (x.abs() > bound).any(-1)).cpu().numpy()
-
-    def numpy(self, a):
-        return a.cpu().numpy()
-
-    def index(self, idx):
-        return self.torch.as_tensor(idx, device=self.dev)
-
-
 def _rk4(coef, per_traj, library, X0, t, ukind, uval, m, bound, max_wall, device, u_interp, substeps, t0_wall, backend,
          euler: bool = False):
     use_torch = backend == "torch" or (backend == "auto" and device is not None and str(device) != "cpu")
-    ops = _TorchOps(library, device) if use_torch else _NumpyOps(library)
+    ops = TorchOps(library, device) if use_torch else NumpyOps(library)
     B, n = X0.shape
     T = len(t)
     div_time = np.full(B, np.nan)
