@@ -186,3 +186,28 @@ async def test_malformed_files_give_one_line_and_the_pane_keeps_working(tmp_path
         one_line("not an HDF5 file")
         assert app.is_running
     assert bad["plain"].exists()
+
+
+async def test_an_allen_session_shows_unit_quality_and_areas(tmp_path):
+    from tests.helpers.nwb_files import allen_session
+
+    _, path, _, ids = allen_session(tmp_path, n_units=12)
+    app = PaneApp([path])
+    async with app.run_test(size=(80, 24)) as pilot:
+        browser = await _open_file(pilot, app, "session.nwb")
+        head = _text(app.query_one("#nwb-head", Static))
+        lines = {line[:11].strip(): line[11:].strip() for line in head.splitlines() if line.strip()}
+        assert lines["unit areas"] == "VISam 6, VISp 6"  # through the units' peak_channel_id
+        assert {"amplitude_cutoff", "presence_ratio", "isi_violations", "quality"} <= set(
+            c.strip(" ,…") for c in lines["quality"].split(", "))
+        await _open_item(pilot, app, "table", "units")
+        frame = browser.frame
+        assert list(frame.index) == list(ids) and list(frame["quality"])[6] == "noise"
+        cols = list(frame.columns)
+        await pilot.press(*(["right"] * cols.index("quality")))
+        await _settle(pilot, app)
+        table = _text(app.query_one("#nwb-view", Static))
+        assert table.splitlines()[1].split()[:2] == ["id", "quality"] and "noise" in table
+        await pilot.press("down")  # row 1 first: still 12 rows in the head, 11 shown
+        await _settle(pilot, app)
+        assert browser.view.row == 1 and f"rows 1-11 of {len(ids)}" in _text(app.query_one("#nwb-view", Static))

@@ -449,30 +449,35 @@ def raster(path: str | Path, n_units: int = 50, t0: float | None = None, t1: flo
     """
     path = Path(path)
     with open_nwb(path) as nwb:
-        check_units(nwb, path)
-        units = nwb.units
-        n = _n_rows(units)
-        a, b = max(0, int(first_unit)), min(n, int(first_unit) + max(0, int(n_units)))
-        index = np.asarray(units["spike_times"].data[:b], dtype=np.int64)
-        starts = np.concatenate([[0], index[:-1]])[a:b]
-        stops = index[a:b]
-        ds = units["spike_times"].target.data
-        if t0 is None:
-            firsts = [float(ds[s]) for s, e in zip(starts, stops) if e > s]
-            t0 = min(firsts) if firsts else 0.0
-        if t1 is None:
-            t1 = t0 + 10.0
-        if not t1 > t0:
-            raise DataError(f"{path}: raster window must have t1 > t0, got [{t0}, {t1})")
-        times, budget, cut = [], int(max_spikes), False
-        for s, e in zip(starts, stops):
-            i = bisect_sorted(ds, int(s), int(e), t0) if e > s else int(s)
-            j = bisect_sorted(ds, i, int(e), t1) if e > i else i
-            if j - i > budget:
-                j, cut = i + budget, True
-            times.append(np.asarray(ds[i:j], dtype=float) if j > i else np.zeros(0))
-            budget -= j - i
-        ids = np.asarray(units.id.data[a:b])
+        return _raster(nwb, path, n_units, t0, t1, max_spikes, first_unit)
+
+
+def _raster(nwb, path: Path, n_units: int, t0: float | None, t1: float | None, max_spikes: int,
+            first_unit: int) -> Raster:
+    check_units(nwb, path)
+    units = nwb.units
+    n = _n_rows(units)
+    a, b = max(0, int(first_unit)), min(n, int(first_unit) + max(0, int(n_units)))
+    index = np.asarray(units["spike_times"].data[:b], dtype=np.int64)
+    starts = np.concatenate([[0], index[:-1]])[a:b]
+    stops = index[a:b]
+    ds = units["spike_times"].target.data
+    if t0 is None:
+        firsts = [float(ds[s]) for s, e in zip(starts, stops) if e > s]
+        t0 = min(firsts) if firsts else 0.0
+    if t1 is None:
+        t1 = t0 + 10.0
+    if not t1 > t0:
+        raise DataError(f"{path}: raster window must have t1 > t0, got [{t0}, {t1})")
+    times, budget, cut = [], int(max_spikes), False
+    for s, e in zip(starts, stops):
+        i = bisect_sorted(ds, int(s), int(e), t0) if e > s else int(s)
+        j = bisect_sorted(ds, i, int(e), t1) if e > i else i
+        if j - i > budget:
+            j, cut = i + budget, True
+        times.append(np.asarray(ds[i:j], dtype=float) if j > i else np.zeros(0))
+        budget -= j - i
+    ids = np.asarray(units.id.data[a:b])
     return Raster(unit_ids=ids, times=tuple(times), t0=float(t0), t1=float(t1), truncated=cut)
 
 
@@ -534,8 +539,11 @@ def _table_head(nwb, name: str, rows: int, path: Path):
             prev = np.concatenate([[0], idx[:-1]]) if n else idx
             cols[f"{key} (n)"] = idx - prev
             continue
-        vals = col.data[:n]
-        arr = np.asarray(vals)
+        shape = tuple(getattr(col.data, "shape", ()) or ())
+        if len(shape) > 1:  # waveforms and the like: named by shape, never read
+            cols[key] = [f"{shape[1:]} array"] * n
+            continue
+        arr = np.asarray(col.data[:n])
         if arr.ndim > 1:
             cols[key] = [f"{arr.shape[1:]} array"] * n
         elif arr.dtype.kind in "SOU":
@@ -639,10 +647,14 @@ def raster_page(path: str | Path, first_unit: int = 0, n_units: int = 50, t0: fl
     from engine.views import Figure, Panel, Series
 
     path = Path(path)
-    ids, counts = spike_counts(path)
-    pages = max(1, -(-len(ids) // max(1, n_units)))
-    first_unit = max(0, min(int(first_unit), max(0, len(ids) - 1)))
-    r = raster(path, n_units=n_units, t0=t0, t1=t1, max_spikes=max_spikes, first_unit=first_unit)
+    with open_nwb(path) as nwb:  # one open: the counts and the window from the same file handle
+        check_units(nwb, path)
+        units = nwb.units
+        n = _n_rows(units)
+        total = int(units["spike_times"].data[n - 1]) if n else 0
+        first_unit = max(0, min(int(first_unit), max(0, n - 1)))
+        r = _raster(nwb, path, n_units, t0, t1, max_spikes, first_unit)
+    pages = max(1, -(-n // max(1, n_units)))
     x = np.concatenate([t for t in r.times]) if r.times else np.zeros(0)
     y = np.concatenate([np.full(len(t), first_unit + k, dtype=float) for k, t in enumerate(r.times)]) \
         if r.times else np.zeros(0)
@@ -651,9 +663,8 @@ def raster_page(path: str | Path, first_unit: int = 0, n_units: int = 50, t0: fl
     cut = " (truncated)" if r.truncated else ""  # no series label: a legend would hide the top unit's spikes
     fig = Figure(title=f"{path.name}: spike raster", panels=[panel], n_index=pages,
                  index=first_unit // max(1, n_units),
-                 caption=f"{r.t0:.2f}–{r.t1:.2f} s · {r.n_spikes} spikes{cut} · {int(counts.sum())} spikes in "
-                         f"{len(ids)} units")
-    return fig, r.t0, r.t1, len(ids)
+                 caption=f"{r.t0:.2f}–{r.t1:.2f} s · {r.n_spikes} spikes{cut} · {total} spikes in {n} units")
+    return fig, r.t0, r.t1, n
 
 
 def series_figure(path: str | Path, name: str, channel: int = 0, max_points: int = 2000):

@@ -106,8 +106,8 @@ class EdaBrowser(VerticalScroll, can_focus=True):
 
     def on_eda_browser_loaded(self, msg: Loaded) -> None:
         msg.stop()
-        if msg.ref != self.ref:
-            return
+        if msg.ref != self.ref or not self.display:
+            return  # another file was opened since, or the pane shows something else now
         if msg.error:
             self.post_message(PaneNote(msg.error, error=True))
             return
@@ -158,6 +158,8 @@ class EdaBrowser(VerticalScroll, can_focus=True):
 
     def on_eda_browser_rise_loaded(self, msg: RiseLoaded) -> None:
         msg.stop()
+        if not self.display:
+            return
         if msg.error:
             self.post_message(PaneNote(msg.error, error=True))
             return

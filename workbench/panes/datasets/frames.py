@@ -119,8 +119,8 @@ class FrameBrowser(Vertical, can_focus=True):
 
     def on_frame_browser_loaded(self, msg: Loaded) -> None:
         msg.stop()
-        if msg.ref != self.ref:
-            return  # another dataset was opened since
+        if msg.ref != self.ref or not self.display:
+            return  # another dataset was opened since, or the pane shows something else now
         if msg.error:
             self.post_message(PaneNote(msg.error, error=True))
             return

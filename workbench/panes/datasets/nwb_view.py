@@ -230,8 +230,8 @@ class NwbBrowser(Vertical, can_focus=True):
 
     def on_nwb_browser_loaded(self, msg: Loaded) -> None:
         msg.stop()
-        if msg.request != self._request:
-            return  # a newer request replaced this one
+        if msg.request != self._request or not self.display:
+            return  # a newer request replaced this one, or the pane shows something else now
         if msg.error:
             if msg.what == "summary":
                 self.query_one("#nwb-head", Static).update(Text("⚠ not shown: see the line above", style="red"))
