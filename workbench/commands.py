@@ -37,6 +37,50 @@ def _set_parallel_backend(app, name: str) -> None:
     app.notify(f"parallel backend: {cfg.backend} on {where}; jobs started from now on use it")
 
 
+def ask_seeds(app) -> None:
+    """The "Run over seeds…" form for the current analysis (the newest job's); on enter, the
+    sweep starts in the background and the Results pane shows it as seeds end."""
+    from engine import analyses
+    from workbench.screens.seeds import SeedsScreen
+
+    if getattr(app, "readonly", False):
+        app.notify("read-only: start jobs from the workbench that owns this session", severity="warning")
+        return
+    def has_seed(name: str) -> bool:
+        try:
+            return "seed" in analyses.get(name).defaults()
+        except Exception:  # a broken plug-in must not break the form
+            return False
+
+    recent = [j.analysis for j in reversed(getattr(app, "last_jobs", []))] + analyses.names()
+    current = next((n for n in recent if has_seed(n)), "")
+    app.push_screen(SeedsScreen(current), partial(_start_seeds, app))
+
+
+def _start_seeds(app, request) -> None:
+    from engine import seed_sweep
+    from engine.analyses.base import ParamError
+    from engine.session import SessionError
+    from workbench.panes.seeds_view import PREFIX, seeds_text
+
+    if request is None:
+        return
+    try:
+        sweep = seed_sweep.create(app.session, request.analysis, request.seeds, at_once=request.at_once)
+        seed_sweep.start_detached(app.session, sweep)
+    except (ParamError, SessionError, OSError) as exc:
+        app.notify(str(exc), severity="error")
+        return
+    app.notify(f"{sweep.analysis} over seeds {seeds_text(sweep.seeds)}: {sweep.at_once} at a time; "
+               "Results shows mean ± spread as they finish", title=sweep.id)
+    app.save_ui(**{"results.table": PREFIX + sweep.id})  # shown there, now and when reopened
+    for pane in app.screen_stack[0].query("#results-pane"):
+        pane.name_shown = PREFIX + sweep.id
+        pane.load_tables()
+    app.action_show_pane("results")
+    app.request_poll()
+
+
 class AnalysisCommands(Provider):
     RUN_ONLY = False  # RunCommands: only the run entries (keys r and s)
 
@@ -55,6 +99,8 @@ class AnalysisCommands(Provider):
             for step in spec.steps:
                 out.append((f"Run {name}: {step.name}", partial(app.ask_run, name, [step.name]),
                             step.help))
+        out.append(("Run over seeds…", partial(ask_seeds, app),
+                    "one analysis once per seed, each seed its own job; mean ± spread per figure"))
         if self.RUN_ONLY:
             return out
         for i, pane in enumerate(("datasets", "training", "equations", "results"), 1):

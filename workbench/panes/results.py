@@ -17,10 +17,10 @@ from textual.widgets.option_list import Option
 
 from workbench.messages import StoreUpdate
 from workbench.panes.base import StorePane
+from workbench.panes.results_table import higher_is_better, is_metric, prepare_table
+from workbench.panes.seeds_view import SeedsView, sweep_option
 from workbench.widgets.figure_view import FigureView
 from workbench.widgets.plot import bar_plot
-
-HIGHER_IS_BETTER = ("corr", "fev", "r2", "bps", "bits", "accuracy")
 
 
 def safe_stem(name: str) -> str:
@@ -28,52 +28,6 @@ def safe_stem(name: str) -> str:
     import re
 
     return re.sub(r"[^\w.-]+", "_", name).strip("_") or "table"
-
-
-# Columns a table may carry to say how to read it (engine/analyses/retina_eval.py writes them):
-# shown as marks and in the title, not as columns of their own.
-MARK_COLUMNS = ("best", "rank_by", "worse_than_zeros", "diverged")
-
-
-def prepare_table(entry: dict) -> dict:
-    """A stored table as the pane shows it: the summary columns before the per-cell ones
-    (``metric:cell``), what a row is (``role``) first, and the marks (which row is best, what
-    ranks, which rows lose to predicting zero, which diverged) taken out into ``meta``."""
-    frame = entry["frame"]
-    meta: dict = {"role": None, "best": None, "rank_by": None, "worse": set(), "diverged": set()}
-    cols = [str(c) for c in frame.columns]
-    if "role" in cols:
-        meta["role"] = {str(i): str(r) for i, r in zip(frame.index, frame["role"])}
-    if "best" in cols:
-        meta["best"] = next((str(i) for i, b in zip(frame.index, frame["best"]) if b is True), None)
-    if "rank_by" in cols and len(frame):
-        meta["rank_by"] = str(frame["rank_by"].iloc[0])
-    if "worse_than_zeros" in cols:
-        meta["worse"] = {str(i) for i, w in zip(frame.index, frame["worse_than_zeros"]) if w is True}
-    if "diverged" in cols:
-        meta["diverged"] = {str(i) for i, d in zip(frame.index, frame["diverged"]) if d is True}
-    head = [c for c in frame.columns if str(c) == "role"]
-    summary = [c for c in frame.columns if ":" not in str(c) and str(c) not in ("role", *MARK_COLUMNS)]
-    # the ranking metric first, then the other scores, then settings and bookkeeping
-    first = [c for c in summary if str(c) == meta["rank_by"]]
-    summary = first + [c for c in summary if is_metric(str(c)) and c not in first] \
-        + [c for c in summary if not is_metric(str(c))]
-    per_cell = [c for c in frame.columns if ":" in str(c)]
-    return {**entry, "frame": frame[head + summary + per_cell], "stored": frame, "meta": meta}
-
-
-LOWER_IS_BETTER = ("mae", "mse", "rmse", "err", "loss")
-
-
-def is_metric(column: str) -> bool:
-    """Whether a column is a score (marked best), not a setting such as ``amount`` or ``pruned``."""
-    name = column.lower()
-    return any(k in name for k in HIGHER_IS_BETTER + LOWER_IS_BETTER)
-
-
-def higher_is_better(table_name: str, column: str) -> bool:
-    name = f"{table_name} {column}".lower()
-    return any(k in name for k in HIGHER_IS_BETTER)
 
 
 class ResultsPane(StorePane):
@@ -98,6 +52,9 @@ class ResultsPane(StorePane):
     ResultsPane.comparing #compare-table { display: block; }
     ResultsPane.zoomed #tables-row { display: none; }
     ResultsPane #result-bars { height: 1fr; min-height: 6; }
+    ResultsPane #seeds-view { display: none; }
+    ResultsPane.seeds #seeds-view { display: block; }
+    ResultsPane.seeds #result-title, ResultsPane.seeds #tables-row, ResultsPane.seeds #result-bars { display: none; }
     """
 
     def __init__(self, **kw) -> None:
@@ -109,6 +66,9 @@ class ResultsPane(StorePane):
         self._sorted: str | None = None  # the column sorted by, shown with ▲/▼
         self.hidden_columns: list[str] = []  # columns left out because they do not fit
         self._tables_max = -1
+        self._raw: list[dict] = []  # the tables as stored, for the seeds view
+        self.sweeps: dict = {}  # option id -> engine.seed_sweep.Sweep
+        self._jobs_seen: tuple = ()  # (id, state) of the last poll: a seed ended or started
         self.comparing = False
         self._analysis: str | None = None
 
@@ -124,6 +84,7 @@ class ResultsPane(StorePane):
                     yield DataTable(id="result-table", zebra_stripes=True)
                     yield DataTable(id="compare-table", zebra_stripes=True)
                 yield FigureView(builtin=("bars", self._bars), id="result-bars", classes="plot")
+                yield SeedsView(id="seeds-view")
 
     def on_mount(self) -> None:
         ui = self.wb.session.ui()
@@ -131,23 +92,30 @@ class ResultsPane(StorePane):
         self._figure_state = ui.get("results.figure") or {}
 
     def store_update(self, msg: StoreUpdate) -> None:
-        if msg.tables_max_id != self._tables_max:
-            self._tables_max = msg.tables_max_id
+        jobs = tuple((j.id, j.state) for j in msg.jobs)
+        if msg.tables_max_id != self._tables_max or jobs != self._jobs_seen:
+            # a new job may be a seed of a new sweep; a job's end changes a sweep's figures
+            self._tables_max, self._jobs_seen = msg.tables_max_id, jobs
             self.load_tables()
 
     @work(thread=True, exclusive=True, group="results-load", exit_on_error=False)
     def load_tables(self) -> None:
-        tables = self.wb.store.tables()
-        self.app.call_from_thread(self._set_tables, tables)
+        from engine.seed_sweep import sweeps
 
-    def _set_tables(self, tables: list[dict]) -> None:
-        self.tables = [prepare_table(t) for t in tables]
+        tables, found = self.wb.store.tables(), sweeps(self.wb.store)
+        self.app.call_from_thread(self._set_tables, tables, found)
+
+    def _set_tables(self, tables: list[dict], sweeps: list | None = None) -> None:
+        self.tables, self._raw = [prepare_table(t) for t in tables], tables
+        self.sweeps = {sweep_option(s).id: s for s in reversed(sweeps or [])}  # newest first
         names = list(dict.fromkeys(t["name"] for t in reversed(tables)))
         lst = self.query_one("#table-list", OptionList)
         lst.clear_options()
         for n in names:
             runs = sum(t["name"] == n for t in tables)
             lst.add_option(Option(f"{n} ({runs})" if runs > 1 else n, id=n))
+        lst.add_options([sweep_option(s) for s in self.sweeps.values()])
+        names += list(self.sweeps)
         if names and self.name_shown not in names:
             self.name_shown = names[0]
         if self.name_shown in names:
@@ -165,6 +133,11 @@ class ResultsPane(StorePane):
         return runs[self.run_offset]
 
     def _draw(self) -> None:
+        sweep = self.sweeps.get(self.name_shown)
+        self.set_class(sweep is not None, "seeds")
+        if sweep is not None:
+            self.query_one(SeedsView).show(sweep, self.wb.store, self.wb.last_jobs, self._raw)
+            return
         entry = self.current()
         table = self.query_one("#result-table", DataTable)
         if entry is None:
