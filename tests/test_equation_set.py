@@ -178,7 +178,7 @@ def test_a_map_of_unknown_step_says_so():
 
 
 def test_the_equations_pane_writes_maps_and_constants():
-    from workbench.panes.equations import render_equations
+    from workbench.panes.equation_parts import render_equations
 
     text = render_equations(EquationSet.from_model(_map_model()).to_payload()).plain.splitlines()
     assert text[0].startswith("x0[k+1] = x0[k] + 1 u0 - 0.5 x0 + 0.2 x1")

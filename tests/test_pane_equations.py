@@ -32,7 +32,7 @@ async def test_threshold_steps_redraw_fast_and_export(sindy_session):
         await pilot.pause()
         pane = app.query_one("#equations-pane")
         s = pane.current()
-        assert s is not None and pane._row(s) is not None
+        assert s is not None and pane.state.row(s) is not None
         sweep = s["data"]["sweep"]
         assert pane.coef_of(s).shape == (2, len(s["data"]["feature_names"]))
         pane.index[s["id"]] = 0  # the densest model
@@ -75,7 +75,7 @@ async def test_hand_toggled_terms_refit_show_errors_and_persist(sindy_session):
         pane = app.query_one("#equations-pane")
         s = pane.current()
         await pilot.press("k")  # the knee: the true cubic oscillator, 2 terms per equation
-        row = pane._row(s)
+        row = pane.state.row(s)
         base = np.array(pane.coef_of(s))
         feats = s["data"]["feature_names"]
         await pilot.press("right_square_bracket")  # the cursor appears on (x0)'s largest term
@@ -131,7 +131,7 @@ async def test_hand_toggled_terms_refit_show_errors_and_persist(sindy_session):
         await workers_done(app)
         pane = app.query_one("#equations-pane")
         s = pane.current()
-        assert pane._row(s) == row
+        assert pane.state.row(s) == row
         np.testing.assert_allclose(pane.coef_of(s), st.edited(row, [(0, j), (1, top)]))
         await pilot.press("u")  # undo: the sweep's model again
         np.testing.assert_array_equal(pane.coef_of(s), base)
@@ -170,9 +170,9 @@ async def test_a_model_that_is_no_sweep_row_is_shown_as_stored(sindy_session):
         await settle(pilot, 0.8)
         pane = app.query_one("#equations-pane")
         s = pane.current()
-        assert s["name"] == "per-equation" and pane._row(s) is None
+        assert s["name"] == "per-equation" and pane.state.row(s) is None
         np.testing.assert_array_equal(np.asarray(pane.coef_of(s), float), coef)
         assert "the stored model" in str(app.query_one("#eq-title").render())
         await pilot.press("plus")
         await pilot.pause()
-        assert pane._row(s) is not None and "the stored model" not in str(app.query_one("#eq-title").render())
+        assert pane.state.row(s) is not None and "the stored model" not in str(app.query_one("#eq-title").render())
