@@ -1,14 +1,16 @@
-"""One analysis over several seeds: its figures per seed, with mean and spread (issue 18).
+"""One analysis over several seeds, in this process: its figures per seed, mean and std.
 
 A seed is a first-class setting of every synthetic analysis (``--set seed=N``
 regenerates the data and reruns the steps).  :func:`over_seeds` runs the same
 steps once per seed, each in its own folder, through the session's parallel
 backend (:func:`engine.parallel.pmap`), and gathers what the steps returned
 into one table: a row per seed, then ``mean`` and ``std`` rows (sample std,
-``ddof=1``), one column per numeric figure.  The table is saved in the session
-as ``"<analysis> over seeds"``; the Results pane shows it like any other.
+``ddof=1``), one column per numeric figure.  No job is recorded: it is for
+benchmarks and notebooks (benchmarks/bench_truth_seeds.py).
 
-``workbench run NAME --seeds 0,1,2`` is the command-line entry.
+``workbench seeds`` (and ``run --seeds``) and the TUI's "Run over seeds…" run
+each seed as its own job instead, with every table's figures: engine.seed_sweep.
+:func:`parse_seeds` reads a seed list for all of them.
 """
 
 from __future__ import annotations
