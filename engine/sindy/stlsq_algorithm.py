@@ -40,8 +40,7 @@ raise ``LinAlgError``.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -74,7 +73,6 @@ class STLSQInfo:
     backend: str = "numpy"
     gram: GramStats | None = None
     feature_norms: np.ndarray | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def check_thresholds(thresholds) -> np.ndarray:
