@@ -53,7 +53,7 @@ def outliers(features: np.ndarray, contamination: float | str = "auto", seed: in
     return forest.predict(f) == -1, forest.score_samples(f)
 
 
-def sort_neurons(activity: np.ndarray, method: str = "auto", seed: int = 0) -> tuple[np.ndarray, str]:
+def sort_neurons(activity: np.ndarray, method: str = "auto") -> tuple[np.ndarray, str]:
     """Order neurons (rows of ``activity``, neurons x samples) so similar ones sit together.
 
     ``method`` is "rastermap" (the ``rastermap`` package, as in the seed), "pc1"
@@ -99,6 +99,8 @@ def reliability_table(trials: np.ndarray, unit_ids=None, *, contamination: float
         IsolationForest's expected outlier fraction.
     sort : {"auto", "rastermap", "pc1"}
         See :func:`sort_neurons`; sorted on trial-by-trial activity (neurons x presentations).
+    seed : int
+        The outlier forest's random state (the sort is deterministic).
 
     Returns
     -------
@@ -132,7 +134,7 @@ def reliability_table(trials: np.ndarray, unit_ids=None, *, contamination: float
         flag, score = outliers(feats, contamination, seed)
     else:
         flag, score = np.zeros(n, bool), np.zeros(n)
-    order, used = sort_neurons(x.reshape(-1, n).T, sort, seed) if n >= 3 else (np.arange(n), "none")
+    order, used = sort_neurons(x.reshape(-1, n).T, sort) if n >= 3 else (np.arange(n), "none")
     rank = np.empty(n, dtype=int)
     rank[order] = np.arange(n)
     ids = np.arange(n) if unit_ids is None else np.asarray(unit_ids)
