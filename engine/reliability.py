@@ -100,7 +100,7 @@ def reliability_table(trials: np.ndarray, unit_ids=None, *, contamination: float
     sort : {"auto", "rastermap", "pc1"}
         See :func:`sort_neurons`; sorted on trial-by-trial activity (neurons x presentations).
     seed : int
-        The outlier forest's random state (the sort is deterministic).
+        The outlier forest's random state (the sort takes none).
 
     Returns
     -------
