@@ -38,8 +38,10 @@ def test_generator_writes_the_deep_retina_layout(retina):
         assert ((lat >= 8) & (lat <= 12)).all()
         assert fh.attrs["seed"] == 3 and fh.attrs["cells"] == 4
         changes = fh["ground_truth/train/scene_changes"][()]
-        gaps = np.diff(np.concatenate([[0], changes]))
-        assert (gaps >= 20).all() and (gaps <= 60).all()
+        for a, b in load_retina(retina).blocks:  # scenes run on through the unrecorded gaps
+            inside = changes[(changes > a) & (changes < b)]
+            gaps = np.diff(inside)
+            assert len(inside) > 3 and (gaps >= 20).all() and (gaps <= 60).all()
         assert fh["ground_truth/train/expected_rate"].shape == (4, 1500)
         assert fh["ground_truth/test/expected_rate"].shape == (4, 300)
 
@@ -121,3 +123,22 @@ def test_split_in_time_does_not_share_frames(retina):
     assert first_valid_frame >= train.times[-1] + 1
     with pytest.raises(DataError, match="too few"):
         split_windows(load_retina(retina, frames=(0, 60)), history=40)
+
+
+def test_generator_writes_blocks_and_repeats_like_the_real_file(tmp_path, retina):
+    with h5py.File(retina) as fh:
+        t = fh["train/time"][()]
+        assert "block_starts" not in fh["train"]  # the real layout marks blocks by time alone
+        rep = np.stack([fh[f"test/repeats/cell{c:02d}"][()] for c in range(1, 5)])  # (cells, reps, T)
+        mean = fh["test/response/firing_rate_10ms"][()]
+        expected = fh["ground_truth/test/expected_rate"][()]
+    jumps = np.flatnonzero(np.diff(t) > 0.015) + 1
+    assert jumps.tolist() == [500, 1000] and load_retina(retina).blocks == [(0, 500), (500, 1000), (1000, 1500)]
+    assert rep.shape == (4, 5, 300)
+    np.testing.assert_allclose(rep.mean(1), mean, rtol=1e-5)
+    # independent Poisson noise per trial around one noise-free rate
+    assert not np.array_equal(rep[:, 0], rep[:, 1])
+    np.testing.assert_allclose(rep.mean((1, 2)), expected.mean(1), rtol=0.35)
+    # files from before blocks and repeats: one block, no repeats, still read
+    old = generate_retina(tmp_path / "old.h5", cells=2, frames=300, test_frames=100, blocks=1, repeats=0)
+    assert load_retina(old).blocks == [(0, 300)] and load_retina(old, "test").repeats is None

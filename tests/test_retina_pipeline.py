@@ -21,6 +21,7 @@ def test_retina_end_to_end_json_matches_the_session(session_root):
     assert set(out["mae"]) == models | baselines | {"noise-free rate"}
     assert {k for k, r in out["role"].items() if r == "baseline"} == baselines
     assert out["role"]["noise-free rate"] == "ceiling"
+    assert out["noise_from"] == "repeats"  # the generator writes test/repeats, as the real file has
     assert out["best_model"] in models and out["rank_by"] == "bits_per_spike"
     # every row is scored on the same frames: the zeros row's MAE is the target's mean
     assert out["test_frames_scored"] == 400 - 6 + 1

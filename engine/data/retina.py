@@ -4,9 +4,10 @@ Layout read (real files and :mod:`engine.data.retina_gen` output alike)::
 
     /<split>/stimulus              (T, H, W) uint8 frames (divided by 255 here)
     /<split>/response/<key>        (cells, T) rates, e.g. firing_rate_10ms
-    /<split>/time                  (T,) optional
+    /<split>/time                  (T,) optional; where it jumps, a new recording block starts
+    /test/repeats/cell01 ...       (repeats, T) single trials of the test stimulus, optional
 
-Model input is the last ``history`` frames before each time step (deep-retina
+Blocks and repeats are read by :mod:`engine.data.retina_blocks`.  Model input is the last ``history`` frames before each time step (deep-retina
 used 40).  :class:`FrameWindows` gives those windows without ever building the
 (T, history, H, W) array: single windows are views, batches are gathered with
 stride tricks from the in-memory stimulus.
@@ -23,6 +24,7 @@ import numpy as np
 
 from engine.data.errors import DataError
 from engine.data.h5tree import open_h5
+from engine.data.retina_blocks import Block, find_blocks, read_repeats, repeat_count
 from engine.text import safe_line
 from engine.resources import require_memory
 
@@ -30,6 +32,7 @@ __all__ = [
     "RetinaData",
     "RetinaLayout",
     "FrameWindows",
+    "find_blocks",
     "inspect_retina",
     "is_retina_file",
     "load_retina",
@@ -84,7 +87,10 @@ def _split_summary(grp: h5py.Group, path: Path) -> dict:
         keys.append(safe_line(key))  # a name that is not UTF-8 comes back as bytes
         if ds.ndim == 2 and ds.shape[1] == T:
             cells = ds.shape[0] if cells is None else cells
-    return dict(frames=T, height=stim.shape[1], width=stim.shape[2], cells=cells, responses=sorted(keys))
+    t = grp.get("time")
+    time = np.asarray(t) if isinstance(t, h5py.Dataset) and t.shape == (T,) else None
+    return dict(frames=T, height=stim.shape[1], width=stim.shape[2], cells=cells, responses=sorted(keys),
+                blocks=len(find_blocks(time, T)), repeats=repeat_count(grp))
 
 
 def inspect_retina(path: str | Path) -> RetinaLayout:
@@ -123,6 +129,10 @@ class RetinaData:
     path : Path
     start : int
         Frame of the file this data starts at (when a range was loaded).
+    blocks : list of (start, stop)
+        Recording blocks, in frames of this data (one block when ``time`` never jumps).
+    repeats : ndarray or None, float32, shape (repeats, cells, T)
+        Single trials of the same stimulus (``test/repeats`` in the real files).
     """
 
     stimulus: np.ndarray
@@ -132,6 +142,12 @@ class RetinaData:
     response_key: str
     path: Path
     start: int = 0
+    blocks: list[Block] | None = None
+    repeats: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.blocks is None:
+            self.blocks = [(0, self.n_frames)]
 
     @property
     def n_frames(self) -> int:
@@ -167,6 +183,7 @@ def load_retina(
     response_key: str = DEFAULT_RESPONSE,
     frames: slice | tuple[int, int] | None = None,
     raw: bool = False,
+    n_blocks: int = 0,
 ) -> RetinaData:
     """Read one split: stimulus as float32 in [0, 1] and responses as float32 (cells, T).
 
@@ -183,6 +200,9 @@ def load_retina(
     raw : bool
         Keep the stimulus in its stored dtype (uint8: 4x less memory);
         :class:`FrameWindows` scales batches to float32 on the fly.
+    n_blocks : int
+        0: recording blocks from the jumps of ``time``; N: N equal blocks of the whole
+        split (deep-retina's rule), then cut to ``frames``.
 
     Raises
     ------
@@ -212,7 +232,8 @@ def load_retina(
         # frames (as stored, then float32 unless raw) and rates, before any is read: a small
         # file can declare 3e9 frames
         frame_px = int(np.prod(sds.shape[1:], dtype=np.int64))
-        require_memory((b - a) * (frame_px * (sds.dtype.itemsize + (0 if raw else 4)) + rds.shape[0] * 4 * 2),
+        reps = repeat_count(grp)
+        require_memory((b - a) * (frame_px * (sds.dtype.itemsize + (0 if raw else 4)) + rds.shape[0] * 4 * (2 + reps)),
                        f"{path}:/{split}", {"frames": b - a}, error=DataError)
         with np.errstate(over="ignore"):  # float64 beyond float32 range becomes inf, caught next
             y = np.asarray(rds[:, a:b], dtype=np.float32)
@@ -225,10 +246,14 @@ def load_retina(
         x = np.asarray(sds[a:b])
         if not raw:
             x = _to_unit_float(x, f"{path}:{sds.name}")
-        t = None
+        full_t = None
         if "time" in grp and isinstance(grp["time"], h5py.Dataset) and grp["time"].shape == (T,):
-            t = np.asarray(grp["time"][a:b])
-        return RetinaData(x, y, t, split, response_key, path, start=a)
+            full_t = np.asarray(grp["time"])
+        # blocks of the whole split (equal blocks are of the file, not of the range), then cut
+        blocks = [(max(s, a) - a, min(e, b) - a) for s, e in find_blocks(full_t, T, n_blocks) if min(e, b) > max(s, a)]
+        repeats = read_repeats(grp, path, y.shape[0], T, a, b)
+        t = None if full_t is None else full_t[a:b]
+        return RetinaData(x, y, t, split, response_key, path, start=a, blocks=blocks, repeats=repeats)
 
 
 def _to_unit_float(x: np.ndarray, where: str) -> np.ndarray:

@@ -14,13 +14,18 @@ linear-nonlinear-Poisson (LNP) model whose pieces are known and stored:
   ``response/firing_rate_10ms`` (spikes per 10 ms bin, the scale of the seed's
   targets: mostly 0, bursts around 0.1-2); raw counts go to ``response/binned``.
 
-Layout written::
+Layout written (the real file's: ``train`` is several recording blocks whose ``time`` jumps
+between them, as the stream ran on unrecorded between blocks; ``test`` is one stimulus shown
+``repeats`` times, each with its own Poisson noise, its response the mean over trials)::
 
-    /train/stimulus                    (T, 50, 50) uint8
+    /train/stimulus                    (T, 50, 50) uint8, ``blocks`` blocks end to end
     /train/response/firing_rate_10ms   (cells, T) float32
     /train/response/binned             (cells, T) float32 spike counts
-    /train/time                        (T,) float64 seconds
-    /test/...                          same, T_test frames
+    /train/time                        (T,) float64 seconds (jumps by ``block_gap`` frames)
+    /test/stimulus, time               T_test frames, one block
+    /test/response/firing_rate_10ms    (cells, T_test) mean over the repeats
+    /test/response/binned              (cells, T_test) mean spike count over the repeats
+    /test/repeats/cell01 ...           (repeats, T_test) each cell's single trials
     /ground_truth/spatial_filters      (cells, 50, 50)
     /ground_truth/temporal_filters     (cells, L)  (lag 0 first)
     /ground_truth/latency_frames       (cells,)
@@ -77,6 +82,8 @@ class RetinaTruth:
     latency : ndarray, int64, shape (cells,)
         Frames between a scene change and the typical firing-rate rise.
     thresholds, gains : ndarray, shape (cells,)
+    expected_counts : ndarray, float32, shape (cells, T)
+        Expected spikes per bin (the Poisson means), unsmoothed.
     """
 
     stimulus: np.ndarray
@@ -89,6 +96,7 @@ class RetinaTruth:
     latency: np.ndarray
     thresholds: np.ndarray
     gains: np.ndarray
+    expected_counts: np.ndarray | None = None  # (cells, T) expected spikes per bin, before smoothing
 
 
 def _pink_images(rng: np.random.Generator, n: int, size: int, exponent: float) -> np.ndarray:
@@ -240,6 +248,7 @@ def simulate_retina(
         latency=latency.astype(np.int64),
         thresholds=thresholds,
         gains=gains,
+        expected_counts=(lam * DT).astype(np.float32),
     )
 
 
@@ -255,6 +264,9 @@ def generate_retina(
     zero_fraction: float = 0.8,
     scene_frames: tuple[int, int] = (20, 60),
     compression: str | None = None,
+    blocks: int = 3,
+    repeats: int = 5,
+    block_gap: int = 200,
 ) -> Path:
     """Write a synthetic ``naturalscene.h5`` to ``path`` (atomically) and return the path.
 
@@ -281,12 +293,30 @@ def generate_retina(
         Range of frames a scene is held before it changes.
     compression : str, optional
         h5py filter for the stimulus ("lzf", "gzip"); none by default, for speed.
+    blocks : int
+        Recording blocks of ``train`` (near-equal lengths; 1: one continuous block).
+    repeats : int
+        Trials of the test stimulus in ``test/repeats`` (0: none, and ``test`` is a
+        single trial as in files written before repeats).
+    block_gap : int
+        Frames simulated but not written before every block after the first and before
+        ``test``: the stimulus and the cells' filters run on, so no state crosses a gap.
     """
     if test_frames is None:
         test_frames = max(frames // 6, 100)
     if test_frames < 1:
         raise DataError(f"test_frames must be at least 1, got {test_frames}")
-    total = frames + test_frames
+    if not 1 <= blocks <= max(1, frames // 10) or repeats < 0 or block_gap < 0:
+        raise DataError(f"need 1 <= blocks <= frames / 10, repeats >= 0 and block_gap >= 0; "
+                        f"got {blocks}, {repeats}, {block_gap}")
+    # stream frames of each train block and of the test split, gaps between them unwritten
+    edges = np.linspace(0, frames, blocks + 1).round().astype(int)
+    spans, pos = [], 0
+    for a, b in zip(edges[:-1], edges[1:]):
+        spans.append((pos, pos + b - a))
+        pos += b - a + block_gap
+    test_span = (pos, pos + test_frames)
+    total = test_span[1]
     from engine.resources import require_memory
 
     # the movie (uint8, and float32 while filtering) and rates, counts and expectations per cell
@@ -301,6 +331,18 @@ def generate_retina(
         latency_range=latency_range,
         zero_fraction=zero_fraction,
     )
+    train_idx = np.concatenate([np.arange(a, b) for a, b in spans])
+    test_idx = np.arange(*test_span)
+    trial_rates = trial_counts = np.zeros((0,))
+    if repeats:
+        # the same test stimulus again: the same expected counts, new Poisson noise per trial
+        # (the first trial is the simulation's own), smoothed like every recorded rate
+        rng = np.random.default_rng([seed, 7])
+        lam = sim.counts[:, test_idx][None].repeat(repeats, 0)
+        lam[1:] = rng.poisson(sim.expected_counts[:, test_idx], size=(repeats - 1, cells, len(test_idx)))
+        trial_counts = lam.astype(np.float32)
+        trial_rates = lfilter(_SMOOTH, [1.0], trial_counts, axis=-1).astype(np.float32)
+        trial_rates[trial_rates < 1e-5] = 0.0
     path = Path(path)
 
     def write(tmp: Path) -> None:
@@ -316,22 +358,29 @@ def generate_retina(
                 latency_range=np.asarray(latency_range),
                 zero_fraction_target=zero_fraction,
             )
-            for split, a, b in (("train", 0, frames), ("test", frames, total)):
+            fh.attrs.update(blocks=blocks, repeats=repeats, block_gap=block_gap)
+            for split, idx in (("train", train_idx), ("test", test_idx)):
                 grp = fh.create_group(split)
-                n = b - a
+                n = len(idx)
                 grp.create_dataset(
                     "stimulus",
-                    data=sim.stimulus[a:b],
+                    data=sim.stimulus[idx],
                     chunks=(min(n, 256), size, size),
                     compression=compression,
                 )
-                grp.create_dataset("time", data=np.arange(n) * DT)
+                # seconds since the split's first frame, jumping over the unrecorded gaps
+                grp.create_dataset("time", data=(idx - idx[0]) * DT)
                 resp = grp.create_group("response")
-                resp.create_dataset("firing_rate_10ms", data=sim.rates[:, a:b])
-                resp.create_dataset("binned", data=sim.counts[:, a:b])
+                rates, counts = (trial_rates, trial_counts) if split == "test" and repeats else (sim.rates, sim.counts)
+                resp.create_dataset("firing_rate_10ms", data=rates.mean(0) if rates.ndim == 3 else rates[:, idx])
+                resp.create_dataset("binned", data=counts.mean(0) if counts.ndim == 3 else counts[:, idx])
+                if split == "test" and repeats:
+                    for c in range(cells):
+                        grp.create_dataset(f"repeats/cell{c + 1:02d}", data=trial_rates[:, c])
                 sc = sim.scene_changes
-                fh.create_dataset(f"ground_truth/{split}/scene_changes", data=sc[(sc >= a) & (sc < b)] - a)
-                fh.create_dataset(f"ground_truth/{split}/expected_rate", data=sim.expected[:, a:b])
+                sc = sc[np.isin(sc, idx)]
+                fh.create_dataset(f"ground_truth/{split}/scene_changes", data=np.searchsorted(idx, sc))
+                fh.create_dataset(f"ground_truth/{split}/expected_rate", data=sim.expected[:, idx])
             gt = fh["ground_truth"]
             gt.attrs["description"] = "LNP model that generated the responses; not present in real files"
             gt.create_dataset("spatial_filters", data=sim.spatial)

@@ -22,7 +22,10 @@ ANALYSIS = Analysis(
         Step("generate", _S + "generate", "synthetic naturalscene.h5 (skipped when data= is set)",
              {"data": Param("", "recording (naturalscene.h5 layout); empty: generate one"), "cells": Param(9, "ganglion cells", 1, 10**4),
               "frames": Param(12000, "training frames", 100, 10**8),
-              "test_frames": Param(3000, "test frames", 10, 10**8), "seed": Param(0, "random seed", 0, 2**32 - 1)}),
+              "test_frames": Param(3000, "test frames", 10, 10**8), "seed": Param(0, "random seed", 0, 2**32 - 1),
+              # the real file's structure, so the synthetic file tests the real path
+              "blocks": Param(3, "recording blocks of the synthetic train split (time jumps between them)", 1, 1000),
+              "repeats": Param(5, "trials of the synthetic test stimulus (test/repeats; 0: none)", 0, 1000)}),
         # On data seeds 1 and 2 the CfC used to predict the mean rate (whole-validation corr
         # 0.07): the encoder's ReLU output had died on 12 of 16 features and the live ones sat
         # near 10, saturating the CfC's gates.  A batch norm there (RetinaCfCConfig.encoder_out)
@@ -42,7 +45,11 @@ ANALYSIS = Analysis(
               "encoder_features": Param(16, "encoder features fed to the CfC", 1, 4096),
               "enc_pool": Param(1, "average-pool frames by this factor first", 1, 64),
               "enc_kernel": Param(5, "first conv kernel size", 1, 101), "val_batches": Param(8, "validation batches (checkpoint selection)", 1, 10**4),
-              "val_fraction": Param(0.15, "share of frames held out", 0.01, 0.9), "device": Param("auto", "auto, cpu, cuda, cuda:N or mps"), "loss": Param("poisson", "training loss", choices=("poisson", "mse")),
+              "val_fraction": Param(0.15, "share of frames held out", 0.01, 0.9),
+              "skip_after_block": Param(0, "frames dropped after each recording block starts, while the retina "
+                                           "adapts (deep-retina's later loader: 6000)", 0, 10**7),
+              "train_blocks": Param(0, "recording blocks of the train split: 0 from the jumps of its time, N equal "
+                                       "blocks (deep-retina's rule; 6 for 15-10-07)", 0, 10**5), "device": Param("auto", "auto, cpu, cuda, cuda:N or mps"), "loss": Param("poisson", "training loss", choices=("poisson", "mse")),
               "nproc": Param(1, "processes (GPUs) to train on", 1, 1024)}),  # > 1: DDP ranks under torchrun
         Step("ln", _S + "ln", "fit the LN baseline (regularised Poisson GLM on the frame history)",
              {"ln_lags": Param(30, "frames of history of the LN filter", 1, 1000),
@@ -80,7 +87,7 @@ ANALYSIS = Analysis(
                                              "(0: off)", 0, 10**7)}),
         Step("evaluate", _S + "evaluate", "score models, baselines (zeros, mean, LN) and the ceiling on the test frames",
              {"horizon": Param(50, "rollout steps", 1, 10**6), "max_test_frames": Param(3000, "test frames scored", 1, 10**8)}),
-        Step("prune_sweep", _S + "prune_sweep",
+        Step("prune_sweep", "engine.analyses.retina.prune_sweep:prune_sweep",
              "prune 10-90 % of the CfC weights, with and without fine-tuning: test error and SINDy terms vs sparsity",
              {"sweep_amounts": Param("0.1,0.3,0.5,0.7,0.9", "fractions of the weights pruned, comma-separated"),
               "sweep_finetune": Param(60, "fine-tuning steps per pruned model (0: none)", 0, 10**7),

@@ -6,6 +6,11 @@ rate, where the file has it).  A SINDy rollout that diverges is never dropped: f
 frame it blew up to the end of its window it predicts the training mean (the baseline's
 answer), and the row says how many windows and what share of frames that was.
 
+The FEV's noise variance and the correlation ceiling come from the test split's single
+trials where the file has them (``test/repeats``: the across-trial variance, as in Cadena et
+al. 2019), else from the generator's noise-free rate (synthetic files written before
+repeats), else there is none; the ``noise_from`` column says which.
+
 Which metric ranks: bits per spike (the Poisson log-likelihood gain over the test mean
 rate, per spike) -- the models are trained with a Poisson loss, and MAE on rates that are
 79 % zeros rewards predicting zero (the zeros row shows by how much).
@@ -74,23 +79,59 @@ def _noise_var(target: np.ndarray, truth: np.ndarray | None) -> np.ndarray | Non
     return ((target - truth) ** 2).mean(0)
 
 
+def repeat_noise_var(repeats: np.ndarray) -> np.ndarray:
+    """Per-cell noise variance of single trials ``(reps, T, cells)``: the across-trial
+    variance (ddof 1) averaged over frames."""
+    return np.asarray(repeats, float).var(axis=0, ddof=1).mean(axis=0)
+
+
+def repeat_ceiling(target: np.ndarray, repeats: np.ndarray) -> np.ndarray:
+    """Per-cell correlation ceiling of ``target``, the mean of the ``n`` trials in ``repeats``:
+    the best a noise-free prediction can reach, ``sqrt(signal var / var(target))`` with the
+    signal variance ``var(target) - noise var / n`` (NaN for a cell without variance)."""
+    n = len(repeats)
+    total = np.asarray(target, float).var(axis=0)
+    signal = total - repeat_noise_var(repeats) / n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, np.sqrt(np.clip(signal / total, 0.0, 1.0)), np.nan)
+
+
+def _ceiling(target, truth, repeats) -> tuple[str, np.ndarray]:
+    """Where the noise comes from, and the per-cell correlation ceiling."""
+    from engine import metrics as M
+
+    if repeats is not None:
+        return "repeats", repeat_ceiling(target, repeats)
+    if truth is not None:
+        return "noise-free rate", np.asarray(M.pearson(target, truth, per_cell=True), float)
+    return "none", np.full(target.shape[1], np.nan)
+
+
 def score(rows: dict[str, dict], target: np.ndarray, truth: np.ndarray | None, fallback: np.ndarray,
-          cells: list[str]):
+          cells: list[str], repeats: np.ndarray | None = None):
     """One table row per entry of ``rows`` (name -> dict(pred, role, scoring[, windows, diverged])).
 
     Every row is scored on all frames of ``target``; NaN frames of a prediction (a diverged
     rollout) are filled with ``fallback`` (the per-cell training mean) and counted.
+    ``repeats`` (reps, T, cells): single trials of the test stimulus (``target`` their mean);
+    the FEV is then over single trials with their across-trial noise.
     Columns: role, scoring, windows, diverged_windows, diverged_frac, each metric overall
     and per cell (``metric:cell``), ``worse_than_zeros`` (MAE above the all-zeros row's),
-    ``best`` (the best ``model`` row by :data:`RANK_METRIC`) and ``rank_by``.
+    ``best`` (the best ``model`` row by :data:`RANK_METRIC`), ``rank_by``, ``noise_from``,
+    ``n_repeats``, ``corr_ceiling`` (and per cell) and ``corr_frac`` (corr / ceiling).
     """
     import pandas as pd
 
     from engine import metrics as M
 
-    noise = _noise_var(target, truth)
-    fns = {"mae": M.mae, "corr": M.pearson, "bits_per_spike": M.bits_per_spike,
-           "fev": lambda t, p, per_cell: M.fev(t, p, noise_var=noise, per_cell=per_cell)}
+    noise_from, ceiling = _ceiling(target, truth, repeats)
+    if repeats is not None:
+        reps = np.asarray(repeats, float)
+        fev = lambda t, p, per_cell: M.fev(reps, p, per_cell=per_cell)  # noqa: E731
+    else:
+        noise = _noise_var(target, truth)
+        fev = lambda t, p, per_cell: M.fev(t, p, noise_var=noise, per_cell=per_cell)  # noqa: E731
+    fns = {"mae": M.mae, "corr": M.pearson, "bits_per_spike": M.bits_per_spike, "fev": fev}
     records = []
     for name, row in rows.items():
         pred = np.asarray(row["pred"], dtype=float)
@@ -114,4 +155,11 @@ def score(rows: dict[str, dict], target: np.ndarray, truth: np.ndarray | None, f
     if len(models):
         table.loc[models.idxmax(), "best"] = True
     table["rank_by"] = RANK_METRIC
+    table["noise_from"] = noise_from
+    table["n_repeats"] = 0 if repeats is None else len(repeats)
+    finite = ceiling[np.isfinite(ceiling)]
+    table["corr_ceiling"] = float(finite.mean()) if finite.size else np.nan
+    for c, v in zip(cells, ceiling):
+        table[f"corr_ceiling:{c}"] = float(v)
+    table["corr_frac"] = table["corr"] / table["corr_ceiling"]
     return table

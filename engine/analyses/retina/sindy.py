@@ -34,48 +34,82 @@ def cfc_step(model):
     return step
 
 
-def distil(ctx: StepContext, tag: str, model, u: np.ndarray, x: np.ndarray, p: dict[str, Any]) -> dict[str, Any]:
-    """Fit and store the equations of one model from its encoder features ``u`` (T, F) and
-    states ``x`` (T, units); returns the step's results for this model."""
+def _hold_out_tail(arrays: list[np.ndarray], n_val: int, min_fit: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Split per-block arrays into (fit, held out): the last ``n_val`` rows of the last
+    blocks are held out.  Held-out pieces under 2 rows are dropped, fitted pieces under
+    ``min_fit`` rows too (the sweep holds out a fifth of each for its rollouts) unless
+    that would leave none (then the longest stays)."""
+    fit, val, left = [], [], n_val
+    for a in reversed(arrays):
+        k = min(left, len(a))
+        if k >= 2:
+            val.insert(0, a[len(a) - k:])
+        if len(a) - k >= 2:
+            fit.insert(0, a[: len(a) - k])
+        left -= k
+    long = [a for a in fit if len(a) >= min_fit]
+    return (long or [max(fit, key=len)] if fit else []), val
+
+
+def distil(ctx: StepContext, tag: str, model, us: list[np.ndarray], xs: list[np.ndarray],
+           p: dict[str, Any]) -> dict[str, Any]:
+    """Fit and store the equations of one model from its encoder features ``us`` and states
+    ``xs``, one ``(T_b, F)`` / ``(T_b, units)`` array per recording block (SINDy trajectories:
+    no increment pairs frames of two blocks); returns the step's results for this model."""
     from engine.analyses.retina.steps import _control
     from engine.analyses.sindy_fit import fit_and_sweep
     from engine.atomic import save_npz
     from engine.sindy import Sindy
     from engine.sindy.targets import compare_targets, map_targets
 
+    if isinstance(xs, np.ndarray):  # one block
+        us, xs = [us], [xs]
     dt, discrete = p["dt"], p["discrete_time"]
-    mean = u.mean(0)
+    u_all = np.concatenate(us)
+    mean = u_all.mean(0)
     # control inputs: the first principal components of the encoder features (SINDYc)
-    _, _, vt = np.linalg.svd(u - mean, full_matrices=False)
+    _, _, vt = np.linalg.svd(u_all - mean, full_matrices=False)
     comps = vt[: p["control_pcs"]]
-    upc = _control(u, mean, comps, discrete)
-    names = [f"h{i}" for i in range(x.shape[1])]
-    cnames = [f"u{i}" for i in range(upc.shape[1])]
-    n_val = max(200, len(x) // 5)
+    upcs = [_control(u, mean, comps, discrete) for u in us]
+    names = [f"h{i}" for i in range(xs[0].shape[1])]
+    cnames = [f"u{i}" for i in range(comps.shape[0])]
+    n_val = max(200, sum(len(x) for x in xs) // 5)
+    # a fitted block must hold the sweep's held-out fifth with room for its rollouts
+    min_fit = 5 * (int(p.get("rollout_steps", 20)) + 2)
+    x_fit, x_val = _hold_out_tail(xs, n_val, min_fit)
+    u_fit, u_val = _hold_out_tail(upcs, n_val, min_fit)
+    raw_fit, _ = _hold_out_tail(us, n_val, min_fit)  # the CfC's own inputs, for its step map
     out: dict[str, Any] = {}
     # without control first: the score to beat (the seed's equations had no input)
     plain = Sindy(degree=p["degree"], threshold=1e-12, alpha=p["alpha"], discrete_time=discrete)
-    plain.fit(x[:-n_val], t=dt, feature_names=names)
-    val_plain = plain.score(x[-n_val:], t=dt, metric="r2")
+    plain.fit(x_fit, t=dt, feature_names=names)
+    val_plain = plain.score(x_val, t=dt, metric="r2")
 
-    x_fit, u_fit = x[:-n_val], upc[:-n_val]
     x_dot = augment = None
     targets = p.get("targets", "fd")
     if targets == "model" and discrete:
         # the CfC's own map: exact increments at the collected states (the step from x[k]
-        # reads the encoder features of frame k+1) and at states perturbed off the path
+        # reads the encoder features of frame k+1, in the same block) and at states
+        # perturbed off the path
         step = cfc_step(model)
-        t = map_targets(step, x_fit[:-1], u[1:len(x_fit)], dt, n_perturb=int(p.get("perturb", 1)),
-                        sigma=float(p.get("perturb_sigma", 0.1)), seed=0)
-        fd = (x_fit[1:] - x_fit[:-1]) / dt
-        gap = float(compare_targets(t.y_on, fd).max())
+        x_dot, gaps, offs, off_u, off_y = [], [], [], [], []
+        for x, u, uc in zip(x_fit, raw_fit, u_fit):
+            t = map_targets(step, x[:-1], u[1:len(x)], dt, n_perturb=int(p.get("perturb", 1)),
+                            sigma=float(p.get("perturb_sigma", 0.1)), seed=len(offs))
+            gaps.append(float(compare_targets(t.y_on, (x[1:] - x[:-1]) / dt).max()))
+            x_dot.append(np.concatenate([t.y_on, t.y_on[-1:]]))  # a block's last sample keeps its neighbour's
+            offs.append(t.x_off)
+            off_u.append(uc[t.base])
+            off_y.append(t.y_off)
+        gap = max(gaps)
+        n_off = sum(len(o) for o in offs)
         ctx.reporter.log(f"{tag}: model targets vs finite differences at the collected states: largest "
-                         f"relative RMS gap {gap:.2e} (float32 steps); {len(t.x_off)} perturbed states added")
+                         f"relative RMS gap {gap:.2e} (float32 steps); {n_off} perturbed states added")
         out[f"sindy_target_gap_{tag}"] = gap
-        x_dot = np.concatenate([t.y_on, t.y_on[-1:]])  # the last sample keeps its neighbour's target
-        if len(t.x_off):
-            augment = (t.x_off, u_fit[t.base], t.y_off)
-    ctx.reporter.log(f"{tag}: fitting SINDy with {p['control_pcs']} control inputs, sweeping thresholds")
+        if n_off:
+            augment = (np.concatenate(offs), np.concatenate(off_u), np.concatenate(off_y))
+    ctx.reporter.log(f"{tag}: fitting SINDy with {p['control_pcs']} control inputs on {len(x_fit)} block(s), "
+                     "sweeping thresholds")
     best, payload = fit_and_sweep(
         ctx, f"retina {tag}", x_fit, dt, u_fit, degree=p["degree"],
         threshold=p["threshold"], alpha=p["alpha"], feature_names=names, control_names=cnames,
@@ -87,10 +121,11 @@ def distil(ctx: StepContext, tag: str, model, u: np.ndarray, x: np.ndarray, p: d
         extra={"model": tag, "dt": dt, "data_path": str(ctx.workdir / f"sindy_{tag}.npz"), "targets": targets,
                "control": f"{p['control_pcs']} principal components of the encoder features"
                           + (" at the next frame (the CfC's step input)" if discrete else "")})
-    val = best.score(x[-n_val:], t=dt, u=upc[-n_val:], metric="r2")
+    val = best.score(x_val, t=dt, u=u_val, metric="r2")
     ctx.reporter.metric(f"{tag} SINDy val R2 (control)", val)
     ctx.reporter.metric(f"{tag} SINDy val R2 (no control, all terms)", val_plain)
-    save_npz(ctx.workdir / f"sindy_{tag}.npz", coef=best.coef_, u_mean=mean, u_components=comps, x=x, u=upc)
+    save_npz(ctx.workdir / f"sindy_{tag}.npz", coef=best.coef_, u_mean=mean, u_components=comps,
+             x=np.concatenate(xs), u=np.concatenate(upcs), block_lengths=np.array([len(x) for x in xs]))
     out[f"sindy_terms_{tag}"] = int(np.count_nonzero(best.coef_))
     out[f"sindy_constants_{tag}"] = sorted(best.constants_)
     out[f"sindy_val_r2_{tag}"] = val
