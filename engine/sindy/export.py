@@ -131,7 +131,7 @@ def model_to_dict(model) -> dict[str, Any]:
     }
 
 
-def model_from_dict(d: dict[str, Any]):
+def model_from_dict(d: dict[str, Any]) -> Sindy:
     if d.get("format") != "engine.sindy":
         raise ValueError("not an engine.sindy model document")
     if int(d.get("version", 0)) > FORMAT_VERSION:
@@ -169,7 +169,7 @@ def to_json(model, path=None, indent: int | None = 1) -> str:
     return text
 
 
-def from_json(text_or_path):
+def from_json(text_or_path) -> Sindy:
     """Model from :func:`to_json` output (a JSON string or a file path)."""
     s = str(text_or_path)
     if not s.lstrip().startswith("{"):

@@ -8,6 +8,10 @@ Defaults follow pysindy (``SINDy(optimizer=STLSQ(threshold, alpha, max_iter),
 feature_library=PolynomialLibrary(degree, include_bias))`` with its centred finite differences),
 and on the same data the coefficients agree with pysindy's to ~1e-6 relative (same support).
 Control inputs (SINDYc) go in as ``u``: the library is built over ``[x, u]``.
+
+A sweep over thresholds with a model's settings is ``threshold_sweep(x, t, model=model)``
+(:mod:`.sweep`); a document of a model is ``model_to_dict(model)`` / ``model_from_dict(d)``
+(:mod:`.export`).  Both modules build on this one, so the model has no methods for them.
 """
 
 from __future__ import annotations
