@@ -49,6 +49,7 @@ class Sweep:
     at_once: int = 1
     created: float = field(default_factory=time.time)
     jobs: dict[int, str] = field(default_factory=dict)
+    driver: list | None = None  # [pid, pid start, host] of a detached driver
 
     @property
     def table_name(self) -> str:
@@ -157,9 +158,12 @@ def runs(session: Session, sweep: Sweep, jobs: list | None = None, tables: list[
     jobs = session.jobs() if jobs is None else jobs
     tables = session.tables() if tables is None else tables
     by_id = {j.id: j for j in jobs}
+    resumed = {j.resume_of: j for j in jobs if j.resume_of}  # oldest first: the newest resume wins
     out = []
     for seed in sweep.seeds:
         job = by_id.get(sweep.jobs.get(seed, ""))
+        while job is not None and job.id in resumed:  # an interrupted seed resumed (jobs screen)
+            job = resumed[job.id]
         if job is None:  # not submitted yet (or its job deleted)
             out.append(SeedRun(seed, sweep.jobs.get(seed), "pending"))
             continue
@@ -214,17 +218,20 @@ def run_here(session: Session, sweep: Sweep, *, echo: Callable[[str, dict], None
 
 def drive(session: Session, sweep: Sweep, poll_s: float = POLL_S) -> SeedSummary:
     """The detached driver's loop: keep ``at_once`` seed jobs running until every seed has
-    ended, then save the table."""
+    ended, then save the table.  A seed job cancelled by the user stops the sweep: no
+    further seed starts (the ones running finish)."""
     from engine.jobs import runner
 
     while True:
         runner.reconcile(session)  # a worker killed outright ends its seed as interrupted
-        active = [j for j in sweep.jobs.values() if session.job(j).state in ACTIVE_STATES]
-        while len(active) < sweep.at_once and sweep.pending():
+        states = [session.job(j).state for j in sweep.jobs.values()]
+        active = [st for st in states if st in ACTIVE_STATES]
+        stopped = "cancelled" in states
+        while len(active) < sweep.at_once and sweep.pending() and not stopped:
             _, job_id = submit_next(session, sweep)
             runner.launch(session, job_id)
             active.append(job_id)
-        if not active and not sweep.pending():
+        if not active and (stopped or not sweep.pending()):
             return save_table(session, sweep)
         time.sleep(poll_s)
 
@@ -243,11 +250,27 @@ def start_detached(session: Session, sweep: Sweep) -> int:
     return proc.pid
 
 
+def driver_gone(sweep: Sweep) -> bool:
+    """Whether a sweep's detached driver has ended (a reboot, a kill) with seeds not started;
+    False for a sweep run in a terminal, or another host's driver (it is that host's)."""
+    from engine.jobs import liveness
+
+    if not sweep.driver or not sweep.pending():
+        return False
+    return liveness.check(*sweep.driver) is liveness.Liveness.DEAD
+
+
 def main(argv: list[str]) -> int:
+    from engine.jobs import liveness
+
     path, sweep_id = argv
     with Session(path, create=False) as session:
         session.patient = True  # a busy store delays the driver, never stops it
-        result = drive(session, load(session, sweep_id))
+        sweep = load(session, sweep_id)
+        # the driver alone writes the record from now on: it says who drives it
+        sweep.driver = [os.getpid(), liveness.start_time(os.getpid()), liveness.host()]
+        save(session, sweep)
+        result = drive(session, sweep)
     print(f"{sweep_id}: {result.finished} finished, {result.failed} failed", flush=True)
     return 0
 

@@ -223,3 +223,29 @@ def test_seed_regenerates_every_analysis_data(name, tmp_path):
 
     a, b, again = data_digest(0, "a"), data_digest(1, "b"), data_digest(0, "c")
     assert a != b and a == again
+
+
+def test_a_resumed_seed_counts_and_a_cancelled_one_stops_the_sweep(session, pipeline):
+    import subprocess
+
+    from engine import seed_sweep
+    from engine.jobs import runner
+
+    sweep = seed_sweep.create(session, "pipeline", [0, 1, 2])
+    _, first = seed_sweep.submit_next(session, sweep)
+    session.finish_job(first, "interrupted")  # its worker was killed; the jobs screen resumes it
+    job = session.job(first)
+    again = session.create_job("pipeline", job.steps, job.params, resume_of=first)
+    runner.run_job(session, again)
+    assert seed_sweep.summary(session, sweep).states[0] == "finished"
+    _, second = seed_sweep.submit_next(session, sweep)
+    session.finish_job(second, "cancelled")  # the user cancelled seed 1: seed 2 never starts
+    result = seed_sweep.drive(session, sweep, poll_s=0.01)
+    assert result.states == {0: "finished", 1: "cancelled", 2: "pending"} and result.failed == 1
+    assert session.tables("pipeline over seeds")[-1]["frame"].loc["pipeline scores · fit · mae", "n"] == 1
+    # a driver that is gone with seeds not started is said, one that never was is not
+    assert not seed_sweep.driver_gone(sweep)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    sweep.driver = [dead.pid, None, None]
+    assert seed_sweep.driver_gone(sweep)

@@ -14,7 +14,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 from textual.widgets.option_list import Option
 
-from engine.seed_sweep import Sweep, runs
+from engine.seed_sweep import Sweep, driver_gone, runs
 from engine.seed_table import FigureStats, SeedSummary, summarize
 
 PREFIX = "sweep:"  # the table list's option ids of sweeps
@@ -47,6 +47,11 @@ def title(sweep: Sweep, summary: SeedSummary) -> Text:
     out.append(f" · {summary.failed} failed", "bold red" if summary.failed else "dim")
     if summary.waiting:
         out.append(f" · {summary.waiting} to come", "dim")
+    not_started = sum(st == "pending" for st in summary.states.values())
+    if not_started and "cancelled" in summary.states.values():
+        out.append(f"\nstopped: a seed was cancelled; {not_started} will not start", "yellow")
+    elif driver_gone(sweep):
+        out.append(f"\nits driver ended (a reboot, a kill): {not_started} seeds will not start", "yellow")
     if not summary.figures:
         out.append("  — no seed has finished yet" if summary.waiting else "  — no figure", "dim")
     for seed, error in list(summary.errors.items())[:ERRORS_SHOWN]:
