@@ -63,10 +63,13 @@ def test_a_module_with_no_layer_is_caught(tree_copy):
 def test_the_engine_importing_the_ui_is_caught(tree_copy):
     with open(tree_copy / "engine" / "text.py", "a") as f:
         f.write("\n\ndef _show():\n    import workbench.app\n\n    return workbench.app\n")
+    with open(tree_copy / "engine" / "views.py", "a") as f:
+        f.write("\n\ndef _draw():\n    from rich.text import Text\n\n    return Text\n")
     out = _lint(tree_copy)
     assert out.returncode == 1
     assert "engine is not allowed to import workbench" in out.stdout
     assert "engine.text -> workbench.app" in out.stdout
+    assert "engine is not allowed to import rich" in out.stdout and "engine.views -> rich" in out.stdout
 
 
 def test_a_cycle_inside_a_package_is_caught(tree_copy):
