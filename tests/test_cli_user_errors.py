@@ -40,3 +40,19 @@ def test_headless_and_detach_together_are_refused(session_root):
     assert proc.returncode == 2
     assert "--headless: not allowed with argument --detach" in proc.stderr
     assert proc.stdout == ""  # nothing started: no job id
+
+
+def test_the_old_homes_hold_the_same_classes():
+    """Code that catches an error by its old name still catches what the engine raises."""
+    from engine.analyses.base import ParamError
+    from engine.data.errors import DataError
+    from engine.parallel import ParallelError
+    from engine.reporting import Cancelled
+    from engine.session import SessionBusy, SessionError
+    from engine.train import NonFiniteLoss, TrainingError
+
+    assert (ParamError, DataError, ParallelError, Cancelled, SessionError, SessionBusy, NonFiniteLoss, TrainingError) == (
+        errors.ParamError, errors.DataError, errors.ParallelError, errors.Cancelled, errors.SessionError,
+        errors.SessionBusy, errors.NonFiniteLoss, errors.TrainingError)
+    assert not issubclass(errors.Cancelled, errors.UserError)  # a cancel is recorded as such, not as a failure
+    assert issubclass(errors.ParamError, ValueError) and issubclass(errors.TrainingError, RuntimeError)
