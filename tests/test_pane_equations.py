@@ -176,3 +176,46 @@ async def test_a_model_that_is_no_sweep_row_is_shown_as_stored(sindy_session):
         await pilot.press("plus")
         await pilot.pause()
         assert pane.state.row(s) is not None and "the stored model" not in str(app.query_one("#eq-title").render())
+
+
+async def test_a_refit_runs_in_a_worker_and_keys_work_meanwhile(sindy_session, monkeypatch):
+    """The Gram refit of a hand edit is held back here until released: space returns at once,
+    the title says it is refitting, the cursor and the threshold still move; released, the
+    refit reaches the row it was made for."""
+    import threading
+
+    import numpy as np
+
+    from engine.sindy import StoredSweep
+
+    release, original = threading.Event(), StoredSweep.edited
+
+    def held(self, row, flips):
+        release.wait(20)
+        return original(self, row, flips)
+
+    monkeypatch.setattr(StoredSweep, "edited", held)
+    app = WorkbenchApp(session=sindy_session)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.press("3")
+        await settle(pilot, 0.8)
+        pane = app.query_one("#equations-pane")
+        s = pane.current()
+        await pilot.press("k", "right_square_bracket")
+        row, base = pane.state.row(s), np.array(pane.coef_of(s))
+        t0 = time.perf_counter()
+        await pilot.press("space")
+        await pilot.press("right_square_bracket")  # handled while the refit waits
+        assert time.perf_counter() - t0 < 5, "a key waited for the refit"
+        assert not release.is_set() and pane.cursor[0] == 1
+        assert "refitting…" in str(app.query_one("#eq-title").render())
+        np.testing.assert_array_equal(pane.coef_of(s), base)  # meanwhile the row as swept
+        await pilot.press("plus")
+        assert pane.state.row(s) == row + 1
+        release.set()
+        await settle(pilot)
+        await pilot.press("minus")
+        edited = np.array(pane.coef_of(s))
+        assert edited[0][np.argmax(np.abs(base[0]))] == 0  # (x0)'s largest term is off
+        np.testing.assert_allclose(edited, original(pane.sweeps[s["id"]], row, pane.state.flips(s, row)))
+        assert "refitting" not in str(app.query_one("#eq-title").render())
