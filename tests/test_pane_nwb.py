@@ -211,3 +211,34 @@ async def test_an_allen_session_shows_unit_quality_and_areas(tmp_path):
         await pilot.press("down")  # row 1 first: still 12 rows in the head, 11 shown
         await _settle(pilot, app)
         assert browser.view.row == 1 and f"rows 1-11 of {len(ids)}" in _text(app.query_one("#nwb-view", Static))
+
+
+async def test_names_and_cells_from_a_hostile_file_never_reach_the_terminal_raw(tmp_path):
+    from pynwb import TimeSeries
+    from pynwb.epoch import TimeIntervals
+
+    from tests.helpers.nwb_files import base_file, write
+    from tests.helpers.screen import screen_text
+
+    evil = "\x1b]0;owned\x07[b]\u202e"
+    f = base_file(session_description=f"desc{evil}")
+    pres = TimeIntervals(name=f"stim{evil}", description="hostile")
+    pres.add_column(f"col{evil}", "a column whose name sets the window title")
+    pres.add_interval(start_time=0.0, stop_time=1.0, **{f"col{evil}": f"cell{evil}"})
+    f.add_time_intervals(pres)
+    f.add_acquisition(TimeSeries(name=f"run{evil}", data=np.arange(50.0), unit="cm/s", rate=10.0))
+    path = write(f, tmp_path / f"file{evil}.nwb")
+    app = PaneApp([path])
+    async with app.run_test(size=(80, 24)) as pilot:
+        def clean() -> str:
+            shown = screen_text(app) + _status(app) + _text(app.query_one("#ds-info", Static))
+            assert "\x1b" not in shown and "\x07" not in shown and "\u202e" not in shown
+            return shown
+
+        browser = await _open_file(pilot, app, "file")
+        assert "\\x1b]0;owned\\x07[b]\\u202e" in clean()  # shown as escapes, markup as text
+        assert "desc\\x1b" in _text(app.query_one("#nwb-head", Static))
+        await _open_item(pilot, app, "table", f"intervals/stim{evil}")
+        assert "cell\\x1b]0;owned" in clean() and list(browser.frame.index) == [0]
+        await _open_item(pilot, app, "series", f"acquisition/run{evil}")
+        assert "run\\x1b" in clean() and len(browser.figure.panels[0].series[0].x) == 50

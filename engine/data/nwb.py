@@ -644,6 +644,7 @@ def raster_page(path: str | Path, first_unit: int = 0, n_units: int = 50, t0: fl
                 t1: float | None = None, max_spikes: int = 200_000):
     """(figure, t0, t1, n_units_in_file): :func:`raster_figure` and the window it shows, so a
     browser paging through time knows where the first window (``t0=None``) began."""
+    from engine.text import safe_line
     from engine.views import Figure, Panel, Series
 
     path = Path(path)
@@ -661,7 +662,7 @@ def raster_page(path: str | Path, first_unit: int = 0, n_units: int = 50, t0: fl
     panel = Panel(label=f"units {first_unit}-{first_unit + len(r.unit_ids) - 1}",
                   series=[Series("", x, y, role="points")], xlabel="time (s)", ylabel="unit row")
     cut = " (truncated)" if r.truncated else ""  # no series label: a legend would hide the top unit's spikes
-    fig = Figure(title=f"{path.name}: spike raster", panels=[panel], n_index=pages,
+    fig = Figure(title=f"{safe_line(path.name)}: spike raster", panels=[panel], n_index=pages,
                  index=first_unit // max(1, n_units),
                  caption=f"{r.t0:.2f}–{r.t1:.2f} s · {r.n_spikes} spikes{cut} · {total} spikes in {n} units")
     return fig, r.t0, r.t1, n
@@ -669,8 +670,10 @@ def raster_page(path: str | Path, first_unit: int = 0, n_units: int = 50, t0: fl
 
 def series_figure(path: str | Path, name: str, channel: int = 0, max_points: int = 2000):
     """An :class:`engine.views.Figure` of :func:`series_preview` (one channel, decimated)."""
+    from engine.text import safe_line
     from engine.views import Figure, Panel, Series
 
     t, y = series_preview(path, name, max_points=max_points, channel=channel)
-    panel = Panel(label=f"{name} [{channel}]", series=[Series(name.rsplit("/", 1)[-1], t, y)], xlabel="time (s)")
-    return Figure(title=f"{Path(path).name}: {name}", panels=[panel], caption=f"{len(t)} samples shown")
+    shown = safe_line(name)  # the series' name comes from the file
+    panel = Panel(label=f"{shown} [{channel}]", series=[Series(shown.rsplit("/", 1)[-1], t, y)], xlabel="time (s)")
+    return Figure(title=f"{safe_line(Path(path).name)}: {shown}", panels=[panel], caption=f"{len(t)} samples shown")

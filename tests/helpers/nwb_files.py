@@ -18,11 +18,12 @@ AREAS = ["VISam", "VISp", "CA1"]
 
 
 def base_file(**kw):
-    """An empty NWBFile with a fixed identity (identifier "sess-1")."""
+    """An empty NWBFile with a fixed identity (identifier "sess-1"); ``kw`` overrides or adds fields."""
     import pynwb
 
-    return pynwb.NWBFile(session_description="synthetic ecephys", identifier="sess-1",
-                         session_start_time=datetime(2024, 5, 1, tzinfo=timezone.utc), **kw)
+    kw = {"session_description": "synthetic ecephys", "identifier": "sess-1",
+          "session_start_time": datetime(2024, 5, 1, tzinfo=timezone.utc), **kw}
+    return pynwb.NWBFile(**kw)
 
 
 def write(nwbfile, path: Path) -> Path:

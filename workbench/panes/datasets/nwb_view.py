@@ -25,6 +25,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import OptionList, Static
 
+from engine.text import safe_line
 from workbench.widgets.figure import render_figure
 
 from .nwb_render import NwbItem, summary_head, summary_items, table_view
@@ -122,7 +123,7 @@ class NwbBrowser(Vertical, can_focus=True):
         self.query_one("#nwb-items", OptionList).clear_options()
         self.set_reactive(NwbBrowser.view, NwbState())
         self._layout()
-        self.post_message(PaneNote(f"reading {path.name} with pynwb…"))
+        self.post_message(PaneNote(f"reading {safe_line(path.name)} with pynwb…"))
         self._read("summary", NwbState())
 
     def _layout(self) -> None:
@@ -149,7 +150,7 @@ class NwbBrowser(Vertical, can_focus=True):
             self.query_one("#nwb-items", OptionList).focus()
             self.post_message(PaneNote("enter opens · h HDF5 tree"))
         elif new.reads() != old.reads():
-            self.post_message(PaneNote(f"reading {new.name}…"))
+            self.post_message(PaneNote(f"reading {safe_line(new.name)}…"))
             self._read(new.kind, new)
         else:
             self.draw()
@@ -281,7 +282,7 @@ class NwbBrowser(Vertical, can_focus=True):
         v = self.view
         if v.kind == "table" and self.frame is not None:
             shown = min(len(self.frame) - v.row, max(1, h - 2))
-            head = Text(f"{v.name} · rows {v.row}-{v.row + shown - 1} of {len(self.frame)}"
+            head = Text(f"{safe_line(v.name)} · rows {v.row}-{v.row + shown - 1} of {len(self.frame)}"
                         + (f" · from column {v.col + 1}" if v.col else ""), style="bold", no_wrap=True,
                         overflow="ellipsis")
             out.update(Group(head, table_view(self.frame, v.row, v.col, max(1, h - 2))))

@@ -130,7 +130,8 @@ class DatasetsPane(Widget):
         tree.clear()
         files = find_hdf5(self._paths)
         for f, label in zip(files, file_labels(files)):
-            tree.root.add(label, data=NodeRef(f, "/", "file"), allow_expand=True)
+            # Text: a file's name is neither markup nor terminal commands
+            tree.root.add(Text(safe_line(label)), data=NodeRef(f, "/", "file"), allow_expand=True)
         if not files:
             tree.root.add_leaf("(no HDF5 files found)")
         tree.root.expand()
@@ -161,6 +162,7 @@ class DatasetsPane(Widget):
         status = self.query_one("#ds-status", Static)
         status.set_class(error, "error")
         # an error is read whole (wrapped over up to 4 lines), never cut at the pane's edge
+        text = safe_line(text)  # errors quote paths and names from the files
         status.update(Text(f"⚠ {text}") if error else Text(text, no_wrap=True, overflow="ellipsis"))
 
     def _info(self, renderable: Any) -> None:
