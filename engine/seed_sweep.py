@@ -171,7 +171,9 @@ def runs(session: Session, sweep: Sweep, jobs: list | None = None, tables: list[
         for t in tables:  # oldest first: a table saved twice keeps its newest
             if t["job_id"] == job.id:
                 mine[t["name"]] = t["frame"]
-        out.append(SeedRun(seed, job.id, job.state, job.error, job.result or {}, mine))
+        # a returned number that is a parameter (trajectories=12) is a setting, not a figure
+        result = {k: v for k, v in (job.result or {}).items() if k not in job.params}
+        out.append(SeedRun(seed, job.id, job.state, job.error, result, mine))
     return out
 
 

@@ -64,7 +64,7 @@ class FigureStats:
         return f"{self.mean:.4g}" + (f" ± {self.std:.2g}" if self.n > 1 else "")
 
     def range_text(self) -> str:
-        return f"{self.min:.4g}–{self.max:.4g}" if self.n > 1 else ""
+        return f"{self.min:.3g}–{self.max:.3g}" if self.n > 1 else ""
 
     def text(self) -> str:
         """One line for a terminal: mean ± std  (min–max)  n=3, and what did not count."""

@@ -56,13 +56,16 @@ async def test_seeds_view_at_80x24_mean_spread_failed_and_updates(pipeline_sessi
                 (view.query_one("#seeds-table").get_row_at(i) for i in range(view.query_one("#seeds-table").row_count))}
         assert "3 finished · 1 failed" in screen_text(app)
         # fit mae: seeds 0 and 2 (0.1, 0.3) finite, seed 3 NaN
-        assert rows["fit · mae"] == ["0.2 ± 0.14", "0.1–0.3", "2 +1 NaN"]
+        assert rows["fit · mae"] == ["0.2 ± 0.14", "2 +1 NaN", "0.1–0.3"]
         # corr 0.2*seed over seeds 0, 2, 3: mean 0.3333, std 0.3055
-        assert rows["fit · corr"] == ["0.3333 ± 0.31", "0–0.6", "3"]
+        assert rows["fit · corr"] == ["0.3333 ± 0.31", "3", "0–0.6"]
         # the baseline after the model, named and set apart
         names = list(rows)
         assert names.index("zeros · mae (baseline)") > names.index("fit · corr")
-        assert rows["zeros · mae (baseline)"] == ["0.5 ± 0", "0.5–0.5", "3"]
+        assert rows["zeros · mae (baseline)"] == ["0.5 ± 0", "3", "0.5–0.5"]
+        # at 80 columns every column is on screen, n included
+        assert "n  " in screen_text(app).split("figure", 1)[1].splitlines()[0]
+        assert all(len(line) <= 80 for line in screen_text(app).splitlines())
         assert "pipeline scores" in rows and "result" in rows
 
 

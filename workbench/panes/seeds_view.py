@@ -88,7 +88,7 @@ class SeedsView(Vertical):
         self.query_one("#seeds-title", Static).update(title(sweep, self.summary))
         table = self.query_one("#seeds-table", DataTable)
         table.clear(columns=True)
-        for name in ("figure", "mean ± std", "min–max", "n"):
+        for name in ("figure", "mean ± std", "n", "min–max"):  # n before the range: 80 columns
             table.add_column(name, key=name)
         for group, figures in ordered(self.summary.figures):
             table.add_row(Text(group, "bold"), "", "", "", key=f"table:{group}")
@@ -96,5 +96,5 @@ class SeedsView(Vertical):
                 model = f.role in (None, "model")
                 label = " · ".join(p for p in (f.row, f.column) if p) + ("" if model else f" ({f.role})")
                 style = "" if model else "dim"
-                table.add_row(Text("  " + label, style), Text(f.mean_text(), style or "bold"),
-                              Text(f.range_text(), "dim"), n_text(f), key=f.label)
+                table.add_row(Text("  " + label, style), Text(f.mean_text(), style or "bold"), n_text(f),
+                              Text(f.range_text(), "dim"), key=f.label)
