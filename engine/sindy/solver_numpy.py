@@ -33,7 +33,7 @@ class NumpySolver:
         self._potri = lapack.dpotri
         self.n_ridge_fallbacks = 0
         self.n_unbias_fallbacks = 0
-        self._schur: tuple[float, np.ndarray, np.ndarray] | None = None
+        self._schur: tuple[np.ndarray, np.ndarray] | None = None  # (M0⁻¹, M0⁻¹ b)
         self._schur_alpha: float | None = None
 
     def _schur_setup(self, alpha: float):

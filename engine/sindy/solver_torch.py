@@ -28,6 +28,8 @@ class TorchSolver:
             yy = (y_t * y_t).sum(0)
             self.stats = GramStats(G.cpu().numpy(), b.cpu().numpy(), yy.cpu().numpy(), int(theta_t.shape[0]), y_t.sum(0).cpu().numpy())
         else:
+            if stats is None:
+                raise ValueError("the torch solver needs the data (theta_t, y_t) or their GramStats")
             self.device = torch.device(device or "cpu")
             G = torch.as_tensor(stats.G, device=self.device)
             b = torch.as_tensor(stats.b, device=self.device)
@@ -57,8 +59,9 @@ class TorchSolver:
     @staticmethod
     def _buckets(sizes: np.ndarray, max_batch: int = 4096) -> list[np.ndarray]:
         order = np.argsort(sizes, kind="stable")
-        out, cur = [], []
-        lo = None
+        out: list[np.ndarray] = []
+        cur: list[int] = []
+        lo = 0.0  # the smallest size of the current bucket
         for i in order:
             s = sizes[i]
             if cur and (s > 1.3 * lo + 8 or len(cur) >= max_batch):

@@ -257,6 +257,7 @@ def stlsq(
         raise ValueError("alpha cannot be negative")
     thr = check_thresholds(thresholds)
     is_torch = type(theta).__module__.startswith("torch")
+    solver: NumpySolver | TorchSolver
     if device is not None or is_torch:
         import torch
 
@@ -328,6 +329,7 @@ def stlsq_gram(
     check_stats(stats)
     gram = stats
     stats, norms = normalized_stats(gram) if normalize_columns else (gram, None)
+    solver: NumpySolver | TorchSolver
     if device is not None:
         solver = TorchSolver(None, None, exact=False, stats=stats, device=device)
     else:
