@@ -79,14 +79,14 @@ async def test_hand_toggled_terms_refit_show_errors_and_persist(sindy_session):
         base = np.array(pane.coef_of(s))
         feats = s["data"]["feature_names"]
         await pilot.press("right_square_bracket")  # the cursor appears on (x0)'s largest term
-        assert pane.cursor == (0, int(np.argmax(np.abs(base[0]))))
+        assert pane.state.cursor == (0, int(np.argmax(np.abs(base[0]))))
         await pilot.press("right_square_bracket")  # ... then (x1)'s
         top = int(np.argmax(np.abs(base[1])))
-        assert pane.cursor == (1, top)
+        assert pane.state.cursor == (1, top)
         await pilot.press("right")  # the smaller term, then round to the largest again
-        assert pane.cursor[1] != top
+        assert pane.state.cursor[1] != top
         await pilot.press("right")
-        assert pane.cursor == (1, top)
+        assert pane.state.cursor == (1, top)
         await pilot.press("space")  # switch it off: the other term is refitted alone
         await workers_done(app)
         await pilot.pause()
@@ -98,7 +98,7 @@ async def test_hand_toggled_terms_refit_show_errors_and_persist(sindy_session):
         st = load_sweep(s["data"]["sweep_path"])
         np.testing.assert_allclose(coef, st.edited(row, [(1, top)]))
         assert coef[1][mask[1]][0] != base[1][mask[1]][0]  # refitted, not just zeroed
-        before, after = pane.edit_errors[(s["id"], row, ((1, top),))]
+        before, after = pane.state.edit_errors[(s["id"], row, ((1, top),))]
         assert after["deriv_err"] > 10 * before["deriv_err"]  # the dominant term is missing
         assert after["rollout_err"] > before["rollout_err"]
         title = str(app.query_one("#eq-title").render())
@@ -207,7 +207,7 @@ async def test_a_refit_runs_in_a_worker_and_keys_work_meanwhile(sindy_session, m
         await pilot.press("space")
         await pilot.press("right_square_bracket")  # handled while the refit waits
         assert time.perf_counter() - t0 < 5, "a key waited for the refit"
-        assert not release.is_set() and pane.cursor[0] == 1
+        assert not release.is_set() and pane.state.cursor[0] == 1
         assert "refitting…" in str(app.query_one("#eq-title").render())
         np.testing.assert_array_equal(pane.coef_of(s), base)  # meanwhile the row as swept
         await pilot.press("plus")

@@ -70,18 +70,24 @@ class EquationsPane(StorePane):
 
     @dataclass
     class SetsLoaded(Message):
+        """The store's sets, their sweeps not loaded before, a line per skipped row."""
+
         sets: list[dict]
         sweeps: dict[int, Any]
         bad: list[str]
 
     @dataclass
     class Refitted(Message):
+        """An edit's kept terms refitted (or why not)."""
+
         refit: Refit
         coef: Any  # None when the refit failed
         error: str = ""
 
     @dataclass
     class Scored(Message):
+        """An edit's held-out errors, before and after."""
+
         key: EditKey
         before: dict
         after: dict
@@ -94,7 +100,7 @@ class EquationsPane(StorePane):
         self._input_mode = "threshold"
         self._title_lines = -1
 
-    # what benchmarks and tests read: the state's
+    # read by benchmarks/bench_sindy.py and the tests: the state's
     @property
     def sets(self) -> list[dict]:
         return self.state.sets
@@ -106,14 +112,6 @@ class EquationsPane(StorePane):
     @property
     def index(self) -> dict[int, int]:
         return self.state.index
-
-    @property
-    def cursor(self):
-        return self.state.cursor
-
-    @property
-    def edit_errors(self) -> dict:
-        return self.state.edit_errors
 
     def current(self) -> dict | None:
         return self.state.current()
