@@ -65,6 +65,8 @@ def test_cli_run_seeds(tmp_path, seeded, capsys):
     assert (value["mean"], value["std"], value["n"]) == (pytest.approx(2.0), pytest.approx(2.0), 3)
     assert main(["--root", str(tmp_path), "run", "seeded", "--seeds", "x"]) != 0
     assert "--seeds" in capsys.readouterr().err
+    assert main(["--root", str(tmp_path), "run", "seeded", "--seeds", "0", "--from", "j"]) == 2
+    assert "--from does not go with --seeds" in capsys.readouterr().err
 
 
 def test_cli_seeds_three_seeds_one_failed_one_diverged(tmp_path, pipeline, capsys):

@@ -112,6 +112,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _run_seeds(args: argparse.Namespace, steps: list[str] | None, overrides: dict[str, Any]) -> int:
     """``run NAME --seeds 0,1,2`` is ``seeds NAME --seeds 0,1,2``: each seed its own job."""
+    if args.from_job:
+        raise UserError("--from does not go with --seeds: each seed takes its inputs from its own seed's job")
     return _seeds(args, steps, overrides)
 
 
