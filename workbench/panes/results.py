@@ -1,7 +1,8 @@
 """Results pane: metric tables from the session (rows models, columns overall + cells),
 best value per column highlighted, sortable, two runs side by side, export to CSV /
 Markdown / LaTeX; below the table a bar chart of the overall column or one of the
-analysis's figures (predicted-vs-target traces, rasters, MEIs...), cycled with ``v``."""
+analysis's figures (predicted-vs-target traces, rasters, MEIs...), cycled with ``v``.
+A seed sweep in the list shows mean ± spread per figure instead (seeds_view.py)."""
 
 from __future__ import annotations
 
