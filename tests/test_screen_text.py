@@ -56,3 +56,25 @@ async def test_wide_characters_take_two_cells():
         text = screen_text(app)
     assert text.splitlines()[0] == "日本 x".ljust(12 - 2)  # 5 characters in 6 cells
     assert text.endswith("\n") and len(text.splitlines()) == 2
+
+
+async def test_the_equations_column_moved_three_cells_is_seen(session_root, monkeypatch):
+    """What the SVG-regex renderer missed: the Equations pane's main column 3 cells right."""
+    import workbench.device_probe as probe
+    from tests.helpers.snapshot_session import make_snapshot_session
+    from tests.helpers.tui import settle
+    from workbench.app import WorkbenchApp
+
+    monkeypatch.setattr(probe, "probe", lambda: ("CPU (test)", []))
+    session = make_snapshot_session(session_root)
+    app = WorkbenchApp(session=session)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("3")
+        await settle(pilot)
+        before = screen_lines(app)
+        app.query_one("#equations-pane .main").styles.margin = (0, 0, 0, 3)
+        await settle(pilot, 0.2)
+        after = screen_lines(app)
+    session.close()
+    row = next(i for i, line in enumerate(before) if "(x0)' = " in line)
+    assert after[row].index("(x0)' = ") == before[row].index("(x0)' = ") + 3

@@ -2,9 +2,9 @@
 
 Which equation set is shown, which row of its threshold sweep (or its stored model, which
 may be no row of it: each equation at its own threshold), the hand edits per row, the edit
-cursor, the refits and scores of edits, and the equations laid out as parts.  The pane
-(:mod:`.equations`) maps keys to these methods, draws what they return, runs the engine
-calls they ask for (a refit, a score) in workers, and hands the results back here.
+cursor, the refits and scores of edits.  The pane (:mod:`.equations`) maps keys to these
+methods, draws what :mod:`.equations_view` reads from here, runs the engine calls asked for
+(a refit, a score) in workers, and hands the results back here.
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ class Refit:
 
 
 class EquationsState:
+    """The pane's state; every key's decision is a method returning plain data (a Notice to
+    show, a Refit to run, whether anything moved)."""
+
     def __init__(self) -> None:
         self.sets: list[dict] = []
         self.shown: int | None = None
