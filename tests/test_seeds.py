@@ -94,6 +94,10 @@ def test_cli_seeds_three_seeds_one_failed_one_diverged(tmp_path, pipeline, capsy
     assert saved.loc["pipeline scores · fit · corr", "mean"] == pytest.approx(0.2)
     assert saved.loc["pipeline scores · zeros · mae", "role"] == "baseline"
     assert list(saved["failed"].unique()) == [1]
+    assert main([*root, "seeds", "pipeline", "--seeds", "2,3", "--set", "nan_at=2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    assert out["per_seed"]["pipeline scores · fit · mae"] == {"2": None, "3": pytest.approx(0.4)}
+    assert out["summary"]["pipeline scores · fit · mae"]["std"] is None  # one finite value
     assert main([*root, "seeds", "pipeline", "--seeds", "0", "--set", "seed=3"]) == 2
     assert "not --set seed=" in capsys.readouterr().err
 

@@ -167,13 +167,20 @@ def _seeds(args: argparse.Namespace, steps: list[str] | None, overrides: dict[st
             "jobs": {str(s): j for s, j in sweep.jobs.items()},
             "states": {str(s): st for s, st in result.states.items()},
             "errors": {str(s): e for s, e in result.errors.items()},
-            "summary": {f.label: {"mean": f.mean, "std": f.std, "min": f.min, "max": f.max, "n": f.n,
-                                  "nonfinite": f.nonfinite} for f in result.figures},
-            "per_seed": {f.label: {str(s): v for s, v in f.values.items()} for f in result.figures},
+            "summary": {f.label: {"mean": _finite(f.mean), "std": _finite(f.std), "min": _finite(f.min),
+                                  "max": _finite(f.max), "n": f.n, "nonfinite": f.nonfinite} for f in result.figures},
+            "per_seed": {f.label: {str(s): _finite(v) for s, v in f.values.items()} for f in result.figures},
         }, default=str))
     else:
         _print_seed_summary(result)
     return 0 if result.finished == len(seeds) else 1
+
+
+def _finite(v: float) -> float | None:
+    """NaN/inf as null: strict JSON readers (jq, JSON.parse) refuse NaN."""
+    import math
+
+    return v if math.isfinite(v) else None
 
 
 def _print_seed_summary(result) -> None:
