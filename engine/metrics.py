@@ -189,7 +189,7 @@ def fev(y_true, y_pred, *, noise_var=None, per_cell: bool = False):
 # --------------------------------------------------------------------------- Poisson
 
 
-def _check_rates(spikes, rates, *, per_cell: bool = False):
+def _check_rates(spikes, rates):
     s, r = _pair(spikes, rates, allow_nan_true=True)
     if np.any(s[np.isfinite(s)] < 0):
         raise ValueError("spike counts must be non-negative")

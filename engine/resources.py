@@ -14,7 +14,7 @@ import math
 import os
 from typing import Any
 
-from engine.analyses.base import ParamError
+from engine.errors import ResourceError
 
 __all__ = ["ResourceError", "available_memory", "fmt_bytes", "memory_problem", "require_memory"]
 
@@ -22,10 +22,6 @@ __all__ = ["ResourceError", "available_memory", "fmt_bytes", "memory_problem", "
 # jobs, and what the estimate leaves out (temporaries)
 USABLE_FRACTION = 0.8
 ENV_LIMIT = "WORKBENCH_MEMORY_LIMIT"  # bytes; a lower ceiling (tests, shared machines)
-
-
-class ResourceError(ParamError):
-    """A request needs more memory (or other resources) than this machine can give."""
 
 
 def available_memory() -> int:

@@ -75,7 +75,7 @@ def train(ctx: StepContext, p: dict) -> dict:
     from engine.train import TrainConfig, fit
 
     torch.set_num_threads(1)
-    workdir = ctx.fresh_dir("train")
+    workdir = ctx.checkpoint_dir("train")
     if p["stall_at"] and not (ctx.workdir / "stalled").exists():  # once: a resume writes it whole
         _stall_checkpoint(p["stall_at"], ctx.workdir / "stalled")
     g = torch.Generator().manual_seed(1)

@@ -1,6 +1,6 @@
 """A three-step analysis for the per-job folder tests: generate -> fit -> evaluate.
 
-``generate`` writes data made from ``value``; ``fit`` checkpoints into ``ctx.fresh_dir``,
+``generate`` writes data made from ``value``; ``fit`` checkpoints into ``ctx.checkpoint_dir``,
 waits, then reads its checkpoint back and stores equations; ``evaluate`` reads the model
 file and the job's equations.  With ``sleep`` > 0 two jobs overlap at every step, so any
 file or equation set shared between them shows up as a wrong result.
@@ -23,9 +23,9 @@ def generate(ctx: StepContext, p: dict) -> dict:
 
 def fit(ctx: StepContext, p: dict) -> dict:
     data = json.loads((ctx.workdir / "data.json").read_text())
-    ckdir = ctx.fresh_dir("fit")
+    ckdir = ctx.checkpoint_dir("fit")
     write_json(ckdir / "step_1.json", {"coef": 10 * data["value"]})
-    time.sleep(p["sleep"])  # another job's fresh_dir must not wipe this checkpoint meanwhile
+    time.sleep(p["sleep"])  # another job's checkpoint_dir must not wipe this checkpoint meanwhile
     coef = json.loads((ckdir / "step_1.json").read_text())["coef"]
     write_json(ctx.workdir / "model.json", {"coef": coef})
     ctx.save_equations("pipe eqs", {"coef": coef})

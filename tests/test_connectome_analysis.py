@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from engine.analyses.connectome import steps as S
+from engine.analyses.connectome.truth import truth as connectome_truth
 from engine.analyses.base import StepContext
 from engine.analyses.connectome import ANALYSIS, SIM_DEFAULTS, TRAIN_DEFAULTS
 from engine.data.pde_n4 import psi
@@ -25,7 +26,7 @@ def test_small_network_recovers_W(tmp_path):
     assert tr["train_status"] == "finished"
     held = S.evaluate(ctx, TINY)
     assert held["target"].startswith("oracle") and 2 <= held["n_types_found"] <= 6
-    out = S.truth(ctx, TINY)
+    out = connectome_truth(ctx, TINY)
     # chance is W_r2 <= 0 (a random or zero W*); seed 001's oracle target reaches R² > 0.9, slope 1 +- 0.1
     assert out["W_r2"] > 0.9 and abs(out["W_slope"] - 1) < 0.1, out
     assert out["types_ari"] >= 0.8 and out["phi_r2"] > 0.8, out

@@ -451,7 +451,7 @@ class WorkbenchApp(App):
     def ask_run(self, analysis: str, steps: list[str] | None = None) -> None:
         """The parameter form of an analysis's steps; the job starts when it is accepted."""
         from engine import analyses
-        from engine.analyses.base import ParamError
+        from engine.errors import UserError
         from workbench.screens.params import ParamsScreen
 
         if self.readonly:
@@ -462,7 +462,7 @@ class WorkbenchApp(App):
             spec = analyses.get(analysis)
             specs = spec.params(steps)
             current = {k: v for k, v in self.session.params(analysis).items() if k in specs}
-        except (ParamError, SessionError) as exc:
+        except UserError as exc:
             self.notify(str(exc), severity="error")
             return
         what = f"{analysis}: {', '.join(steps)}" if steps else f"{analysis}: all steps"
@@ -481,7 +481,7 @@ class WorkbenchApp(App):
     def start_job(self, analysis: str, steps: list[str] | None = None,
                   overrides: dict | None = None) -> str | None:
         """Launch a job (one analysis, some or all steps) in its own process."""
-        from engine.analyses.base import ParamError
+        from engine.errors import UserError
         from engine.jobs import runner
 
         if self.readonly:
@@ -490,7 +490,7 @@ class WorkbenchApp(App):
             return None
         try:
             job_id = runner.start(self.session, analysis, steps, overrides)
-        except (ParamError, SessionError, OSError) as exc:
+        except (UserError, OSError) as exc:
             self.notify(str(exc), severity="error")
             return None
         what = f"{analysis} ({', '.join(steps)})" if steps else f"{analysis} (all steps)"

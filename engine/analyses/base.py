@@ -169,9 +169,9 @@ class Analysis:
                         merged[k] = as_param(v)
         return merged
 
-    def defaults(self, steps: list[str] | None = None) -> dict[str, Any]:
-        """Merged plain default values of the given steps (all by default); later steps do not override."""
-        return {k: p.default for k, p in self.params(steps).items()}
+    def defaults(self) -> dict[str, Any]:
+        """Merged plain default values of every step; later steps do not override."""
+        return {k: p.default for k, p in self.params().items()}
 
 
 @dataclass

@@ -37,6 +37,7 @@ import numpy as np
 
 from engine.atomic import write_with
 from engine.data.errors import DataError
+from engine.lattice import grid_positions
 
 GENERATOR_VERSION = 1
 
@@ -148,15 +149,6 @@ class PDEN4Data:
     params: np.ndarray
     pos: np.ndarray
     config: PDEN4Config
-
-
-def grid_positions(grid: int) -> np.ndarray:
-    """``(grid**2, 2)`` lattice coordinates in [0, 1]^2, row-major."""
-    if grid == 0:
-        return np.zeros((0, 2))
-    u = (np.arange(grid) + 0.5) / grid
-    yy, xx = np.meshgrid(u, u, indexing="ij")
-    return np.stack([xx.ravel(), yy.ravel()], axis=1)
 
 
 def input_pattern(pos: np.ndarray, t: np.ndarray, t_total: float) -> np.ndarray:

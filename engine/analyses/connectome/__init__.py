@@ -181,7 +181,7 @@ ANALYSIS = Analysis(
         Step("evaluate", "engine.analyses.connectome.steps:evaluate",
              "without the truth: number of types (silhouette), fit on a fresh run of the network",
              declared(EVAL_DEFAULTS)),
-        Step("truth", "engine.analyses.connectome.steps:truth",
+        Step("truth", "engine.analyses.connectome.truth:truth",
              "against the generator: W R²/slope, types ARI, phi/psi per type, Omega, rollout",
              {"table": Param("connectome recovery", "name of the truth table")}),
     ),

@@ -186,7 +186,7 @@ def train(ctx: StepContext, p: dict[str, Any], input_mode: str | None = None) ->
                           val_every=max(1, min(250, steps)), checkpoint_every=max(1, min(1000, steps)),
                           device=p["device"], seed=p["seed"], log_every=50, amp=False)
         ctx.reporter.log(f"phase {name}: {steps} steps, GNN lr x{factor}")
-        res = fit(model, train_b, val_b, cfg, ctx.reporter, ctx.fresh_dir(f"train_{name}"),
+        res = fit(model, train_b, val_b, cfg, ctx.reporter, ctx.checkpoint_dir(f"train_{name}"),
                   resume=ctx.resuming, loss_fn=loss_fn)
         results[name] = res
         model.cpu()
@@ -346,7 +346,3 @@ def _write_json(path, obj) -> None:
     write_with(path, write)
 
 
-def truth(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
-    from engine.analyses.connectome.truth import truth as run
-
-    return run(ctx, p)

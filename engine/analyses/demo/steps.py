@@ -93,7 +93,7 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     cfg = TrainConfig(steps=p["iterations"], lr=p["lr"], batch_size=p["batch_size"], loss="mse",
                       val_every=100, checkpoint_every=500, device=p["device"], seed=p["seed"],
                       log_every=25)
-    result = fit(model, (x_tr, y_tr), (x_va, y_va), cfg, ctx.reporter, ctx.fresh_dir("mlp"))
+    result = fit(model, (x_tr, y_tr), (x_va, y_va), cfg, ctx.reporter, ctx.checkpoint_dir("mlp"))
     save_model(model, ctx.workdir / "mlp.pt")  # its own sizes inside: evaluate needs no `hidden`
     _, val = result.series("val_loss")
     return {"train_status": result.status, "val_mse": float(val[-1]) if len(val) else None,

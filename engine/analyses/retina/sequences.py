@@ -128,3 +128,11 @@ def run_blocks(model, stim, n_frames: int, segments: list[Segment], reporter=Non
     if not times:
         raise ValueError(f"no segment of {segments} holds a {n_frames}-frame window")
     return np.concatenate(times), us, states, rates
+
+
+def control_inputs(u, mean, comps, discrete_time: bool):
+    """Control inputs from encoder features: their principal components.  A discrete-time
+    model of the CfC pairs the state at frame k with the input of frame k+1, since the CfC
+    step that makes h[k+1] reads u[k+1]; the last frame repeats."""
+    upc = (u - mean) @ comps.T
+    return np.concatenate([upc[1:], upc[-1:]]) if discrete_time else upc

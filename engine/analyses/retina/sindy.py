@@ -56,7 +56,7 @@ def distil(ctx: StepContext, tag: str, model, us: list[np.ndarray], xs: list[np.
     """Fit and store the equations of one model from its encoder features ``us`` and states
     ``xs``, one ``(T_b, F)`` / ``(T_b, units)`` array per recording block (SINDy trajectories:
     no increment pairs frames of two blocks); returns the step's results for this model."""
-    from engine.analyses.retina.steps import _control
+    from engine.analyses.retina.sequences import control_inputs
     from engine.analyses.sindy_fit import fit_and_sweep
     from engine.atomic import save_npz
     from engine.sindy import Sindy
@@ -70,7 +70,7 @@ def distil(ctx: StepContext, tag: str, model, us: list[np.ndarray], xs: list[np.
     # control inputs: the first principal components of the encoder features (SINDYc)
     _, _, vt = np.linalg.svd(u_all - mean, full_matrices=False)
     comps = vt[: p["control_pcs"]]
-    upcs = [_control(u, mean, comps, discrete) for u in us]
+    upcs = [control_inputs(u, mean, comps, discrete) for u in us]
     names = [f"h{i}" for i in range(xs[0].shape[1])]
     cnames = [f"u{i}" for i in range(comps.shape[0])]
     n_val = max(200, sum(len(x) for x in xs) // 5)

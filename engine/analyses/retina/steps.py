@@ -54,7 +54,7 @@ def generate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- data ---------------------------------------------------------------------------
-from engine.analyses.retina.sequences import Sequences, run_blocks, run_model  # noqa: E402,F401  (re-exported)
+from engine.analyses.retina.sequences import Sequences, control_inputs, run_blocks, run_model  # noqa: E402,F401  (re-exported)
 
 
 def _load_split(path: Path, split: str, max_frames: int | None = None, p: dict[str, Any] | None = None):
@@ -274,14 +274,6 @@ def _first_samples(segments: list, n_frames: int, samples: int) -> list:
     return out
 
 
-def _control(u, mean, comps, discrete_time: bool):
-    """Control inputs from encoder features: their principal components.  A discrete-time
-    model of the CfC pairs the state at frame k with the input of frame k+1, since the CfC
-    step that makes h[k+1] reads u[k+1]; the last frame repeats."""
-    upc = (u - mean) @ comps.T
-    return np.concatenate([upc[1:], upc[-1:]]) if discrete_time else upc
-
-
 # -- sindy --------------------------------------------------------------------------
 def sindy(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     """Each model's hidden states over the training frames → SINDy equations with control
@@ -343,7 +335,7 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
         sindy_model = model_from_dict(eqs)
         terms[tag] = int(np.count_nonzero(sindy_model.coef_))
         npz = np.load(ctx.workdir / f"sindy_{tag}.npz")
-        upcs = [_control(u, npz["u_mean"], npz["u_components"], sindy_model.discrete_time) for u in us]
+        upcs = [control_inputs(u, npz["u_mean"], npz["u_components"], sindy_model.discrete_time) for u in us]
 
         def readout(h, model=model):
             with torch.no_grad():

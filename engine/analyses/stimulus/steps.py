@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.analyses.connectome import steps as connectome_steps
+from engine.analyses.connectome import truth as connectome_truth
 from engine.analyses.base import StepContext
 
 
@@ -17,7 +18,7 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
 
 
 def truth(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
-    out = connectome_steps.truth(ctx, {**p, "table": p.get("table", "stimulus recovery")})
+    out = connectome_truth.truth(ctx, {**p, "table": p.get("table", "stimulus recovery")})
     if "r2_corrected" not in out:
         raise ValueError("the trained model learned no stimulus: run 'train' with learn_input=true")
     return out
