@@ -163,6 +163,7 @@ class NwbBrowser(Vertical, can_focus=True):
         event.stop()
         item = self.items[event.option_index]
         self.frame = self.figure = None
+        self.query_one("#nwb-view", Static).update(Text(f"reading {safe_line(item.name)}…", style="dim"))
         self.view = NwbState(kind=item.kind, name=item.name)
         self.focus()
 
