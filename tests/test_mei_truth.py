@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from engine.analyses.mei.truth import compare_one, contrast_match, true_response
 from engine.data.allen import SyntheticV1Config, gabor
@@ -44,3 +45,37 @@ def test_test_images_are_apart_from_training_and_validation():
     assert _split(118, 0.2, 0, 0.0)[2].size == 0 and np.array_equal(_split(118, 0.2, 0)[1], va)
     with pytest.raises(ValueError, match="fractions"):
         _split(10, 0.5, 0, 0.6)
+
+
+def test_in_range_optimum_is_the_best_displayable_image():
+    from engine.analyses.mei.truth import in_range_optimum
+    from engine.mei import MEIConfig, optimize_meis
+
+    cfg, rf = SyntheticV1Config(), _rf()
+    # low contrast: the scaled RF fits in [0, 1] and is the optimum
+    np.testing.assert_allclose(in_range_optimum(rf, 0.5, 1.0), contrast_match(rf, 0.5, 1.0), atol=1e-8)
+    # natural-image contrast: the scaled RF leaves [0, 1]; the in-range optimum keeps mean and contrast
+    c = 4.0
+    assert contrast_match(rf, 0.5, c).max() > 1.0
+    opt = in_range_optimum(rf, 0.5, c)
+    assert opt.min() >= 0.0 and opt.max() <= 1.0 and opt.mean() == pytest.approx(0.5)
+    assert np.linalg.norm(opt - opt.mean()) == pytest.approx(c)
+    drive = lambda img: float(((img - img.mean()) * rf).sum())  # noqa: E731
+    assert drive(opt) < drive(contrast_match(rf, 0.5, c))  # below the unreachable one
+    clipped = np.clip(contrast_match(rf, 0.5, c), 0, 1)
+    assert drive(opt) > drive(contrast_match(clipped, 0.5, min(c, np.linalg.norm(clipped - clipped.mean()))))
+    # a long gradient ascent on the linear neuron under the same constraints gets no further
+
+    class Linear(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.as_tensor(rf, dtype=torch.float32)[None])
+
+        def forward(self, x):
+            return torch.einsum("bhw,nhw->bn", x - 0.5, self.w)
+
+    mei = optimize_meis(Linear(), [0], rf.shape, MEIConfig(steps=300, starts=1, norm=c, blur=(0.0, 0.0))).images[0]
+    ref = in_range_optimum(rf, float(mei.mean()), float(np.linalg.norm(mei - mei.mean())))
+    assert drive(mei) <= drive(ref) + 1e-4 and drive(mei) > 0.97 * drive(ref)
+    r = compare_one(opt, opt, np.random.default_rng(0).random((5, 16, 16)), rf, 1.0, 0.5, cfg)
+    assert r["mei_vs_in_range_optimum"] == pytest.approx(1.0, abs=1e-6) and r["mei_vs_optimum"] < 1.0

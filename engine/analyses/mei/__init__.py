@@ -17,6 +17,8 @@ train
     CNN core + Gaussian readout (:class:`engine.models.cnn_readout.CnnReadout`)
     on the per-image mean counts of the kept neurons, Poisson loss, through
     :func:`engine.train.fit`; per-neuron validation correlation on held-out images.
+    ``ensemble`` > 1 trains that many from successive seeds; the model is then the
+    mean of their rates (:mod:`engine.analyses.mei.ensemble`).
 mei
     MEIs of all modelled neurons in one batch (or joblib chunks, ``n_jobs > 1``),
     compared with the best-fitting Gabor, the mean of the top-3 natural images,
@@ -28,7 +30,7 @@ truth
     best natural image and the Gabor at the MEI's contrast
     (:mod:`engine.analyses.mei.truth`).
 
-This module imports nothing heavy; the steps live in ``mei_steps.py``.
+This module imports nothing heavy; the steps live in ``steps.py`` and ``truth.py``.
 """
 
 from __future__ import annotations
@@ -71,7 +73,8 @@ ANALYSIS = Analysis(
               "val_fraction": Param(0.2, "share of images that pick the checkpoint", 0.01, 0.9),
               "test_fraction": Param(0.15, "share of images kept for the final score only", 0.0, 0.9),
               "device": Param("auto", "auto, cpu, cuda, cuda:N or mps"),
-              "train_seed": Param(0, "random seed of the training", 0, 2**32 - 1)}),
+              "train_seed": Param(0, "random seed of the training", 0, 2**32 - 1),
+              "ensemble": Param(1, "models trained (seeds train_seed, +1, ...); the MEI climbs their mean", 1, 64)}),
         Step("mei", "engine.analyses.mei.steps:mei", "MEIs by preconditioned gradient ascent; comparisons",
              {"mei_steps": Param(100, "gradient-ascent steps", 1, 10**6),
               "mei_starts": Param(2, "random starts per neuron", 1, 1000),

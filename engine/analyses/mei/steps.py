@@ -9,12 +9,11 @@ from typing import Any
 import numpy as np
 
 from engine.analyses.base import StepContext
-from engine.atomic import save_npz, write_json, write_with
+from engine.atomic import save_npz
 
 DATA_DIR = "allen"
 RESPONSES = "responses.npz"
-MODEL = "cnn_readout.pt"
-MODEL_INFO = "cnn_readout.json"
+MODEL = "cnn_readout.pt"  # the ensemble's first member (engine.analyses.mei.ensemble)
 MEIS = "meis.npz"
 
 
@@ -106,21 +105,37 @@ def _split(n_images: int, val_fraction: float, seed: int,
 
 
 def _load_model(ctx: StepContext):
+    """The trained model (one CNN, or the mean of an ensemble) and what it was trained on."""
+    from engine.analyses.mei.ensemble import load_members
+
+    return load_members(ctx.workdir)
+
+
+def _train_member(ctx: StepContext, p: dict[str, Any], cfg, data, k: int):
+    """Member ``k`` of the ensemble: the same architecture and images, seed ``train_seed + k``."""
     import torch
 
     from engine.models.cnn_readout import CnnReadout
+    from engine.train import TrainConfig, fit, poisson_loss
 
-    info = json.loads((ctx.workdir / MODEL_INFO).read_text())
-    model = CnnReadout.from_config(info["config"])
-    model.load_state_dict(torch.load(ctx.workdir / MODEL, weights_only=True))
-    return model.eval(), info
+    seed = int(p["train_seed"]) + k
+    torch.manual_seed(seed)
+    model = CnnReadout(cfg)
+    tcfg = TrainConfig(steps=p["train_steps"], lr=p["lr"], batch_size=p["batch_size"], val_every=50,
+                       checkpoint_every=200, device=p["device"], seed=seed, log_every=25)
+    if k:
+        ctx.reporter.log(f"ensemble member {k + 1} of {p['ensemble']} (seed {seed})")
+    result = fit(model, data[0], data[1], tcfg, ctx.reporter, ctx.fresh_dir("cnn" if k == 0 else f"cnn_{k}"),
+                 resume=ctx.resuming, loss_fn=lambda pred, t: poisson_loss(pred, t) + model.regularizer())
+    return model.cpu().eval(), result
 
 
 def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     import torch
 
-    from engine.models.cnn_readout import CnnReadout, CnnReadoutConfig
-    from engine.train import TrainConfig, fit, pearson_per_channel, poisson_loss
+    from engine.analyses.mei.ensemble import Ensemble, save_members
+    from engine.models.cnn_readout import CnnReadoutConfig
+    from engine.train import pearson_per_channel
 
     r = _load_responses(ctx)
     images, y = r["images"].astype(np.float32), r["mean"][:, r["keep"]].astype(np.float32)
@@ -129,33 +144,32 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
                            hidden_channels=p["hidden_channels"], layers=p["layers"], input_kernel=p["input_kernel"],
                            hidden_kernel=p["hidden_kernel"], readout=p["readout"],
                            input_mean=float(images[tr].mean()), input_std=float(images[tr].std()))
-    torch.manual_seed(p["train_seed"])
-    model = CnnReadout(cfg)
     x_t, y_t = torch.as_tensor(images), torch.as_tensor(y)
-    tcfg = TrainConfig(steps=p["train_steps"], lr=p["lr"], batch_size=p["batch_size"], val_every=50,
-                       checkpoint_every=200, device=p["device"], seed=p["train_seed"], log_every=25)
-    result = fit(model, (x_t[tr], y_t[tr]), (x_t[va], y_t[va]), tcfg, ctx.reporter, ctx.fresh_dir("cnn"),
-                 resume=ctx.resuming, loss_fn=lambda pred, t: poisson_loss(pred, t) + model.regularizer())
-    model = model.cpu().eval()
+    data = ((x_t[tr], y_t[tr]), (x_t[va], y_t[va]))
+    # members one after another: each is a checkpointed, resumable, cancellable fit with
+    # its own progress; they share the split, so the test images stay untouched by all
+    fits = [_train_member(ctx, p, cfg, data, k) for k in range(int(p.get("ensemble", 1)))]
+    members = [m for m, _ in fits]
+    model = Ensemble(members).eval() if len(members) > 1 else members[0]
     with torch.no_grad():
         pred = model(x_t).numpy()
     val_corr = pearson_per_channel(pred[va], y[va])
     test_corr = pearson_per_channel(pred[te], y[te]) if len(te) > 1 else np.full(y.shape[1], np.nan)
-    write_with(ctx.workdir / MODEL, lambda tmp: torch.save(model.state_dict(), tmp))
     kept_units = r["unit_ids"][r["keep"]]
-    write_json(ctx.workdir / MODEL_INFO, {"config": cfg.to_dict(), "train_images": tr.tolist(),
-                                          "val_images": va.tolist(), "val_corr": val_corr.tolist(),
-                                          "test_images": te.tolist(), "test_corr": test_corr.tolist(),
-                                          "unit_ids": kept_units.tolist()})
+    save_members(ctx.workdir, members, {"train_images": tr.tolist(), "val_images": va.tolist(),
+                                        "val_corr": val_corr.tolist(), "test_images": te.tolist(),
+                                        "test_corr": test_corr.tolist(), "unit_ids": kept_units.tolist()})
     import pandas as pd
 
     ctx.save_table("mei model fit", pd.DataFrame(
         {"test_corr": test_corr, "val_corr": val_corr, "train_corr": pearson_per_channel(pred[tr], y[tr])},
         index=pd.Index(kept_units, name="unit_id")))
-    return {"n_neurons": int(y.shape[1]), "median_val_corr": float(np.nanmedian(val_corr)),
+    result = fits[-1][1]
+    status = ",".join(sorted({f[1].status for f in fits}))
+    return {"n_neurons": int(y.shape[1]), "n_models": len(members), "median_val_corr": float(np.nanmedian(val_corr)),
             "median_test_corr": float(np.nanmedian(test_corr)) if len(te) > 1 else None,
             "n_test_images": int(len(te)),
-            "train_status": result.status, "train_s": round(result.elapsed_s, 2),
+            "train_status": status, "train_s": round(sum(f[1].elapsed_s for f in fits), 2),
             "device": result.device.get("device", "cpu")}
 
 
