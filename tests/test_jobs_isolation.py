@@ -180,3 +180,20 @@ def test_checkpoint_dir_is_kept_on_resume_and_emptied_otherwise_but_never_by_a_f
     assert not leftover(StepContext, resuming=False, via="fresh_dir")  # the old name, the same folder
     # ranks > 0 leave the emptying to rank 0 (racing its first checkpoint), whatever name is called
     assert leftover(FollowerContext, resuming=False) and leftover(FollowerContext, resuming=False, via="fresh_dir")
+
+
+def test_a_step_job_that_sets_an_earlier_steps_setting_only_takes_files_made_with_it(session):
+    from engine.analyses.base import ParamError
+
+    one, two = _full(session, 1), _full(session, 2)
+    # value=1 is not the newest job's: the files of the job that had it are taken
+    c = runner.run_job(session, runner.submit(session, "pipe", ["evaluate"], {"value": 1}))
+    assert c.source == one.id and c.result["score"] == 10
+    # nothing was made with value=3: refused in one line, naming what the newest (c) had
+    with pytest.raises(ParamError, match=rf"no earlier job made generate, fit with value=3 \(the newest, {c.id}, had value=1\)"):
+        runner.submit(session, "pipe", ["evaluate"], {"value": 3})
+    # without the setting, the newest job's files, and the job records the value they were made with
+    d = runner.run_job(session, runner.submit(session, "pipe", ["evaluate"]))
+    assert d.source == c.id and d.params["value"] == 1 and d.result["score"] == 10
+    e = runner.run_job(session, runner.submit(session, "pipe", ["evaluate"], {"value": 2}))
+    assert e.source == two.id and e.params["value"] == 2 and e.result["score"] == 20

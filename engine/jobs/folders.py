@@ -132,10 +132,24 @@ def _from_job(session: "Session", job: "Job", needed: list[str]) -> Inputs | Non
     return Inputs(job.id, folder, take, files)
 
 
+# settings that say where or how fast a step ran, not what it made
+RUN_ONLY = frozenset({"device", "nproc", "log_every", "amp"})
+
+
+def _differences(made: dict[str, Any], expect: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """The settings an earlier job made its files with that differ from ``expect``
+    (a key the job did not record, from before it was a parameter, is no difference)."""
+    return {k: (made[k], v) for k, v in expect.items() if k in made and made[k] != v}
+
+
 def choose(session: "Session", analysis: str, order: list[str], steps: list[str],
-           from_job: str | None = None) -> Inputs | None:
+           from_job: str | None = None, expect: dict[str, Any] | None = None) -> Inputs | None:
     """The earlier job a new job of ``steps`` takes its inputs from (None: it needs none,
-    or no earlier job made them — the step then says what to run first)."""
+    or no earlier job made them — the step then says what to run first).
+
+    ``expect``: the settings of the steps it needs, as this job has them (``seed=1``,
+    ``frames=…``); only a job that made its files with the same settings is taken, so a
+    ``--step train --set seed=1`` never trains on seed 0's data.  ``--from`` overrides."""
     from engine.analyses.base import ParamError
 
     needed = needed_steps(order, steps)
@@ -153,10 +167,21 @@ def choose(session: "Session", analysis: str, order: list[str], steps: list[str]
     if not needed:
         return None
     ended = [j for j in reversed(session.jobs()) if j.analysis == analysis and not j.active]
+    expect = {k: v for k, v in (expect or {}).items() if k not in RUN_ONLY}
+    mismatch: tuple[Job, dict] | None = None
     for step in reversed(needed):  # the newest job that made the latest step needed
         for job in ended:
             if job.workdir and step in read_manifest(session.job_dir(job))["steps"]:
-                return _from_job(session, job, needed)
+                diff = _differences(job.params or {}, expect)
+                if not diff:
+                    return _from_job(session, job, needed)
+                mismatch = mismatch or (job, diff)
+    if mismatch is not None:
+        job, diff = mismatch
+        was = ", ".join(f"{k}={a!r}" for k, (a, _) in diff.items())
+        now = " ".join(f"{k}={b}" for k, (_, b) in diff.items())
+        raise ParamError(f"no earlier job made {', '.join(needed)} with {now} (the newest, {job.id}, had {was}): "
+                         f"run those steps with these settings first, or pass --from JOB")
     return _legacy(session, analysis, needed)
 
 

@@ -71,8 +71,16 @@ def submit(session: Session, analysis: str, steps: list[str] | None = None,
     """Record a job and prepare its folder: a job that starts part-way gets the files of
     the steps it needs from ``from_job``, or from the newest ended job that made them."""
     steps, params = plan(analysis, steps, overrides or {}, session)
-    order = [s.name for s in analyses.get(analysis).steps]
-    inputs = folders.choose(session, analysis, order, steps, from_job)
+    spec = analyses.get(analysis)
+    order = [s.name for s in spec.steps]
+    upstream = set(spec.params(folders.needed_steps(order, steps)))
+    # what this job asks of the files it starts from: the earlier steps' settings it sets
+    expect = {k: v for k, v in (overrides or {}).items() if k in upstream}
+    inputs = folders.choose(session, analysis, order, steps, from_job, expect=expect)
+    if inputs is not None and inputs.job_id is not None:
+        # the job records the settings its inputs were made with, not today's defaults
+        made = session.job(inputs.job_id).params or {}
+        params.update({k: made[k] for k in upstream if k in made and k not in (overrides or {})})
     job_id = session.create_job(analysis, steps, params, source=inputs.job_id if inputs else None)
     workdir = session.job_dir(job_id)
     if inputs is not None:
