@@ -24,5 +24,6 @@ def screen_lines(app) -> list[str]:
 
 
 def screen_text(app) -> str:
-    """:func:`screen_lines` joined, a newline after each row (trailing spaces kept)."""
-    return "".join(line + "\n" for line in screen_lines(app))
+    """:func:`screen_lines` joined, a newline after each row.  Trailing blanks are dropped:
+    they say nothing the checked width does not, and files with them get trimmed by editors."""
+    return "".join(line.rstrip() + "\n" for line in screen_lines(app))

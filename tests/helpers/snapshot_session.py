@@ -49,4 +49,3 @@ def make_snapshot_session(root: Path, name: str = "snap") -> Session:
         f.create_dataset("latents", data=np.stack([np.sin(t), np.cos(t)], 1).astype("f4"))
         f.create_dataset("frames", data=(np.indices((10, 12, 12)).sum(0) % 7).astype("u1"))
     return s
-
