@@ -110,7 +110,7 @@ def test_corrupted_file_gives_a_clear_error(session_root):
 
 def test_locked_session_gives_a_clear_error(session_root, monkeypatch):
     s = Session(session_root / "busy")
-    monkeypatch.setattr(session_mod, "BUSY_TIMEOUT_MS", 200)
+    monkeypatch.setattr(session_mod.connection, "BUSY_TIMEOUT_MS", 200)
     other = sqlite3.connect(s.db_path, timeout=0.1)
     other.execute("BEGIN EXCLUSIVE")
     try:
@@ -211,7 +211,7 @@ def test_many_processes_creating_one_session_at_once_all_succeed(session_root):
 def test_a_running_job_waits_out_a_held_lock_instead_of_failing(session, monkeypatch):
     from engine.jobs import runner
 
-    monkeypatch.setattr(session_mod, "BUSY_TIMEOUT_MS", 100)
+    monkeypatch.setattr(session_mod.connection, "BUSY_TIMEOUT_MS", 100)
     job_id = session.create_job("fake", ["count"], {"n": 5, "sleep": 0.0, "ckpt_every": 5})
     holder = sqlite3.connect(session.db_path, timeout=0.1, check_same_thread=False)
     holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock for 1.5 s
