@@ -79,7 +79,7 @@ class NwbBrowser(Vertical, can_focus=True):
     """
 
     BINDINGS = [
-        Binding("escape", "back", "back to summary", show=True),
+        Binding("escape", "back", "back", show=True),
         Binding("backspace", "back", "back", show=False),
         Binding("left", "move(-1)", "◀", show=False),
         Binding("right", "move(1)", "▶", show=False),
