@@ -8,17 +8,29 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["is_seq", "as_list", "as_times", "check_u", "r2"]
+__all__ = ["REAL_SCALARS", "Times", "is_seq", "as_list", "as_optional_list", "as_times", "check_u", "r2"]
+
+# a time step (or threshold) given as one number; isinstance() with these narrows the type for
+# mypy, which np.isscalar (also true for str, bytes and complex) does not
+REAL_SCALARS = (int, float, np.integer, np.floating)
+# one trajectory's times: its step, or its sample times
+Times = float | np.ndarray
 
 
 def is_seq(x) -> bool:
     return isinstance(x, (list, tuple))
 
 
-def as_list(a, name: str, n_traj: int | None = None, ndim_single: int = 2) -> list[np.ndarray] | None:
+def as_optional_list(a, name: str, n_traj: int | None = None) -> list[np.ndarray] | None:
+    """:func:`as_list` of an optional argument (inputs ``u``, derivatives ``x_dot``): None stays None."""
+    return None if a is None else as_list(a, name, n_traj)
+
+
+def as_list(a, name: str, n_traj: int | None = None) -> list[np.ndarray]:
     """One trajectory ``(T, n)``, a list of them, or a stacked ``(n_traj, T, n)`` array."""
     if a is None:
-        return None
+        raise ValueError(f"{name} is required")
+    out: list[np.ndarray]
     if is_seq(a):
         out = [np.asarray(ai, dtype=np.float64) for ai in a]
     else:
@@ -43,7 +55,8 @@ def as_list(a, name: str, n_traj: int | None = None, ndim_single: int = 2) -> li
     return out
 
 
-def as_times(t, xs: list[np.ndarray]) -> list:
+def as_times(t, xs: list[np.ndarray]) -> list[Times]:
+    """Each trajectory's times: a float step or a float64 array of sample times."""
     if t is None:
         raise ValueError("t (a time step or the sample times) is required")
     per_traj = (
@@ -51,18 +64,17 @@ def as_times(t, xs: list[np.ndarray]) -> list:
         and len(t) == len(xs)
         and all(np.ndim(ti) == 0 or (np.ndim(ti) == 1 and len(ti) == len(xi)) for ti, xi in zip(t, xs))
     )
+    ts: list[Times]
     if per_traj:
         ts = [float(ti) if np.ndim(ti) == 0 else np.asarray(ti, dtype=np.float64) for ti in t]
-    elif np.isscalar(t):
-        ts = [float(t)] * len(xs)
-    else:
+    else:  # one step or one array of times for all: a scalar step becomes a 0-d array here
         ta = np.asarray(t, dtype=np.float64)
         if ta.ndim == 0:
             ts = [float(ta)] * len(xs)
         else:
             ts = [ta] * len(xs)
     for ti, xi in zip(ts, xs):
-        if np.isscalar(ti):
+        if isinstance(ti, float):
             if not np.isfinite(ti) or ti <= 0:
                 raise ValueError(f"the time step must be positive and finite, got {ti}")
         else:

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 __all__ = ["ZERO_TOL", "RCOND_FAST", "RCOND_REFINE", "unbias_cond", "sk_svd_ridge", "eig_ridge", "eig_lstsq",
@@ -127,7 +129,8 @@ def exact_lstsq(slow, theta: np.ndarray, y: np.ndarray, out: np.ndarray) -> None
         for idx, rows, tg in slow:
             put_rows(out, rows, idx, lstsq(theta[:, idx], y[:, tg], cond=unbias_cond())[0].T)
         return
-    R = np.linalg.qr(np.concatenate([theta, y], axis=1), mode="r")
+    # numpy's stub types every mode as (Q, R); mode="r" returns R alone
+    R = cast(np.ndarray, np.linalg.qr(np.concatenate([theta, y], axis=1), mode="r"))
     lstsq_from_r(slow, R[:F, :F], R[:F, F:], out)
 
 

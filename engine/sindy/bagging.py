@@ -121,7 +121,7 @@ def ensemble(
         Gs = np.stack([bk.G for bk in blocks])
         bs = np.stack([bk.b for bk in blocks])
         yys = np.stack([bk.yy for bk in blocks])
-        ysum = np.stack([bk.y_sum for bk in blocks])
+        ysum = np.stack([bk.column_sums() for bk in blocks])
         ns = np.array([bk.n_samples for bk in blocks])
         if replace:
             W = rng.multinomial(nb, np.full(nb, 1.0 / nb), size=n_models).astype(np.float64)

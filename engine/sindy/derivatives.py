@@ -18,6 +18,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ._inputs import REAL_SCALARS
+
 __all__ = [
     "finite_difference",
     "smoothed_finite_difference",
@@ -54,7 +56,7 @@ def _interior_coefficients(t: np.ndarray, order: int, d: int = 1):
     return inds, np.linalg.solve(matrices, b)
 
 
-def _boundary_coefficients(t, order: int, d: int = 1):
+def _boundary_coefficients(t: float | np.ndarray, order: int, d: int = 1):
     n = _n_stencil(order, d)
     nf = d + order
     left = np.arange(nf)[:, np.newaxis] * np.ones((n - 1) // 2, dtype=int)
@@ -65,7 +67,7 @@ def _boundary_coefficients(t, order: int, d: int = 1):
     )
     inds = np.concatenate([left, right], axis=1)  # (offset, boundary point)
     pows = np.arange(nf)[np.newaxis, :, np.newaxis]
-    if np.isscalar(t):
+    if isinstance(t, float):
         matrices = np.transpose((t * (inds - tinds)[:, np.newaxis, :]) ** pows)
     else:
         matrices = np.transpose(((t[inds] - t[tinds])[:, np.newaxis, :]) ** pows)
@@ -81,7 +83,7 @@ def _accumulate(inds: np.ndarray, coeffs: np.ndarray, x: np.ndarray) -> np.ndarr
 
 def time_steps(t, n_samples: int) -> np.ndarray | float:
     """Validate ``t``: a positive step (float) or a strictly increasing array of length T."""
-    if np.isscalar(t):
+    if isinstance(t, REAL_SCALARS):
         dt = float(t)
         if not np.isfinite(dt) or dt <= 0:
             raise ValueError(f"the time step must be a positive finite number, got {t!r}")
@@ -113,7 +115,7 @@ def finite_difference(x, t, order: int = 2, drop_endpoints: bool = False) -> np.
         raise ValueError(f"a trajectory needs at least {max(n, 1 + order)} samples for order-{order} differences, got {T}")
     x_dot = np.full_like(x, np.nan)
     lo, hi = (n - 1) // 2, T + (-(n - 1)) // 2  # pysindy's slice((n-1)//2, -(n-1)//2)
-    if np.isscalar(t):
+    if isinstance(t, float):
         coeffs = _constant_coefficients(t, order)
         interior = np.zeros((T - (n - 1),) + x.shape[1:])
         for i in range(n):
@@ -153,7 +155,7 @@ def savgol_derivative(x, t, window_length: int = 11, polyorder: int = 3) -> np.n
 
     x = np.asarray(x, dtype=np.float64)
     tt = time_steps(t, x.shape[0])
-    if np.isscalar(tt):
+    if isinstance(tt, float):
         dt = tt
     else:
         steps = np.diff(tt)

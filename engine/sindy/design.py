@@ -11,7 +11,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from ._inputs import as_list, as_times, check_u
+from ._inputs import REAL_SCALARS, as_list, as_optional_list, as_times, check_u
 from .budget import MAX_DEGREE, MAX_FEATURES, LibraryNeed, check_library
 from .derivatives import differentiate
 from .errors import check_cancel
@@ -43,14 +43,14 @@ def check_params(s: FitSettings) -> None:
     """``ValueError`` for an invalid setting (scikit-learn checks them at ``fit``)."""
     if not isinstance(s.degree, (int, np.integer)) or s.degree < 0:
         raise ValueError(f"degree must be a nonnegative integer, got {s.degree!r}")
-    if not np.isscalar(s.threshold) or not np.isfinite(s.threshold) or s.threshold < 0:
+    if not isinstance(s.threshold, REAL_SCALARS) or not np.isfinite(s.threshold) or s.threshold < 0:
         raise ValueError(f"threshold must be a nonnegative number, got {s.threshold!r}")
     if s.alpha < 0:
         raise ValueError("alpha cannot be negative")
     if s.max_iter <= 0:
         raise ValueError("max_iter must be positive")
     tol = s.constant_tol
-    if tol is not None and (not np.isscalar(tol) or not np.isfinite(tol) or tol < 0):
+    if tol is not None and (not isinstance(tol, REAL_SCALARS) or not np.isfinite(tol) or tol < 0):
         raise ValueError(f"constant_tol must be a nonnegative number or None, got {tol!r}")
 
 
@@ -62,10 +62,10 @@ def prepare(s: FitSettings, x, t, u=None, x_dot=None, feature_names=None, contro
     n = xs[0].shape[1]
     if any(xi.shape[1] != n for xi in xs):
         raise ValueError("all trajectories must have the same number of state variables")
-    us = as_list(u, "u", len(xs))
+    us = as_optional_list(u, "u", len(xs))
     if us is not None:
         check_u(us, xs)
-    xds = as_list(x_dot, "x_dot", len(xs))
+    xds = as_optional_list(x_dot, "x_dot", len(xs))
     if xds is not None:
         for i, (xd, xi) in enumerate(zip(xds, xs)):
             if xd.shape != xi.shape:
@@ -77,7 +77,7 @@ def prepare(s: FitSettings, x, t, u=None, x_dot=None, feature_names=None, contro
         for xi, ti in zip(xs, ts):
             if len(xi) < 2:
                 raise ValueError("a discrete-time fit needs trajectories of at least 2 samples")
-            dt = ti if np.isscalar(ti) else np.diff(ti)[:, None]
+            dt = ti if isinstance(ti, float) else np.diff(ti)[:, None]
             xl.append(xi[:-1])
             xds.append(np.diff(xi, axis=0) / dt)
         if us is not None:
@@ -133,7 +133,7 @@ def allowed_terms(lib: PolynomialLibrary, names: list[str], constants: dict[str,
         return None
     idx = [names.index(c) for c in constants]
     n = len(names)
-    uses_const = lib.powers_[:, idx].any(1)  # (F,)
+    uses_const = np.any(lib.powers_[:, idx], axis=1)  # (F,)
     allowed = np.repeat(~uses_const[None], n, axis=0)
     allowed[idx] = False
     return allowed

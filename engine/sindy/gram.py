@@ -99,6 +99,12 @@ class GramStats:
     def n_targets(self) -> int:
         return self.b.shape[1]
 
+    def column_sums(self) -> np.ndarray:
+        """``Σ y`` per target; statistics made from data have it, older stored ones may not."""
+        if self.y_sum is None:
+            raise ValueError("these statistics were stored without the sums of y")
+        return self.y_sum
+
     def __add__(self, other: "GramStats") -> "GramStats":
         ys = None if self.y_sum is None or other.y_sum is None else self.y_sum + other.y_sum
         return GramStats(self.G + other.G, self.b + other.b, self.yy + other.yy, self.n_samples + other.n_samples, ys)

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._inputs import Times
 from .simulation import simulate
 
-__all__ = ["split_holdout", "rollout_set", "rollout_errors"]
+__all__ = ["Split", "split_holdout", "rollout_set", "rollout_errors"]
+
+# (states, times, inputs or None, given derivatives or None), one entry per trajectory
+Split = tuple[list[np.ndarray], list[Times], list[np.ndarray] | None, list[np.ndarray] | None]
 
 
-def split_holdout(xs, ts, us, xds, val_fraction: float, min_val: int):
+def split_holdout(
+    xs: list[np.ndarray], ts: list[Times], us: list[np.ndarray] | None, xds: list[np.ndarray] | None,
+    val_fraction: float, min_val: int,
+) -> tuple[Split, Split | None, str]:
     """Hold out whole trajectories (>= 3 of them) or the last block of each."""
     n = len(xs)
     if val_fraction <= 0:
@@ -26,7 +33,8 @@ def split_holdout(xs, ts, us, xds, val_fraction: float, min_val: int):
         va = slice(n - n_val, n)
         pick = lambda a, s: None if a is None else a[s]  # noqa: E731
         return (xs[tr], ts[tr], pick(us, tr), pick(xds, tr)), (xs[va], ts[va], pick(us, va), pick(xds, va)), "trajectories"
-    train, val = ([], [], [] if us is not None else None, [] if xds is not None else None), ([], [], [] if us is not None else None, [] if xds is not None else None)
+    train: Split = ([], [], [] if us is not None else None, [] if xds is not None else None)
+    val: Split = ([], [], [] if us is not None else None, [] if xds is not None else None)
     for i, xi in enumerate(xs):
         T = len(xi)
         cut = int(round((1 - val_fraction) * T))
@@ -36,14 +44,13 @@ def split_holdout(xs, ts, us, xds, val_fraction: float, min_val: int):
                 f"(need {min_val} held-out samples); pass more data or val_fraction=0"
             )
         ti = ts[i]
-        parts = [(slice(0, cut), train), (slice(cut, T), val)]
-        for s, dst in parts:
-            dst[0].append(xi[s])
-            dst[1].append(ti if np.isscalar(ti) else ti[s])
-            if us is not None:
-                dst[2].append(us[i][s])
-            if xds is not None:
-                dst[3].append(xds[i][s])
+        for s, (dx, dt, du, dxd) in ((slice(0, cut), train), (slice(cut, T), val)):
+            dx.append(xi[s])
+            dt.append(ti if isinstance(ti, float) else ti[s])
+            if us is not None and du is not None:
+                du.append(us[i][s])
+            if xds is not None and dxd is not None:
+                dxd.append(xds[i][s])
     return train, val, "time_block"
 
 
@@ -63,7 +70,7 @@ def rollout_set(vxs, vts, vus, steps, n_rollouts) -> dict | None:
     grids = []
     for j, i in starts:
         tj = vts[j]
-        grids.append(np.arange(steps + 1) * tj if np.isscalar(tj) else tj[i : i + steps + 1] - tj[i])
+        grids.append(np.arange(steps + 1) * tj if isinstance(tj, float) else tj[i : i + steps + 1] - tj[i])
     return {
         "x0": np.stack([vxs[j][i] for j, i in starts]),
         "truth": np.stack([vxs[j][i : i + steps + 1] for j, i in starts]),

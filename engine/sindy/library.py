@@ -148,9 +148,9 @@ def _make_plan(combos: Sequence[tuple[int, ...]], n_inputs: int) -> _Plan:
             (np.array(cols, dtype=np.int64), np.array(prefix, dtype=np.int64), np.array(last, dtype=np.int64))
         )
     plan.lin_slice = _as_slice(plan.lin_cols)
-    for cols, prefix, last in plan.steps:
-        sl = _as_slice(cols)
-        plan.np_steps.append((sl if isinstance(sl, slice) else None, cols, prefix, last))
+    for step in plan.steps:  # (columns, prefix columns, last factors)
+        sl = _as_slice(step[0])
+        plan.np_steps.append((sl if isinstance(sl, slice) else None, *step))
     return plan
 
 

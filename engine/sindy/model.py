@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._inputs import as_list, check_u, is_seq, r2
+from ._inputs import REAL_SCALARS, as_list, as_optional_list, check_u, is_seq, r2
 from .design import (allowed_terms, check_params, check_size, constant_states, library_matrix, make_library,
                      prepare)
 from .editing import HandEditing
@@ -229,7 +229,7 @@ class Sindy(HandEditing):
         self._set_fitted(coef[0], lib, names, cnames, n, m)
         self.constants_ = constants
         self.feature_norms_ = info.feature_norms
-        self.dt_ = float(t) if self.discrete_time and t is not None and np.isscalar(t) else None
+        self.dt_ = float(t) if self.discrete_time and isinstance(t, REAL_SCALARS) else None
         self.gram_ = info.gram
         self.stlsq_info_ = info
         self.x_scale_ = float(max(np.abs(xi).max() for xi in xl))
@@ -291,7 +291,7 @@ class Sindy(HandEditing):
         for xi in xs:
             if xi.shape[1] != self.n_features_in_:
                 raise ValueError(f"x has {xi.shape[1]} variables; the model has {self.n_features_in_}")
-        us = as_list(u, "u", len(xs))
+        us = as_optional_list(u, "u", len(xs))
         if self.n_control_features_ and us is None:
             raise ValueError(f"the model was fit with {self.n_control_features_} control input(s); u is required")
         if not self.n_control_features_ and us is not None:

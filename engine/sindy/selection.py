@@ -73,7 +73,7 @@ def equation_errors(coefs: np.ndarray, library, ro: dict, *, method: str = "rk4"
                 xk = np.where(bad, 0.0, xk)
                 sq += np.where(alive, (xk - b[:, k]) ** 2, 0.0)
         per = np.sqrt(sq.reshape(U, S).sum(1) / max(S * (T1 - 1), 1))
-        dead = ~alive.reshape(U, S).all(1)
+        dead = ~np.all(alive.reshape(U, S), axis=1)
         per[dead] = np.inf
         err[:, k] = per[inv]
         div[:, k] = dead[inv]

@@ -215,7 +215,7 @@ def _rk4(coef, per_traj, library, X0, t, ukind, uval, m, bound, max_wall, device
     timed_out = False
     completed = float(t[0])
     hold = u_interp == "hold"
-    ctx = ops.torch.no_grad() if use_torch else np.errstate(over="ignore", invalid="ignore", divide="ignore")
+    ctx = ops.torch.no_grad() if isinstance(ops, TorchOps) else np.errstate(over="ignore", invalid="ignore", divide="ignore")
     with ctx:
         Ca = ops.asarray(coef)
         CaT = None if per_traj else ops.asarray(coef.T)

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._inputs import as_list, as_times
+from ._inputs import REAL_SCALARS, Times, as_list, as_optional_list, as_times
 from .design import (allowed_terms, check_params, check_size, constant_states, library_matrix, make_library,
                      prepare)
 from .errors import check_cancel
@@ -200,8 +200,9 @@ def threshold_sweep(
         check_cancel(cancel, "threshold sweep")
 
     xs = as_list(x, "x")
-    us = as_list(u, "u", len(xs))
-    xds = as_list(x_dot, "x_dot", len(xs))
+    us = as_optional_list(u, "u", len(xs))
+    xds = as_optional_list(x_dot, "x_dot", len(xs))
+    ts: list[Times]
     if t is None and xds is not None:  # derivatives given, no clock: no rollouts possible
         ts, rollout_steps = [1.0] * len(xs), 0
     else:
@@ -214,14 +215,16 @@ def threshold_sweep(
     xl, ul, yl, names, cnames = prepare(model, train[0], train[1], train[2], train[3], feature_names, control_names)
     n, m_ctrl = xl[0].shape[1], (0 if ul is None else ul[0].shape[1])
     if augment is not None:
-        xa, ua, ya = (None if a is None else np.asarray(a, dtype=np.float64) for a in augment)
+        xa, ua, ya = augment
+        xa, ya = np.asarray(xa, dtype=np.float64), np.asarray(ya, dtype=np.float64)
+        ua = None if ua is None else np.asarray(ua, dtype=np.float64)
         if xa.shape != ya.shape or xa.shape[1] != n or (ua is None) != (ul is None):
             raise ValueError("augment must be (x (M, n), u (M, m) or None as the data's, x_dot (M, n))")
         xl, yl = [*xl, xa], [*yl, ya]
         ul = None if ul is None else [*ul, ua]
     if select not in ("rows", "per_equation"):
         raise ValueError("select must be 'rows' or 'per_equation'")
-    n_thr = int(thresholds) if np.isscalar(thresholds) else len(thresholds)
+    n_thr = int(thresholds) if isinstance(thresholds, REAL_SCALARS) else len(thresholds)
     check_size(model, sum(len(xi) for xi in xs), n + m_ctrl, n, n_thr, max_degree, max_features)
     lib = make_library(model, n + m_ctrl)
     constants = constant_states(model.constant_tol, xl, names)
@@ -238,7 +241,7 @@ def threshold_sweep(
 
     t0 = time.perf_counter()
     stats = GramStats.from_joint(joint, lib.n_output_features_, cancel=cancel) if device is None else None
-    if np.isscalar(thresholds) and float(thresholds) == int(thresholds) and not isinstance(thresholds, float):
+    if isinstance(thresholds, REAL_SCALARS) and float(thresholds) == int(thresholds) and not isinstance(thresholds, float):
         if stats is None:
             stats = GramStats.from_data(theta, Y)
         thr = ridge_path_thresholds(stats, int(thresholds), model.alpha,
@@ -246,6 +249,7 @@ def threshold_sweep(
     else:
         thr = np.sort(np.atleast_1d(np.asarray(thresholds, dtype=np.float64)))
     if device is None:  # the Gram is already there: no second pass over the data
+        assert stats is not None  # from_joint above
         coefs, info = stlsq_gram(stats, thr, model.alpha, model.max_iter, unbias=model.unbias, theta=theta, y=Y,
                                  exact=exact, return_info=True, warn=False, cancel=cancel,
                                  normalize_columns=model.normalize_columns, allowed=allowed)
@@ -296,7 +300,7 @@ def threshold_sweep(
             rows = within_budget(coefs, eq_err, rows, int(max_terms))
 
         long_ro = None
-        if stability_steps > 0:  # one long free run from the start of the held-out data
+        if stability_steps > 0 and val is not None:  # one long free run from the start of the held-out data
             n_long = min(int(stability_steps), max(len(v) for v in val[0]) - 1)
             long_ro = rollout_set(val[0], val[1], val[2], n_long, 1) if n_long > rollout_steps else None
 
@@ -345,7 +349,7 @@ def threshold_sweep(
         bound=bound, rollout_method=rollout_method, discrete_time=rollout_method == "euler",
         x_scale=float(max(np.abs(xi).max() for xi in xl)), normalize_columns=bool(model.normalize_columns),
         constant_tol=model.constant_tol, select=select,
-        dt=float(ts[0]) if rollout_method == "euler" and all(np.isscalar(ti) for ti in ts) and len(set(map(float, ts))) == 1 else None,
+        dt=float(ts[0]) if rollout_method == "euler" and all(isinstance(ti, float) for ti in ts) and len(set(map(float, ts))) == 1 else None,
     )
     return SweepResult(
         table=table, coefs=coefs, thresholds=thr, feature_names=lib.get_feature_names(names + cnames),
