@@ -227,7 +227,7 @@ def test_score_table_rows_columns_and_diverged(monkeypatch):
     assert df.loc["blown"].drop("diverged").isna().all()
 
     # the parallel path gives the same table
-    monkeypatch.setattr(M, "_PARALLEL_MIN_ENTRIES", 0)
+    monkeypatch.setattr(M.table, "_PARALLEL_MIN_ENTRIES", 0)
     df_par = M.score_table(preds, target, metrics=("mae", "corr"), cells=["a", "b", "c"], n_jobs=2)
     assert df_par.equals(df)
 

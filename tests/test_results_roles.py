@@ -28,9 +28,9 @@ def test_prepare_table_orders_columns_and_takes_out_the_marks():
     entry = prepare_table({"name": "retina MAE", "job_id": None, "frame": _retina_like()})
     # what a row is first, then the ranking metric, the other scores, then per-cell columns
     assert list(entry["frame"].columns) == ["role", "bits_per_spike", "mae", "corr", "mae:c0"]
-    meta = entry["meta"]
-    assert meta["best"] == "CfC" and meta["rank_by"] == "bits_per_spike"
-    assert meta["worse"] == {"CfC", "SINDy"} and meta["diverged"] == set()
+    marks = entry["marks"]
+    assert marks.best == "CfC" and marks.rank_by == "bits_per_spike"
+    assert marks.worse == {"CfC", "SINDy"} and marks.diverged == set()
 
 
 async def test_best_is_a_model_never_the_ceiling_and_nan_is_not_diverged(session, monkeypatch):
@@ -59,7 +59,7 @@ async def test_best_is_a_model_never_the_ceiling_and_nan_is_not_diverged(session
 
 
 def test_scores_come_first_and_settings_are_never_marked_best():
-    from workbench.panes.results import is_metric
+    from workbench.panes.results_table import is_metric
 
     frame = pd.DataFrame({"amount": [0.0, 0.5], "pruned": [0, 976], "test_corr": [0.52, 0.51],
                           "test_mae": [0.085, 0.083]}, index=["CfC", "CfC-p50"])

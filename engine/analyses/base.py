@@ -23,7 +23,7 @@ from engine.errors import ParamError as ParamError  # re-exported: its old home
 from engine.reporting import NullReporter, Reporter
 
 if TYPE_CHECKING:  # pragma: no cover
-    from engine.session import Session
+    from engine.session import Session, TableMeta
 
 
 @dataclass(frozen=True)
@@ -211,10 +211,11 @@ class StepContext:
     def cancelled(self) -> bool:
         return self.reporter.cancelled
 
-    def save_table(self, name: str, table: Any) -> None:
-        """Store a metrics table (a pandas DataFrame) in the session, tagged with this job."""
+    def save_table(self, name: str, table: Any, *, meta: TableMeta | None = None) -> None:
+        """Store a metrics table (a pandas DataFrame) in the session, tagged with this job,
+        with what it says about its scores (``meta``: which way is better, what NaN means)."""
         if self.session is not None:
-            self.session.save_table(name, table, job_id=self.job_id)
+            self.session.save_table(name, table, job_id=self.job_id, meta=meta)
 
     def save_equations(self, name: str, payload: dict) -> None:
         """Store a fitted equation set (JSON-able dict, see engine.sindy.export) in the session."""

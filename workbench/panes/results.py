@@ -18,7 +18,7 @@ from textual.widgets.option_list import Option
 
 from workbench.messages import StoreUpdate
 from workbench.panes.base import StorePane
-from workbench.panes.results_table import higher_is_better, is_metric, prepare_table
+from workbench.panes.results_table import Marks, nan_text, prepare_table, score_of
 from workbench.panes.seeds_view import SeedsView, sweep_option
 from workbench.widgets.figure_view import FigureView
 from workbench.widgets.plot import bar_plot
@@ -148,10 +148,10 @@ class ResultsPane(StorePane):
         title = Text.assemble((entry["name"], "bold"),
                               (f"  run {runs - self.run_offset}/{runs} · job {entry['job_id'] or '-'}", "dim"))
         self._fill(table, entry)
-        meta = entry.get("meta") or {}
-        if meta.get("rank_by"):
-            title.append(f"\nranked by {meta['rank_by']}" + (f"; best model {meta['best']} ★" if meta.get("best") else "")
-                         + ("; ✗ MAE worse than predicting zero" if meta.get("worse") else ""), "dim")
+        marks: Marks = entry.get("marks") or Marks()
+        if marks.rank_by:
+            title.append(f"\nranked by {marks.rank_by}" + (f"; best model {marks.best} ★" if marks.best else "")
+                         + ("; ✗ MAE worse than predicting zero" if marks.worse else ""), "dim")
         if self.hidden_columns:  # never a cut number: whole columns, and say what is left out
             title.append(f"  +{len(self.hidden_columns)} col (e exports all)", "dim")
         before = self._runs()[self.run_offset + 1] if self.run_offset + 1 < runs else None
@@ -193,8 +193,8 @@ class ResultsPane(StorePane):
         """Each row's cells as drawn: the best value per column marked (* and colour)."""
         frame = entry["frame"]
         rows: list[list[Text]] = []
-        meta = entry.get("meta") or {}
-        roles = meta.get("role")
+        marks: Marks = entry.get("marks") or Marks()
+        roles = marks.role
         # the best value among the models only: a baseline or the ceiling is never "best"
         ranked = frame if roles is None else frame[[roles.get(str(i)) == "model" for i in frame.index]]
         best = {}
@@ -202,20 +202,21 @@ class ResultsPane(StorePane):
             values = ranked[col]
             numeric = values[values.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
                                         and math.isfinite(v))]
-            if len(numeric) and is_metric(str(col)):
-                best[col] = numeric.max() if higher_is_better(entry["name"], str(col)) else numeric.min()
+            score = score_of(entry, str(col))  # the table's metadata, else its names
+            if len(numeric) and score is not None:
+                best[col] = numeric.max() if score.higher else numeric.min()
         for idx, row in frame.iterrows():
-            label = str(idx) + (" ★" if str(idx) == meta.get("best") else "") \
-                + (" ✗" if str(idx) in meta.get("worse", ()) else "")
+            label = str(idx) + (" ★" if str(idx) == marks.best else "") \
+                + (" ✗" if str(idx) in marks.worse else "")
             role = None if roles is None else roles.get(str(idx))
             cells = [Text(label, style="bold" if role in (None, "model") else "dim")]
             for col in frame.columns:
                 v = row[col]
                 if isinstance(v, (bool,)) or not isinstance(v, (int, float)):
                     cells.append(Text(str(v)))
-                elif v != v:  # NaN: "diverged" only where the row says so (a constant row has no corr)
-                    diverged = str(idx) in meta.get("diverged", ())
-                    cells.append(Text("diverged" if diverged else "n/a", style="red" if diverged else "dim"))
+                elif v != v:  # NaN: "diverged" only where the row or the table says so
+                    said = nan_text(entry, str(idx), str(col))  # (a constant row has no corr: n/a)
+                    cells.append(Text(said, style="red" if said == "diverged" else "dim"))
                 elif not math.isfinite(v):
                     cells.append(Text("inf", style="red"))
                 else:
@@ -317,7 +318,8 @@ class ResultsPane(StorePane):
         if self._sorted == col.value:
             self._sort_desc = not self._sort_desc
         else:  # a new column: best first
-            self._sort_desc = higher_is_better((self.current() or {}).get("name", ""), str(col.value))
+            score = score_of(self.current() or {}, str(col.value))
+            self._sort_desc = score is not None and score.higher
         table.sort(col, key=key, reverse=self._sort_desc)
         for k, column in table.columns.items():  # the sort indicator on that column only
             column.label = Text(str(k.value) + ((" ▼" if self._sort_desc else " ▲") if k == col else ""))

@@ -16,6 +16,7 @@ from textual.widgets.option_list import Option
 
 from engine.seed_sweep import Sweep, driver_gone, runs
 from engine.seed_table import FigureStats, SeedSummary, summarize
+from engine.session import TableMeta
 
 PREFIX = "sweep:"  # the table list's option ids of sweeps
 ERRORS_SHOWN = 2  # failed seeds named in the title; the rest counted
@@ -61,8 +62,18 @@ def title(sweep: Sweep, summary: SeedSummary) -> Text:
     return out
 
 
-def n_text(f: FigureStats) -> Text:
-    return Text(str(f.n)) + (Text(f" +{f.nonfinite} NaN", "red") if f.nonfinite else Text(""))
+def nan_word(f: FigureStats, metas: dict[str, TableMeta]) -> str:
+    """What a seed's NaN in this figure is, as its table states it ("diverged", "n/a");
+    "NaN" where the table was stored without metadata or the column is not a score."""
+    meta = metas.get(f.table)
+    score = meta.score(f.column) if meta is not None else None
+    return score.nan if score is not None else "NaN"
+
+
+def n_text(f: FigureStats, nan: str = "NaN") -> Text:
+    if not f.nonfinite:
+        return Text(str(f.n))
+    return Text(str(f.n)) + Text(f" +{f.nonfinite} {nan}", "dim" if nan == "n/a" else "red")
 
 
 class SeedsView(Vertical):
@@ -85,6 +96,8 @@ class SeedsView(Vertical):
     def show(self, sweep: Sweep, store, jobs: list, tables: list[dict]) -> None:
         """Redraw from the poll's jobs and the pane's tables (nothing read here)."""
         self.summary = summarize(runs(store, sweep, jobs, tables))
+        # each table's metadata as its newest run stored it (a seed's tables share it)
+        metas = {t["name"]: t["meta"] for t in tables if t.get("meta") is not None}
         self.query_one("#seeds-title", Static).update(title(sweep, self.summary))
         table = self.query_one("#seeds-table", DataTable)
         table.clear(columns=True)
@@ -96,5 +109,5 @@ class SeedsView(Vertical):
                 model = f.role in (None, "model")
                 label = " · ".join(p for p in (f.row, f.column) if p) + ("" if model else f" ({f.role})")
                 style = "" if model else "dim"
-                table.add_row(Text("  " + label, style), Text(f.mean_text(), style or "bold"), n_text(f),
+                table.add_row(Text("  " + label, style), Text(f.mean_text(), style or "bold"), n_text(f, nan_word(f, metas)),
                               Text(f.range_text(), "dim"), key=f.label)

@@ -122,7 +122,7 @@ def sindy(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
 def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     import torch
 
-    from engine.metrics import score_table
+    from engine.metrics import score_meta, score_table
     from engine.sindy import Sindy
     from engine.sindy.export import model_from_dict
     from engine.train import load_model
@@ -148,8 +148,9 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     sindy_roll = np.asarray(model.simulate(truth[:, 0], t, max_wall_time=60).x)
     ctx.reporter.progress(2, 3, "scoring")
     preds = {"MLP": mlp_roll.reshape(-1, 2), "SINDy": np.asarray(sindy_roll).reshape(-1, 2)}
-    table = score_table(preds, truth.reshape(-1, 2), metrics=("mae", "rmse", "corr"), cells=["x0", "x1"])
-    ctx.save_table("demo rollout error", table)
+    metrics = ("mae", "rmse", "corr")
+    table = score_table(preds, truth.reshape(-1, 2), metrics=metrics, cells=["x0", "x1"])
+    ctx.save_table("demo rollout error", table, meta=score_meta(metrics))
     np.savez(ctx.workdir / "rollouts.npz", truth=truth, MLP=mlp_roll, SINDy=sindy_roll)
     ctx.reporter.progress(3, 3, "done")
     return {"mae": {k: (None if table.loc[k, "diverged"] else float(table.loc[k, "mae"]))

@@ -277,6 +277,7 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
 
     from engine import metrics as M
     from engine.atomic import save_npz
+    from engine.session import TableMeta
 
     data = load_data(ctx, p)
     heldin, heldout = _neuron_split(data)
@@ -311,8 +312,12 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
             }))
     table = pd.DataFrame(rows).set_index(["population", "trials"])
     neurons = pd.concat(per_neuron, ignore_index=True)
-    ctx.save_table("lds_metrics", table.reset_index())
-    ctx.save_table("lds_neurons", neurons)
+    # NaN in the likelihoods is a diverged RNN; in the rate columns, real data (no true rates)
+    ctx.save_table("lds_metrics", table.reset_index(), meta=TableMeta.of(
+        higher=["bits_per_spike", "bits_per_spike_true_rates", "corr_rates", "corr_spikes"],
+        lower=["poisson_loss", "mae_rates"], diverged=["poisson_loss", "bits_per_spike"]))
+    ctx.save_table("lds_neurons", neurons, meta=TableMeta.of(
+        higher=["bits_per_spike", "corr_rates", "corr_spikes"], diverged=["bits_per_spike"]))
 
     ctx.reporter.progress(1, 2, "saving predictions")
     path = save_npz(
