@@ -7,7 +7,7 @@
     workbench sessions [show NAME]
     workbench jobs [--session NAME] [--resume JOB_ID] [--delete JOB_ID]
     workbench cancel JOB_ID
-    workbench data gen retina PATH [--cells 9] [--frames 30000] [--seed 0]
+    workbench data gen retina PATH [--cells 9] [--frames 30000] [--seed 0] [--blocks 3] [--repeats 5]
     workbench data tree PATH
     workbench report [--session NAME] [-o PATH]
     workbench serve [--session NAME] [--port 8000]
@@ -356,7 +356,10 @@ def cmd_data(args: argparse.Namespace) -> int:
         from engine.data.retina_gen import generate_retina
 
         t0 = time.perf_counter()
-        generate_retina(args.path, cells=args.cells, frames=args.frames, seed=args.seed)
+        # three recording blocks unless the file is too short to cut (at least 10 frames a block)
+        blocks = args.blocks if args.blocks is not None else max(1, min(3, args.frames // 10))
+        generate_retina(args.path, cells=args.cells, frames=args.frames, seed=args.seed, blocks=blocks,
+                        repeats=args.repeats)
         print(f"wrote {args.path} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         return 0
     raise UserError("usage: workbench data {gen retina PATH | tree PATH}")
@@ -557,6 +560,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--cells", type=int, default=9)
     g.add_argument("--frames", type=int, default=30000)
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--blocks", type=int, default=None,
+                   help="recording blocks of the train split, time jumps between them (default 3)")
+    g.add_argument("--repeats", type=int, default=5, help="noisy repeats of the test stimulus (test/repeats)")
     g.add_argument("--force", action="store_true", help="overwrite an existing file")
     t = dsub.add_parser("tree", help="print an HDF5 file's tree")
     t.add_argument("path")
