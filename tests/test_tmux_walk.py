@@ -41,7 +41,7 @@ def _known_hints() -> set[str]:
     from textual.binding import Binding
 
     from workbench.app import WorkbenchApp
-    from workbench.panes.datasets import EdaView, FrameView
+    from workbench.panes.datasets import EdaView, FrameView, NwbBrowser
     from workbench.panes.equations import EquationsPane
     from workbench.panes.results import ResultsPane
     from workbench.panes.training import TrainingPane
@@ -49,7 +49,7 @@ def _known_hints() -> set[str]:
 
     plain = App()  # key display needs no running app
     hints = set()
-    for cls in (WorkbenchApp, EquationsPane, ResultsPane, TrainingPane, JobsScreen, FrameView, EdaView):
+    for cls in (WorkbenchApp, EquationsPane, ResultsPane, TrainingPane, JobsScreen, FrameView, EdaView, NwbBrowser):
         for b in cls.BINDINGS:
             b = b if isinstance(b, Binding) else Binding(*b)
             if b.show and b.description:
