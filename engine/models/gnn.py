@@ -41,6 +41,7 @@ scale lives in a buffer, so checkpoints carry it.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -95,6 +96,8 @@ def _mlp(n_in: int, hidden: int, layers: int) -> nn.Sequential:
 class _Scale(nn.Module):
     """Parametrisation ``value = k * raw`` (see the module docstring)."""
 
+    k: torch.Tensor  # a buffer: declared for the type checker (nn.Module's attributes are dynamic)
+
     def __init__(self, k: float):
         super().__init__()
         self.register_buffer("k", torch.tensor(float(k)))
@@ -104,6 +107,11 @@ class _Scale(nn.Module):
 
     def right_inverse(self, value: torch.Tensor) -> torch.Tensor:
         return value / self.k
+
+
+def _parametrizations(mod: nn.Module) -> nn.ModuleDict:
+    """The ``parametrizations`` ModuleDict that torch's parametrize adds to a module at run time."""
+    return cast(nn.ModuleDict, mod.parametrizations)
 
 
 def _slots(target) -> list[tuple[nn.Module, str]]:
@@ -116,7 +124,7 @@ def _slots(target) -> list[tuple[nn.Module, str]]:
             continue
         names = [n for n, _ in mod.named_parameters(recurse=False)]
         if parametrize.is_parametrized(mod):
-            names += list(mod.parametrizations.keys())
+            names += list(_parametrizations(mod).keys())
         out += [(mod, n) for n in names]
     return out
 
@@ -132,31 +140,44 @@ def set_lr_scale(target, k: float) -> None:
         if parametrize.is_parametrized(mod, name):
             with torch.no_grad():
                 value = getattr(mod, name).detach().clone()
-                plist = mod.parametrizations[name]
-                plist[0].k.fill_(float(k))
+                plist = cast(parametrize.ParametrizationList, _parametrizations(mod)[name])
+                cast(_Scale, plist[0]).k.fill_(float(k))
                 plist.original.copy_(value / k)
         else:
             parametrize.register_parametrization(mod, name, _Scale(k))
 
 
+class _Graph(nn.Module):
+    """W and the embeddings.  A child module: parametrising the root would change its class
+    (and checkpoints record the class to rebuild it)."""
+
+    embedding: torch.Tensor
+    W: torch.Tensor
+
+    def __init__(self, n: int, embedding_dim: int):
+        super().__init__()
+        self.embedding = nn.Parameter(0.5 * torch.ones(n, embedding_dim))
+        self.W = nn.Parameter(torch.randn(n, n) * (0.1 / n**0.5))
+
+
 class SignalGNN(nn.Module):
     """See the module docstring.  ``forward(x, t)`` with ``x`` (B, n), ``t`` (B,) in [-1, 1]."""
+
+    # buffers, declared for the type checker (nn.Module's attributes are dynamic)
+    offdiag: torch.Tensor
+    pos: torch.Tensor  # only with an input field
 
     def __init__(self, config: GNNConfig):
         super().__init__()
         self.config = config
         c = config
         n = c.n_neurons
-        # W and the embeddings live in a child module: parametrising the root would
-        # change its class (and checkpoints record the class to rebuild it).
-        self.graph = nn.Module()
-        self.graph.embedding = nn.Parameter(0.5 * torch.ones(n, c.embedding_dim))
-        self.graph.W = nn.Parameter(torch.randn(n, n) * (0.1 / n**0.5))
+        self.graph = _Graph(n, c.embedding_dim)
         self.register_buffer("offdiag", 1.0 - torch.eye(n))
         extra = 1 if self.phi_takes_input else 0
         self.phi = _mlp(1 + c.embedding_dim + extra, c.hidden, c.mlp_layers)
         self.psi = _mlp(1 + c.embedding_dim, c.hidden, c.mlp_layers)
-        self.siren = None
+        self.siren: Siren | None = None
         if c.input != "none":
             from engine.lattice import grid_positions
 
@@ -204,6 +225,8 @@ class SignalGNN(nn.Module):
 
     def input_field(self, t: torch.Tensor) -> torch.Tensor:
         """SIREN output at times ``t`` (B,) for the grid neurons -> (B, grid**2)."""
+        if self.siren is None:
+            raise ValueError("this model has no input field (input='none')")
         pos = self.pos
         coords = torch.cat([t[:, None, None].expand(-1, pos.shape[0], 1),
                             pos[None].expand(t.shape[0], -1, -1)], dim=-1)
