@@ -92,7 +92,7 @@ def truth(ctx, p: dict[str, Any]) -> dict[str, Any]:
         extra = (s["coef"][np.ix_(unmatched, perm)] != 0).sum(0)
         inferred["extra_total"] += int(extra.sum())
         inferred["extra_max_per_eq"] = max(inferred["extra_max_per_eq"], int(extra.max()))
-    ref = fit_select(y[:, fit_tr], y[:, val_tr])
+    ref = fit_select(y[:, fit_tr], y[:, val_tr], horizon=p["sindy_horizon"])
     reference = score_fit(ref.coef, A)
     rows = [{"latents": "inferred (modal basis)", "threshold": float(s["threshold"]), **inferred,
              "latent_r2_cv": r2},
