@@ -69,7 +69,7 @@ def test_config_parsing_and_validation(session):
 
 def test_unreachable_scheduler_is_a_clear_error(monkeypatch):
     pytest.importorskip("distributed")
-    monkeypatch.setattr(parallel, "DASK_CONNECT_TIMEOUT_S", 1)
+    monkeypatch.setattr(parallel.backend, "DASK_CONNECT_TIMEOUT_S", 1)
     with parallel_backend("dask", address="tcp://127.0.0.1:9") as h:
         with pytest.raises(ParallelError, match="cannot reach the dask scheduler at tcp://127.0.0.1:9"):
             pmap(abs, [1, 2])
