@@ -20,8 +20,9 @@ __all__ = ["prune_global", "default_prunable"]
 
 def default_prunable(model: nn.Module) -> list[tuple[nn.Module, str]]:
     """``model.prunable_parameters()`` if it has one, else every Linear/Conv weight."""
-    if hasattr(model, "prunable_parameters"):
-        return list(model.prunable_parameters())
+    own = getattr(model, "prunable_parameters", None)  # a method of some models (not of nn.Module)
+    if own is not None:
+        return list(own())
     kinds = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
     return [(m, "weight") for m in model.modules() if isinstance(m, kinds)]
 
@@ -93,15 +94,16 @@ def prune_global(
     zero_before = sum(int((getattr(m, n).detach() == 0).sum()) for m, n in params)
 
     scores = None
-    if parameters is None and hasattr(model, "pruning_scores"):
-        scores = model.pruning_scores()
+    own_scores = getattr(model, "pruning_scores", None)  # a method of some models (not of nn.Module)
+    if parameters is None and own_scores is not None:
+        scores = own_scores()
     # Already pruned (a reparametrised weight) tensors would nest masks; refuse clearly.
     for m, n in params:
         if tprune.is_pruned(m) and hasattr(m, n + "_orig"):
             raise ValueError(f"{names.get(id(m), m)}.{n} already carries a pruning mask; call prune.remove first")
     tprune.global_unstructured(params, pruning_method=tprune.L1Unstructured, importance_scores=scores, amount=amount)
 
-    layers = []
+    layers: list[dict[str, Any]] = []  # name, shape, size, pruned, zero_after
     for m, n in params:
         mask = getattr(m, n + "_mask")
         layers.append(

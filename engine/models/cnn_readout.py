@@ -114,7 +114,7 @@ class CnnReadout(nn.Module):
         in_ch = 1
         for layer in range(c.layers):
             k = c.input_kernel if layer == 0 else c.hidden_kernel
-            parts = [nn.Conv2d(in_ch, c.hidden_channels, k, padding=k // 2, bias=not c.batch_norm)]
+            parts: list[nn.Module] = [nn.Conv2d(in_ch, c.hidden_channels, k, padding=k // 2, bias=not c.batch_norm)]
             pool = c.pooling if layer == 0 else c.hidden_pooling
             if pool > 1:
                 parts.append(nn.AvgPool2d(pool))
@@ -168,10 +168,14 @@ class CnnReadout(nn.Module):
         out = torch.einsum("bcn,nc->bn", sampled.squeeze(-1), self.features) + self.bias
         return F.elu(out) + 1.0
 
+    def input_conv(self) -> nn.Conv2d:
+        """The first layer's convolution (the first in the core's module order)."""
+        return next(m for m in self.core.modules() if isinstance(m, nn.Conv2d))
+
     def regularizer(self) -> torch.Tensor:
         """Smooth first-layer kernels + sparse readout weights."""
         c = self.config
         reg = c.gamma_readout * self.features.abs().mean()
         if c.gamma_input:
-            reg = reg + c.gamma_input * 1e-2 * laplace_l2(self.core[0][0].weight)
+            reg = reg + c.gamma_input * 1e-2 * laplace_l2(self.input_conv().weight)
         return reg
