@@ -208,7 +208,10 @@ def run_here(session: Session, sweep: Sweep, *, echo: Callable[[str, dict], None
     durations: list[float] = []
     while sweep.pending() and not cancel.is_set():
         done = len(sweep.seeds) - len(sweep.pending())
-        seed, job_id = submit_next(session, sweep)
+        submitted = submit_next(session, sweep)
+        if submitted is None:  # not after the pending() check above; the type allows it
+            break
+        seed, job_id = submitted
         if on_seed is not None:
             on_seed(done, seed, job_id, eta(durations, len(sweep.pending()) + 1))
         t0 = time.time()
@@ -230,7 +233,10 @@ def drive(session: Session, sweep: Sweep, poll_s: float = POLL_S) -> SeedSummary
         active = [st for st in states if st in ACTIVE_STATES]
         stopped = "cancelled" in states
         while len(active) < sweep.at_once and sweep.pending() and not stopped:
-            _, job_id = submit_next(session, sweep)
+            submitted = submit_next(session, sweep)
+            if submitted is None:
+                break
+            job_id = submitted[1]
             runner.launch(session, job_id)
             active.append(job_id)
         if not active and (stopped or not sweep.pending()):

@@ -37,7 +37,7 @@ class SessionReporter:
         self.cancel_event = cancel or threading.Event()
         self._echo = echo
         self._last_progress = 0.0
-        self._t0: float | None = None
+        self._t0: tuple[float, int] | None = None  # (time, done) where the current count began
         self._samples: collections.deque[tuple[float, int]] = collections.deque()
         self._step = ""
         self._lock = threading.Lock()

@@ -12,7 +12,7 @@ reads back.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
@@ -80,7 +80,7 @@ class SweepResult:
             out["ro_method"] = np.array(self.settings.get("rollout_method", "rk4"))
         return out
 
-    def model(self, i: int | None = None) -> Sindy:
+    def model(self, i: int | Literal["selected"] | None = None) -> Sindy:
         """The model of row ``i`` (default: the knee) as a :class:`Sindy`; ``i="selected"``:
         each equation at its own row (``select="per_equation"``)."""
         if isinstance(i, str):
@@ -106,7 +106,7 @@ class SweepResult:
             m.gram_ = self.gram
         return m
 
-    def equations(self, i: int | None = None, precision: int = 3) -> list[str]:
+    def equations(self, i: int | Literal["selected"] | None = None, precision: int = 3) -> list[str]:
         return self.model(i).equations(precision)
 
     @property
