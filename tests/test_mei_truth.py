@@ -48,16 +48,16 @@ def test_test_images_are_apart_from_training_and_validation():
 
 
 def test_in_range_optimum_is_the_best_displayable_image():
-    from engine.analyses.mei.truth import in_range_optimum
+    from engine.analyses.mei.truth import contrast_match_in_range
     from engine.mei import MEIConfig, optimize_meis
 
     cfg, rf = SyntheticV1Config(), _rf()
     # low contrast: the scaled RF fits in [0, 1] and is the optimum
-    np.testing.assert_allclose(in_range_optimum(rf, 0.5, 1.0), contrast_match(rf, 0.5, 1.0), atol=1e-8)
+    np.testing.assert_allclose(contrast_match_in_range(rf, 0.5, 1.0), contrast_match(rf, 0.5, 1.0), atol=1e-8)
     # natural-image contrast: the scaled RF leaves [0, 1]; the in-range optimum keeps mean and contrast
     c = 4.0
     assert contrast_match(rf, 0.5, c).max() > 1.0
-    opt = in_range_optimum(rf, 0.5, c)
+    opt = contrast_match_in_range(rf, 0.5, c)
     assert opt.min() >= 0.0 and opt.max() <= 1.0 and opt.mean() == pytest.approx(0.5)
     assert np.linalg.norm(opt - opt.mean()) == pytest.approx(c)
     drive = lambda img: float(((img - img.mean()) * rf).sum())  # noqa: E731
@@ -75,7 +75,12 @@ def test_in_range_optimum_is_the_best_displayable_image():
             return torch.einsum("bhw,nhw->bn", x - 0.5, self.w)
 
     mei = optimize_meis(Linear(), [0], rf.shape, MEIConfig(steps=300, starts=1, norm=c, blur=(0.0, 0.0))).images[0]
-    ref = in_range_optimum(rf, float(mei.mean()), float(np.linalg.norm(mei - mei.mean())))
+    ref = contrast_match_in_range(rf, float(mei.mean()), float(np.linalg.norm(mei - mei.mean())))
     assert drive(mei) <= drive(ref) + 1e-4 and drive(mei) > 0.97 * drive(ref)
+    # a stack is matched image by image, each in range at the mean and contrast asked for
+    stack = contrast_match_in_range(np.stack([rf, -rf, np.random.default_rng(2).random(rf.shape)]), 0.5, c)
+    np.testing.assert_allclose(stack[0], opt, atol=1e-9)
+    assert stack.min() >= 0 and stack.max() <= 1 and np.allclose(stack.mean((1, 2)), 0.5)
+    np.testing.assert_allclose(np.linalg.norm((stack - 0.5).reshape(3, -1), axis=1), c, rtol=1e-6)
     r = compare_one(opt, opt, np.random.default_rng(0).random((5, 16, 16)), rf, 1.0, 0.5, cfg)
     assert r["mei_vs_in_range_optimum"] == pytest.approx(1.0, abs=1e-6) and r["mei_vs_optimum"] < 1.0
