@@ -16,7 +16,10 @@ import math
 import numbers
 import statistics
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Columns a table carries to say how to read it (engine/analyses/retina/scoring.py writes
 # them); they are marks, not figures.  The Results pane shows them as marks too.
@@ -98,7 +101,7 @@ class SeedSummary:
         """Seeds still to come: not submitted, queued or running."""
         return len(self.seeds) - self.finished - self.failed
 
-    def to_frame(self):
+    def to_frame(self) -> pd.DataFrame:
         """The table saved in the session: a row per figure; role, mean, std, min, max, n,
         nonfinite and failed, then one column per seed (NaN where a seed has no value)."""
         import pandas as pd
