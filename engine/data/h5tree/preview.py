@@ -49,7 +49,7 @@ def _default_axes(ndim: int) -> tuple[int, ...]:
 
 
 def _resolve_index(
-    shape: tuple[int, ...], axes: tuple[int, ...], index: Mapping[int, int] | Sequence[int] | None, where: str
+    shape: tuple[int, ...], axes: tuple[int, ...], index: Mapping[int, int] | Sequence[int | None] | None, where: str
 ) -> list[int]:
     ndim = len(shape)
     pos = [0] * ndim
@@ -82,7 +82,7 @@ def preview_slice(
     path: str | Path,
     name: str,
     axes: Sequence[int] | None = None,
-    index: Mapping[int, int] | Sequence[int] | None = None,
+    index: Mapping[int, int] | Sequence[int | None] | None = None,
     max_points: int | Sequence[int] = 2000,
     ranges: Mapping[int, tuple[int, int]] | None = None,
     cancel: Any = None,
@@ -95,7 +95,7 @@ def preview_slice(
     axes : sequence of 1 or 2 ints, optional
         Axes to show; default ``(0,)`` for 1-D data and the last two axes otherwise.
         ``(2, 1)`` shows axis 2 as rows (a transpose).
-    index : mapping axis -> int, or sequence with one entry per axis, optional
+    index : mapping axis -> int, or sequence with one entry per axis (None: 0), optional
         Position along the axes not shown (default 0; negative counts from the end).
     max_points : int or (int, int)
         Upper bound on samples along each shown axis; longer axes are read with a
