@@ -51,6 +51,7 @@ def gram_blas_threads():
         ncpu = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # pragma: no cover - not Linux
         ncpu = os.cpu_count() or 1
+    busy: float  # other runnable tasks, or the load average where /proc cannot say
     try:  # runnable tasks right now (the 4th field of /proc/loadavg counts this one too)
         with open("/proc/loadavg") as fh:
             busy = int(fh.read().split()[3].split("/")[0]) - 1

@@ -240,6 +240,7 @@ def _rk4(coef, per_traj, library, X0, t, ukind, uval, m, bound, max_wall, device
                 v = np.asarray(uval(tt), dtype=np.float64)
                 v = np.broadcast_to(v, (B, m)) if v.ndim == 1 else v
                 return ops.asarray(v[alive])
+            assert U is not None and dU is not None  # ukind == "array"; dU exists when T > 1, as steps do
             v = U[:, i] if (s == 0.0 or hold) else (U[:, i + 1] if s == 1.0 else U[:, i] + s * dU[:, i])
             if v.shape[0] == 1:
                 return v.expand(x.shape[0], -1) if use_torch else np.broadcast_to(v, (x.shape[0], v.shape[1]))
