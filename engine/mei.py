@@ -65,6 +65,10 @@ class MEIConfig:
         Valid pixel range.
     init_std : float
         Pixel sd of the white-noise starts.
+    jitter : int
+        Each step shows the model the image shifted (circularly) by up to this many
+        pixels in x and y, one random shift per step (Lucid/sinzlab ``jitter``): detail
+        that excites the model only at one exact position gets no steady gradient.
     seed : int
         Starts of neuron ``i`` depend only on (seed, i), so chunked runs agree.
     """
@@ -78,6 +82,7 @@ class MEIConfig:
     norm: float = 6.4
     value_range: tuple[float, float] = (0.0, 1.0)
     init_std: float = 0.05
+    jitter: int = 0
     seed: int = 0
 
     def validate(self) -> None:
@@ -88,6 +93,8 @@ class MEIConfig:
         lo, hi = self.value_range
         if not lo < self.mean < hi:
             raise ValueError(f"MEI mean {self.mean} must lie inside value_range {self.value_range}")
+        if int(self.jitter) < 0:
+            raise ValueError(f"MEI jitter must be >= 0, got {self.jitter}")
         if min(self.blur) < 0 or min(self.precondition) < 0:
             raise ValueError("MEI blur and precondition must be >= 0")
 
@@ -195,6 +202,7 @@ def optimize_meis(model, neurons, shape: tuple[int, int], config: MEIConfig | No
     target = torch.as_tensor(np.repeat(neurons, s), device=dev)
     rows = torch.arange(n * s, device=dev)
     trace = np.zeros((cfg.steps, n * s), dtype=np.float32)
+    shifts = np.random.default_rng([cfg.seed, 1]).integers(-cfg.jitter, cfg.jitter + 1, size=(cfg.steps, 2))
     try:
         for step in range(cfg.steps):
             if reporter is not None:
@@ -205,7 +213,8 @@ def optimize_meis(model, neurons, shape: tuple[int, int], config: MEIConfig | No
                 if step % 20 == 0:
                     reporter.progress(step, cfg.steps, "MEI gradient ascent")
             x = x.detach().requires_grad_(True)
-            act = model(x)[rows, target]
+            dy, dx = (int(v) for v in shifts[step])
+            act = model(torch.roll(x, (dy, dx), dims=(-2, -1)) if dy or dx else x)[rows, target]
             (grad,) = torch.autograd.grad(act.sum(), x)
             trace[step] = act.detach().cpu().numpy()
             frac = step / max(1, cfg.steps - 1)

@@ -121,3 +121,26 @@ def test_png_roundtrip():
     assert grid.shape == (2 * 5 + 1, 3 * 5 + 1) and grid.dtype == np.uint8
     with pytest.raises(ValueError, match="2-D"):
         encode_gray(np.zeros((2, 2, 2)))
+
+
+class _PixelPair(torch.nn.Module):
+    """A detector of one exact 1-pixel edge at (8, 8)|(8, 9): detail that no shift keeps."""
+
+    def __init__(self):
+        super().__init__()
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        return (x[:, 8, 8] - x[:, 8, 9])[:, None] + 0 * self.dummy
+
+
+def test_jitter_keeps_shift_robust_features_and_starves_pixel_exact_ones():
+    cfg = dict(steps=60, starts=1, norm=3.0, blur=(0.0, 0.0))
+    exact = optimize_meis(_PixelPair(), [0], (S, S), MEIConfig(**cfg)).activation[0]
+    jittered = optimize_meis(_PixelPair(), [0], (S, S), MEIConfig(**cfg, jitter=3)).activation[0]
+    assert exact > 0.9 and jittered < 0.6 * exact
+    rfs = _rfs()  # Gabors of wavelength 8: a 1-pixel shift barely changes them
+    res = optimize_meis(LN(rfs), [0, 1, 2, 3], (S, S), MEIConfig(**cfg, jitter=1))
+    assert min(pixel_corr(res.images[i], rfs[i]) for i in range(4)) > 0.9
+    with pytest.raises(ValueError, match="jitter"):
+        MEIConfig(jitter=-1).validate()

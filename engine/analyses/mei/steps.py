@@ -142,7 +142,7 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     tr, va, te = _split(len(images), p["val_fraction"], p["train_seed"], p.get("test_fraction", 0.0))
     cfg = CnnReadoutConfig(n_neurons=y.shape[1], height=images.shape[1], width=images.shape[2],
                            hidden_channels=p["hidden_channels"], layers=p["layers"], input_kernel=p["input_kernel"],
-                           hidden_kernel=p["hidden_kernel"], readout=p["readout"],
+                           hidden_kernel=p["hidden_kernel"], readout=p["readout"], gamma_input=p["gamma_input"],
                            input_mean=float(images[tr].mean()), input_std=float(images[tr].std()))
     x_t, y_t = torch.as_tensor(images), torch.as_tensor(y)
     data = ((x_t[tr], y_t[tr]), (x_t[va], y_t[va]))
@@ -223,7 +223,7 @@ def mei(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     centred = images - images.mean(axis=(1, 2), keepdims=True)
     norm = float(np.linalg.norm(centred.reshape(len(images), -1), axis=1).mean())
     cfg = MEIConfig(steps=p["mei_steps"], lr=p["mei_lr"], starts=p["mei_starts"], precondition=(p["precondition"], 0.0),
-                    blur=(p["blur_start"], p["blur_end"]), mean=float(images.mean()), norm=norm, seed=p["mei_seed"])
+                    blur=(p["blur_start"], p["blur_end"]), mean=float(images.mean()), norm=norm, jitter=p["jitter"], seed=p["mei_seed"])
     ctx.reporter.log(f"MEI contrast budget: L2 norm {norm:.2f} (mean of the images), mean luminance {cfg.mean:.3f}")
     if p["n_jobs"] > 1:
         res = optimize_meis_joblib(model, np.arange(n), images.shape[1:], cfg, n_jobs=p["n_jobs"],
