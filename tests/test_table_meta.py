@@ -118,3 +118,16 @@ def test_seeds_view_says_what_a_nan_is():
     assert nan_word(FigureStats(**{**fig.__dict__, "column": "corr"}), {"t": META}) == "n/a"
     assert nan_word(fig, {}) == "NaN"  # a table stored without metadata: as before
     assert n_text(fig, "diverged").plain == "1 +1 diverged"
+
+
+def test_a_step_stores_its_tables_meta_and_rank_by_orders_the_columns(session, tmp_path):
+    from engine.analyses.base import StepContext
+
+    ctx = StepContext(workdir=tmp_path, session=session, job_id=None)
+    ranked = TableMeta.of(lower=["corr_distance"], higher=["err_gain", "corr"], rank_by="corr")
+    ctx.save_table("t", _frame(), meta=ranked)
+    (entry,) = session.tables("t")
+    assert entry["meta"] == ranked
+    shown = prepare_table(entry)
+    assert shown["marks"].rank_by == "corr"  # from the metadata: the table has no rank_by column
+    assert list(shown["frame"].columns) == ["corr", "corr_distance", "err_gain", "loss_weight"]
