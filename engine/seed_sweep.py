@@ -108,10 +108,16 @@ def create(session: Session, analysis: str, seeds: list[int], overrides: dict[st
     if at_once < 1:
         raise ParamError(f"--at-once must be ≥ 1, got {at_once}")
     for s in seeds:  # typed and range-checked for every seed before any job exists
-        steps_planned, _ = plan(analysis, steps, {**overrides, "seed": int(s)}, session)
+        steps_planned, planned = plan(analysis, steps, {**overrides, "seed": int(s)}, session)
+    if planned.get("data"):
+        raise ParamError(f"a seed sweep regenerates the data from each seed; with data={planned['data']} "
+                         "every seed would read the same file and give the same numbers")
+    # every setting as planned now, not only the --set ones: a value saved in the Run form
+    # while the sweep runs must not change the later seeds
+    fixed = {k: v for k, v in planned.items() if k != "seed"}
     sweep = Sweep(id=f"{analysis}-{time.strftime('%m%d-%H%M%S')}-{os.urandom(2).hex()}", analysis=analysis,
                   seeds=[int(s) for s in seeds], steps=steps_planned if steps else None,
-                  overrides=overrides, at_once=int(at_once))
+                  overrides=fixed, at_once=int(at_once))
     for s in sweep.seeds:
         source_for(session, sweep, s)  # a --step sweep: each seed's inputs exist
     save(session, sweep)
@@ -128,11 +134,14 @@ def source_for(session: Session, sweep: Sweep, seed: int) -> str | None:
     needed = folders.needed_steps(order, sweep.steps or order)
     if not needed:
         return None
+    upstream = set(analyses.get(sweep.analysis).params(needed))
+    expect = {k: v for k, v in sweep.overrides.items() if k in upstream}
     for job in reversed(session.jobs()):
         if job.analysis == sweep.analysis and not job.active and job.params.get("seed") == seed \
+                and not folders.differences(job.params, expect) \
                 and job.workdir and needed[-1] in folders.read_manifest(session.job_dir(job))["steps"]:
             return job.id
-    raise ParamError(f"seed {seed}: no earlier {sweep.analysis} job with seed={seed} made "
+    raise ParamError(f"seed {seed}: no earlier {sweep.analysis} job with seed={seed} and these settings made "
                      f"{', '.join(needed)}; run the sweep over every step first")
 
 

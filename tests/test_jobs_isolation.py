@@ -197,3 +197,11 @@ def test_a_step_job_that_sets_an_earlier_steps_setting_only_takes_files_made_wit
     assert d.source == c.id and d.params["value"] == 1 and d.result["score"] == 10
     e = runner.run_job(session, runner.submit(session, "pipe", ["evaluate"], {"value": 2}))
     assert e.source == two.id and e.params["value"] == 2 and e.result["score"] == 20
+
+
+def test_from_a_job_made_with_other_settings_is_refused(session):
+    from engine.analyses.base import ParamError
+
+    one = _full(session, 1)
+    with pytest.raises(ParamError, match=rf"--from {one.id}: that job made its files with value=1, not value=5"):
+        runner.submit(session, "pipe", ["evaluate"], {"value": 5}, from_job=one.id)

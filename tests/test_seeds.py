@@ -165,7 +165,7 @@ def test_sweep_runs_each_seed_as_a_job_and_saves_the_table(session, seeded):
 def test_a_part_way_sweep_takes_each_seeds_own_inputs(session, pipeline):
     from engine import seed_sweep
 
-    with pytest.raises(ParamError, match="seed 0: no earlier pipeline job with seed=0 made make"):
+    with pytest.raises(ParamError, match="seed 0: no earlier pipeline job with seed=0 and these settings made make"):
         seed_sweep.create(session, "pipeline", [0], steps=["score"])
     seed_sweep.run_here(session, seed_sweep.create(session, "pipeline", [2, 1], steps=["make"]))
     # newest job first would be seed 1's: each seed must still read its own data
@@ -255,3 +255,26 @@ def test_a_resumed_seed_counts_and_a_cancelled_one_stops_the_sweep(session, pipe
     dead.wait()
     sweep.driver = [dead.pid, None, None]
     assert seed_sweep.driver_gone(sweep)
+
+
+def test_a_sweep_keeps_its_settings_and_takes_only_inputs_made_with_them(session, pipeline):
+    from engine import seed_sweep
+
+    seed_sweep.run_here(session, seed_sweep.create(session, "pipeline", [1, 2], {"scale": 3}, steps=["make"]))
+    # a part-way sweep asking for other settings than the inputs were made with is refused
+    with pytest.raises(ParamError, match="seed 1: no earlier pipeline job with seed=1 and these settings"):
+        seed_sweep.create(session, "pipeline", [1, 2], {"scale": 2}, steps=["score"])
+    sweep = seed_sweep.create(session, "pipeline", [1, 2], {"scale": 3}, steps=["score"])
+    # a value saved for the session (the Run form) while the sweep runs does not reach its later seeds
+    session.set_params("pipeline", {"nan_at": 2})
+    done = seed_sweep.run_here(session, sweep)
+    data = {f.label: f for f in done.figures}["result · data_seed"]
+    assert data.values == {1: 3.0, 2: 6.0}
+    assert all(session.job(j).params["nan_at"] == -1 for j in sweep.jobs.values())
+
+
+def test_a_sweep_over_a_recording_is_refused(session, pipeline):
+    from engine import seed_sweep
+
+    with pytest.raises(ParamError, match="every seed would read the same file"):
+        seed_sweep.create(session, "pipeline", [0, 1], {"data": "rec.nwb"})

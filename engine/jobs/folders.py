@@ -136,10 +136,10 @@ def _from_job(session: "Session", job: "Job", needed: list[str]) -> Inputs | Non
 RUN_ONLY = frozenset({"device", "nproc", "log_every", "amp"})
 
 
-def _differences(made: dict[str, Any], expect: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+def differences(made: dict[str, Any], expect: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     """The settings an earlier job made its files with that differ from ``expect``
     (a key the job did not record, from before it was a parameter, is no difference)."""
-    return {k: (made[k], v) for k, v in expect.items() if k in made and made[k] != v}
+    return {k: (made[k], v) for k, v in expect.items() if k not in RUN_ONLY and k in made and made[k] != v}
 
 
 def choose(session: "Session", analysis: str, order: list[str], steps: list[str],
@@ -159,6 +159,11 @@ def choose(session: "Session", analysis: str, order: list[str], steps: list[str]
             raise ParamError(f"--from {from_job}: that job ran {job.analysis!r}, not {analysis!r}")
         if not needed:
             raise ParamError(f"--from {from_job}: the steps {', '.join(steps)} take no earlier step's output")
+        diff = differences(job.params or {}, expect or {})
+        if diff:
+            was = ", ".join(f"{k}={a!r}" for k, (a, _) in diff.items())
+            raise ParamError(f"--from {from_job}: that job made its files with {was}, not "
+                             + " ".join(f"{k}={b}" for k, (_, b) in diff.items()))
         found = _from_job(session, job, needed)
         if found is None:
             raise ParamError(f"--from {from_job}: that job finished none of the steps this one needs "
@@ -172,7 +177,7 @@ def choose(session: "Session", analysis: str, order: list[str], steps: list[str]
     for step in reversed(needed):  # the newest job that made the latest step needed
         for job in ended:
             if job.workdir and step in read_manifest(session.job_dir(job))["steps"]:
-                diff = _differences(job.params or {}, expect)
+                diff = differences(job.params or {}, expect)
                 if not diff:
                     return _from_job(session, job, needed)
                 mismatch = mismatch or (job, diff)
