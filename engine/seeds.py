@@ -15,7 +15,6 @@ each seed as its own job instead, with every table's figures: engine.seed_sweep.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,7 +79,9 @@ def run_task(task: SeedTask) -> dict[str, Any]:
 
 
 def gather(seeds: list[int], results: list[dict[str, Any]]):
-    """The table: a row per seed (``seed N``), then ``mean`` and ``std``; numeric figures only."""
+    """The table: a row per seed (``seed N``), then ``mean`` and ``std`` over the finite values
+    and ``n finite`` (a diverged seed is counted out there, never averaged in silently)."""
+    import numpy as np
     import pandas as pd
 
     def numeric(v: Any) -> bool:
@@ -89,9 +90,11 @@ def gather(seeds: list[int], results: list[dict[str, Any]]):
     cols = [k for k in results[0] if all(numeric(r.get(k)) for r in results)] if results else []
     rows = {f"seed {s}": {c: float(r[c]) for c in cols} for s, r in zip(seeds, results)}
     table = pd.DataFrame.from_dict(rows, orient="index", columns=cols)
-    mean = table.mean(0)
-    std = table.std(0, ddof=1) if len(table) > 1 else table.iloc[:1].map(lambda _: math.nan).iloc[0]
-    table.loc["mean"], table.loc["std"] = mean, std
+    finite = table.where(np.isfinite(table))
+    n = finite.count(0)
+    mean = finite.mean(0)
+    std = finite.std(0, ddof=1).where(n > 1)
+    table.loc["mean"], table.loc["std"], table.loc["n finite"] = mean, std, n.astype(float)
     table.index.name = "seed"
     return table
 
@@ -129,5 +132,6 @@ def over_seeds(analysis: str, seeds: list[int], overrides: dict[str, Any] | None
         results = pmap(run_task, tasks, n_jobs=n_jobs, reporter=reporter, message=f"{analysis} over seeds")
     table = gather(list(seeds), results)
     if session is not None:
-        session.save_table(f"{analysis} over seeds", table)
+        # not "<analysis> over seeds": that name is engine.seed_sweep's, in another layout
+        session.save_table(f"{analysis} per seed (in-process)", table)
     return SeedsResult(analysis, list(seeds), results, table)

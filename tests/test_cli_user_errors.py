@@ -26,6 +26,15 @@ def test_every_user_error_is_one_line_and_status_2(exc, monkeypatch, capsys, ses
     assert err == f"workbench: {exc}\n"
 
 
+def test_errors_raised_where_the_engine_raises_them_are_user_errors():
+    """Raised by the code that raises them, not built from engine.errors: a class defined
+    twice (one copy outside the hierarchy) would pass the test above and still print a traceback."""
+    from engine.sindy.budget import check_library
+
+    with pytest.raises(errors.UserError, match="SINDy library refused"):
+        check_library(1000, 40, 40, 6)
+
+
 def test_a_bug_keeps_its_traceback(monkeypatch, session_root):
     def boom(args):
         raise KeyError("a bug, not the user's")

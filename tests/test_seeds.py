@@ -32,17 +32,20 @@ def test_parse_seeds():
 
 def test_gather_mean_and_std_rows():
     t = gather([0, 1, 2], [{"a": 1.0, "b": 2, "s": "x"}, {"a": 2.0, "b": 4, "s": "y"}, {"a": 3.0, "b": 6, "s": "z"}])
-    assert list(t.columns) == ["a", "b"] and list(t.index) == ["seed 0", "seed 1", "seed 2", "mean", "std"]
+    assert list(t.columns) == ["a", "b"] and list(t.index) == ["seed 0", "seed 1", "seed 2", "mean", "std", "n finite"]
     assert t.loc["mean", "a"] == pytest.approx(2.0) and t.loc["std", "a"] == pytest.approx(1.0)
     assert t.loc["std", "b"] == pytest.approx(2.0)
     one = gather([5], [{"a": 1.0}])
     assert one.loc["mean", "a"] == 1.0 and np.isnan(one.loc["std", "a"])
+    # a diverged seed is counted out, not averaged in
+    nan = gather([0, 1, 2], [{"a": 1.0}, {"a": float("nan")}, {"a": 3.0}])
+    assert nan.loc["mean", "a"] == 2.0 and nan.loc["n finite", "a"] == 2
 
 
 def test_over_seeds_runs_each_seed_in_its_folder_and_saves_the_table(tmp_path, seeded):
     with Session(tmp_path / "s") as session:
         res = over_seeds("seeded", [0, 1, 3], {"offset": 0.5}, session=session)
-        saved = session.tables("seeded over seeds")
+        saved = session.tables("seeded per seed (in-process)")
     assert [r["value"] for r in res.results] == [0.5, 2.5, 6.5]
     assert res.summary()["value"]["mean"] == pytest.approx(3.1666, abs=1e-3)
     assert res.summary()["count"]["std"] == pytest.approx(np.std([0, 1, 9], ddof=1))

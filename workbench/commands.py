@@ -59,8 +59,7 @@ def ask_seeds(app) -> None:
 
 def _start_seeds(app, request) -> None:
     from engine import seed_sweep
-    from engine.analyses.base import ParamError
-    from engine.session import SessionError
+    from engine.errors import UserError
     from workbench.panes.seeds_view import PREFIX, seeds_text
 
     if request is None:
@@ -68,7 +67,7 @@ def _start_seeds(app, request) -> None:
     try:
         sweep = seed_sweep.create(app.session, request.analysis, request.seeds, at_once=request.at_once)
         seed_sweep.start_detached(app.session, sweep)
-    except (ParamError, SessionError, OSError) as exc:
+    except (UserError, OSError) as exc:
         app.notify(str(exc), severity="error")
         return
     app.notify(f"{sweep.analysis} over seeds {seeds_text(sweep.seeds)}: {sweep.at_once} at a time; "

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.errors import LibraryTooLarge
+
 from .library import n_poly_features
 
 __all__ = ["LibraryTooLarge", "LibraryNeed", "library_need", "check_library", "available_memory",
@@ -26,10 +28,6 @@ MAX_DEGREE = 12
 # sweep stops being interactive, and one solve (a Cholesky of 2,000 columns, about a second
 # of one core) is the longest a cancel has to wait.
 MAX_FEATURES = 2000
-
-
-class LibraryTooLarge(ValueError):
-    """A library refused before allocation (one line: features, memory, the limit)."""
 
 
 @dataclass(frozen=True)
