@@ -195,3 +195,15 @@ def test_demo_evaluates_its_trained_mlp_after_hidden_was_changed(tmp_path):
     assert back.config.hidden == 8
     out = steps.evaluate(ctx, {**p, "hidden": 32})
     assert out["mae"]["MLP"] is not None
+
+
+def test_a_file_holding_another_model_than_expected_is_refused(tmp_path):
+    from engine.errors import TrainingError
+    from engine.models.gnn import SignalGNN
+    from engine.models.mlp import MLP, MLPConfig
+    from engine.train import load_model, save_model
+
+    path = save_model(MLP.from_config(MLPConfig(hidden=4)), tmp_path / "gnn.pt")
+    assert isinstance(load_model(path, expect=MLP)[0], MLP)
+    with pytest.raises(TrainingError, match="gnn.pt: holds a MLP, not a SignalGNN"):
+        load_model(path, expect=SignalGNN)

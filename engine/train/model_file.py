@@ -169,16 +169,21 @@ def rebuild_model(payload: dict[str, Any], path: str | Path, model_factory: Call
     return model
 
 
-def load_model(path: str | Path, map_location: Any = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
+def load_model(path: str | Path, map_location: Any = "cpu", expect: type | None = None
+               ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Rebuild the model saved in ``path`` (a model file, ``best.pt`` or a step checkpoint).
 
     Returns ``(model, extra)``: the model in eval mode on ``map_location`` and the
     ``extra`` given to :func:`save_model` (empty for checkpoints).  Raises
     ``FileNotFoundError``, or :class:`TrainingError` for a file that is not a model file,
-    is truncated, is newer than this code, or names a class not in the registry.
+    is truncated, is newer than this code, names a class not in the registry, or (with
+    ``expect``) holds another registered model than the caller reads (a file put in the
+    wrong place must not be scored as the model it replaced).
     """
     payload = read_model_file(path, map_location="cpu")
     model = rebuild_model(payload, path)
+    if expect is not None and not isinstance(model, expect):
+        raise TrainingError(f"{Path(path).name}: holds a {type(model).__name__}, not a {expect.__name__}")
     if str(map_location) != "cpu":
         model.to(map_location)
     return model, _extra_of(payload)

@@ -125,6 +125,7 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     from engine.metrics import score_meta, score_table
     from engine.sindy import Sindy
     from engine.sindy.export import model_from_dict
+    from engine.models.mlp import MLP
     from engine.train import load_model
 
     z, dt = load(ctx)
@@ -132,7 +133,7 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     horizon = min(p["horizon"], z_test.shape[1])
     truth = z_test[:, :horizon]
     ctx.reporter.progress(0, 3, "rolling out the MLP")
-    mlp, _ = load_model(ctx.workdir / "mlp.pt")
+    mlp, _ = load_model(ctx.workdir / "mlp.pt", expect=MLP)
     mlp = mlp.double().eval()
 
     def f(x):
