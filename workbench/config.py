@@ -16,9 +16,14 @@ reads it too.
 from __future__ import annotations
 
 import os
-import tomllib
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 (requires-python's floor) has no tomllib
+    import tomli as tomllib
 
 ENV = "WORKBENCH_CONFIG"
 
