@@ -56,3 +56,11 @@ class ReportWritten(Message, bubble=False):
     """The session report is on disk."""
 
     text: str
+
+
+@dataclass
+class TablesLoaded(Message, bubble=False):
+    """The session's metric tables and seed sweeps, read for the Results pane."""
+
+    tables: list[dict]
+    sweeps: list[Any]

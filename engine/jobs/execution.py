@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from engine import analyses, parallel
-from engine.analyses.base import ParamError, StepContext
+from engine.analyses.base import StepContext
 from engine.atomic import clean_orphans
 from engine.jobs import folders, liveness
 from engine.jobs.reporter import SessionReporter
@@ -157,15 +157,11 @@ def _lineage(session: Session, job: Job, workdir: Path) -> set[str]:
 def _user_error(exc: BaseException) -> bool:
     """Errors a user causes and fixes (a missing file, bad data or parameters, a step run
     before the one it needs, a loss gone NaN), whose one-line message is the whole story."""
-    from engine.data.errors import DataError
+    from engine.errors import UserError
 
-    kinds: tuple[type, ...] = (DataError, ParamError, FileNotFoundError)
-    train = sys.modules.get("engine.train")  # loaded only if the step trained: no torch import here
-    if train is not None:
-        kinds += (train.TrainingError,)
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:  # "No space left on device"
         return True
-    return isinstance(exc, (*kinds, SessionError))
+    return isinstance(exc, (UserError, FileNotFoundError))
 
 
 def _one_line(exc: BaseException) -> str:

@@ -16,7 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, OptionList, Static
 from textual.widgets.option_list import Option
 
-from workbench.messages import StoreUpdate
+from workbench.messages import StoreUpdate, TablesLoaded
 from workbench.panes.base import StorePane
 from workbench.panes.results_table import Marks, nan_text, prepare_table, score_of
 from workbench.panes.seeds_view import SeedsView, sweep_option
@@ -104,7 +104,10 @@ class ResultsPane(StorePane):
         from engine.seed_sweep import sweeps
 
         tables, found = self.wb.store.tables(), sweeps(self.wb.store)
-        self.app.call_from_thread(self._set_tables, tables, found)
+        self.post_message(TablesLoaded(tables, found))
+
+    def on_tables_loaded(self, message: TablesLoaded) -> None:
+        self._set_tables(message.tables, message.sweeps)
 
     def _set_tables(self, tables: list[dict], sweeps: list | None = None) -> None:
         self.tables, self._raw = [prepare_table(t) for t in tables], tables
