@@ -160,28 +160,45 @@ def submit_next(session: Session, sweep: Sweep) -> tuple[int, str] | None:
     return seed, job_id
 
 
+def _chains(jobs: list) -> tuple[dict, dict]:
+    by_id = {j.id: j for j in jobs}
+    resumed = {j.resume_of: j for j in jobs if j.resume_of}  # oldest first: the newest resume wins
+    return by_id, resumed
+
+
+def chain(job_id: str | None, by_id: dict, resumed: dict) -> list:
+    """The seed's job and the jobs that resumed it (jobs screen), oldest first."""
+    out, job = [], by_id.get(job_id or "")
+    while job is not None and job not in out:
+        out.append(job)
+        job = resumed.get(job.id)
+    return out
+
+
 def runs(session: Session, sweep: Sweep, jobs: list | None = None, tables: list[dict] | None = None
          ) -> list[SeedRun]:
     """Each seed as the store has it.  ``jobs``/``tables``: what the caller has already read
-    (the TUI's poll), to read nothing twice."""
+    (the TUI's poll), to read nothing twice.  A seed resumed from the jobs screen is its
+    whole chain: the steps the first job finished keep their tables and figures."""
     jobs = session.jobs() if jobs is None else jobs
     tables = session.tables() if tables is None else tables
-    by_id = {j.id: j for j in jobs}
-    resumed = {j.resume_of: j for j in jobs if j.resume_of}  # oldest first: the newest resume wins
+    by_id, resumed = _chains(jobs)
     out = []
     for seed in sweep.seeds:
-        job = by_id.get(sweep.jobs.get(seed, ""))
-        while job is not None and job.id in resumed:  # an interrupted seed resumed (jobs screen)
-            job = resumed[job.id]
-        if job is None:  # not submitted yet (or its job deleted)
+        jobs_of_seed = chain(sweep.jobs.get(seed), by_id, resumed)
+        if not jobs_of_seed:  # not submitted yet (or its job deleted)
             out.append(SeedRun(seed, sweep.jobs.get(seed), "pending"))
             continue
+        ids = [j.id for j in jobs_of_seed]
         mine = {}
         for t in tables:  # oldest first: a table saved twice keeps its newest
-            if t["job_id"] == job.id:
+            if t["job_id"] in ids:
                 mine[t["name"]] = t["frame"]
-        # a returned number that is a parameter (trajectories=12) is a setting, not a figure
-        result = {k: v for k, v in (job.result or {}).items() if k not in job.params}
+        result: dict = {}
+        for j in jobs_of_seed:  # a resume's results add to (and update) the first job's
+            # a returned number that is a parameter (trajectories=12) is a setting, not a figure
+            result.update({k: v for k, v in (j.result or {}).items() if k not in j.params})
+        job = jobs_of_seed[-1]
         out.append(SeedRun(seed, job.id, job.state, job.error, result, mine))
     return out
 
@@ -238,7 +255,9 @@ def drive(session: Session, sweep: Sweep, poll_s: float = POLL_S) -> SeedSummary
 
     while True:
         runner.reconcile(session)  # a worker killed outright ends its seed as interrupted
-        states = [session.job(j).state for j in sweep.jobs.values()]
+        by_id, resumed = _chains(session.jobs())
+        # each seed by its newest job: one resumed from the jobs screen counts as that seed
+        states = [chain(j, by_id, resumed)[-1].state for j in sweep.jobs.values() if j in by_id]
         active = [st for st in states if st in ACTIVE_STATES]
         stopped = "cancelled" in states
         while len(active) < sweep.at_once and sweep.pending() and not stopped:

@@ -281,3 +281,27 @@ def test_a_sweep_over_a_recording_is_refused(session, pipeline):
 
     with pytest.raises(ParamError, match="every seed would read the same file"):
         seed_sweep.create(session, "pipeline", [0, 1], {"data": "rec.nwb"})
+
+
+def test_a_resumed_seed_keeps_what_its_first_job_made_and_a_resumed_cancel_does_not_stop(session, pipeline):
+    from engine import seed_sweep
+    from engine.jobs import runner
+
+    sweep = seed_sweep.create(session, "pipeline", [0, 1, 2])
+    _, first = seed_sweep.submit_next(session, sweep)
+    runner.run_job(session, first)  # made and scored: its table is the first job's
+    session.finish_job(first, "interrupted")  # as if killed after its last step's table
+    job = session.job(first)
+    again = session.create_job("pipeline", ["make"], job.params, resume_of=first)  # re-runs what was left
+    runner.run_job(session, again)
+    result = seed_sweep.summary(session, sweep)
+    assert result.states[0] == "finished"
+    assert {f.label: f for f in result.figures}["pipeline scores · fit · mae"].values == {0: pytest.approx(0.1)}
+    # seed 1 cancelled, then resumed from the jobs screen: the sweep goes on to seed 2
+    _, second = seed_sweep.submit_next(session, sweep)
+    session.finish_job(second, "cancelled")
+    job = session.job(second)
+    runner.run_job(session, session.create_job("pipeline", job.steps, job.params, resume_of=second))
+    done = seed_sweep.drive(session, sweep, poll_s=0.01)
+    # seed 2 was started (its worker, a new process, may not find this test's analysis)
+    assert done.states[1] == "finished" and done.states[2] != "pending"
