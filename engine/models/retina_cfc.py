@@ -47,6 +47,24 @@ class RetinaCfCConfig:
         Size of ``u(t)``, the encoder output fed to the CfC.
     dropout : float
         Dropout on the encoder features during training.
+    surround_pool : int
+        0: none.  P > 0: a second, coarse linear path beside the first conv -- average-pool
+        by P, a ``surround_kernel`` conv, upsampled to the first conv's grid and added to it
+        before the first batch norm and ReLU -- so a first-layer filter is a fine centre plus
+        a surround spanning ``P * surround_kernel`` pixels, summed linearly before any
+        rectification (the synthetic cells' DoG surrounds reach 20 px; a 5 px kernel cannot).
+    surround_kernel : int
+        Kernel of the coarse path.
+    frame_diff : bool
+        Feed the encoder the newest frame and the ``n_frames - 1`` differences between
+        successive frames, each channel batch-normalised, instead of the raw frames.  The same
+        information, but well conditioned: raw frames of one window are nearly equal, so the
+        first conv must learn near-zero-sum temporal weights against a dominant static
+        component, and the transients that drive the cells carry a small share of the variance.
+    temporal_channels : int
+        0: the first conv reads the ``n_frames`` frames directly.  K > 0: a linear 1x1 conv
+        first mixes the frames into K temporal filters per pixel (separable space-time
+        filters, ``n_frames / K`` times cheaper first conv).
     encoder_out : {"norm", "relu"}
         What follows the encoder's last linear layer.  "norm" (the default): a batch norm,
         so the features reach the CfC centred with unit scale.  "relu" (checkpoints made
@@ -79,6 +97,10 @@ class RetinaCfCConfig:
     pool: int = 1
     batch_norm: bool = True
     encoder_features: int = 16
+    surround_pool: int = 0
+    surround_kernel: int = 5
+    temporal_channels: int = 0
+    frame_diff: bool = False
     dropout: float = 0.0
     encoder_out: str = "norm"
     units: int = 9
@@ -105,6 +127,8 @@ class RetinaCfCConfig:
             raise ValueError(f"AutoNCP needs units >= n_outputs + 3 (got units={self.units}, n_outputs={self.outputs})")
         if self.encoder_out not in ("norm", "relu"):
             raise ValueError(f"RetinaCfCConfig.encoder_out must be 'norm' or 'relu', got {self.encoder_out!r}")
+        if self.surround_pool < 0 or self.surround_kernel < 1 or self.temporal_channels < 0:
+            raise ValueError("RetinaCfCConfig.surround_pool and temporal_channels must be >= 0, surround_kernel >= 1")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"RetinaCfCConfig.dropout must be in [0, 1), got {self.dropout}")
 
@@ -154,16 +178,47 @@ def frame_windows(movie: torch.Tensor, n_frames: int) -> torch.Tensor:
     return movie.unfold(-3, n_frames, 1).movedim(-1, -3)
 
 
+class _FrameDiff(nn.Module):
+    """(M, N, H, W) frames, oldest first -> the newest frame, then the N-1 successive differences."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x[:, -1:], x[:, 1:] - x[:, :-1]], dim=1)
+
+
 class _Encoder(nn.Module):
     def __init__(self, cfg: RetinaCfCConfig):
         super().__init__()
-        layers: list[nn.Module] = []
         c_in = cfg.n_frames
         h, w = cfg.frame_size
+        pre: list[nn.Module] = []
+        if cfg.frame_diff:
+            pre += [_FrameDiff(), nn.BatchNorm2d(c_in, affine=False)]
         if cfg.pool > 1:
-            layers.append(nn.AvgPool2d(cfg.pool))
+            pre.append(nn.AvgPool2d(cfg.pool))
             h, w = h // cfg.pool, w // cfg.pool
-        for c_out, k, s in zip(cfg.channels, cfg.kernel_sizes, cfg.strides):
+        if cfg.temporal_channels:
+            pre.append(nn.Conv2d(c_in, cfg.temporal_channels, 1, bias=False))  # linear: no ReLU after
+            c_in = cfg.temporal_channels
+        self.pre = nn.Sequential(*pre)
+        # the first conv alone, so the coarse surround path can be added to it before its ReLU
+        c0, k0, s0 = cfg.channels[0], cfg.kernel_sizes[0], cfg.strides[0]
+        self.first = nn.Conv2d(c_in, c0, k0, stride=s0, bias=not cfg.batch_norm)
+        self.coarse: nn.Module | None = None
+        if cfg.surround_pool:
+            if h // cfg.surround_pool < 1:
+                raise ValueError(f"surround_pool {cfg.surround_pool} is larger than the {h}x{w} frame")
+            self.coarse = nn.Sequential(nn.AvgPool2d(cfg.surround_pool),
+                                        nn.Conv2d(c_in, c0, cfg.surround_kernel, padding=cfg.surround_kernel // 2,
+                                                  bias=False))
+        layers: list[nn.Module] = []
+        h, w = (h - k0) // s0 + 1, (w - k0) // s0 + 1
+        if h < 1 or w < 1:
+            raise ValueError(f"conv stack shrinks a {cfg.frame_size} frame to nothing; use smaller kernels/strides")
+        if cfg.batch_norm:
+            layers.append(nn.BatchNorm2d(c0))
+        layers.append(nn.ReLU())
+        c_in = c0
+        for c_out, k, s in zip(cfg.channels[1:], cfg.kernel_sizes[1:], cfg.strides[1:]):
             layers.append(nn.Conv2d(c_in, c_out, k, stride=s, bias=not cfg.batch_norm))
             if cfg.batch_norm:
                 layers.append(nn.BatchNorm2d(c_out))
@@ -178,7 +233,24 @@ class _Encoder(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout) if cfg.dropout else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (M, N, H, W) -> (M, F)
-        return self.dropout(self.out(self.fc(self.convs(x).flatten(1))))
+        x = self.pre(x)
+        z = self.first(x)
+        if self.coarse is not None:
+            z = z + F.interpolate(self.coarse(x), size=z.shape[-2:], mode="bilinear", align_corners=False)
+        return self.dropout(self.out(self.fc(self.convs(z).flatten(1))))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints from before the split kept the first conv in ``convs`` (after the pool,
+        # if any): renumber them to ``first`` and the layers after it
+        c = prefix + "convs."
+        if prefix + "first.weight" not in state_dict:
+            first = next((i for i in (0, 1) if state_dict.get(f"{c}{i}.weight", torch.zeros(0)).dim() == 4), None)
+            if first is not None:
+                for key in [k for k in state_dict if k.startswith(c)]:
+                    idx, rest = key[len(c):].split(".", 1)
+                    new = prefix + "first." + rest if int(idx) == first else f"{c}{int(idx) - first - 1}.{rest}"
+                    state_dict[new] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 class RetinaCfC(nn.Module):

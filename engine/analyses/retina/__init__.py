@@ -44,7 +44,10 @@ ANALYSIS = Analysis(
               "enc_channels": Param(8, "channels of the first conv layer (the second has twice)", 1, 1024),
               "encoder_features": Param(16, "encoder features fed to the CfC", 1, 4096),
               "enc_pool": Param(1, "average-pool frames by this factor first", 1, 64),
-              "enc_kernel": Param(5, "first conv kernel size", 1, 101), "val_batches": Param(8, "validation batches (checkpoint selection)", 1, 10**4),
+              "enc_kernel": Param(5, "first conv kernel size", 1, 101),
+              "enc_surround": Param(0, "coarse surround path: average-pool by this factor, add a linear conv "
+                                       "to the first conv before its ReLU (0: none)", 0, 64),
+              "enc_temporal": Param(0, "linear temporal filters per pixel before the first conv (0: none)", 0, 1000), "val_batches": Param(8, "validation batches (checkpoint selection)", 1, 10**4),
               "val_fraction": Param(0.15, "share of frames held out", 0.01, 0.9),
               "skip_after_block": Param(0, "frames dropped after each recording block starts, while the retina "
                                            "adapts (deep-retina's later loader: 6000)", 0, 10**7),
@@ -67,7 +70,9 @@ ANALYSIS = Analysis(
               "degree": Param(1, "polynomial degree of the library", 1),
               "threshold": Param(0.0, "STLSQ threshold (0: the sweep's knee)", 0.0, 1e6),
               "alpha": Param(1e-6, "ridge penalty (on unit-norm columns when normalize)", 0.0, 1e6),
-              "control_pcs": Param(3, "control inputs (PCs)", 0, 1000),
+              "control_pcs": Param(3, "control inputs (PCs; control=pcs)", 0, 1000),
+              "control": Param("pcs", "control inputs: principal components of the encoder features, or each "
+                                      "state's drive (the feature direction that moves it)", choices=("pcs", "drives")),
               "dt": Param(0.01, "time step between frames (s)", 1e-6, 1e3), "smooth": Param(True, "smooth the states before differencing (targets=fd)"),
               "discrete_time": Param(True, "fit a map h[k+1] = f(h[k], u[k]) (false: an ODE)"),
               # readable equations (issue 17): threshold on unit-norm columns, saturated units

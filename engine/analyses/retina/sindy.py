@@ -34,6 +34,27 @@ def cfc_step(model):
     return step
 
 
+def drive_directions(xs: list[np.ndarray], us: list[np.ndarray], mean: np.ndarray, discrete: bool) -> np.ndarray:
+    """One control direction per state, ``(units, F)``: the encoder features' coefficients in a
+    least-squares fit of that state's increments ``h[k+1] - h[k]`` on ``h[k]``, the features
+    the step reads (``u[k+1]`` for a map) and a constant, within each block; each scaled so
+    its drive has unit variance.  Unit i's equation then needs one control term, not a mix of
+    principal components (the drives are what the CfC's input layer does to each unit)."""
+    rows_x, rows_u, rows_y = [], [], []
+    for x, u in zip(xs, us):
+        rows_x.append(x[:-1])
+        rows_u.append((u[1:] if discrete else u[:-1]) - mean)
+        rows_y.append(x[1:] - x[:-1])
+    X, U, Y = np.concatenate(rows_x), np.concatenate(rows_u), np.concatenate(rows_y)
+    A = np.hstack([X, U, np.ones((len(X), 1))])
+    scale = A.std(0) + 1e-9
+    scale[-1] = 1.0
+    coef = np.linalg.lstsq(A / scale, Y, rcond=None)[0] / scale[:, None]
+    B = coef[X.shape[1]: X.shape[1] + U.shape[1]].T  # (units, F)
+    std = (U @ B.T).std(0)
+    return B / np.where(std > 1e-12, std, 1.0)[:, None]
+
+
 def _hold_out_tail(arrays: list[np.ndarray], n_val: int, min_fit: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Split per-block arrays into (fit, held out): the last ``n_val`` rows of the last
     blocks are held out.  Held-out pieces under 2 rows are dropped, fitted pieces under
@@ -67,9 +88,12 @@ def distil(ctx: StepContext, tag: str, model, us: list[np.ndarray], xs: list[np.
     dt, discrete = p["dt"], p["discrete_time"]
     u_all = np.concatenate(us)
     mean = u_all.mean(0)
-    # control inputs: the first principal components of the encoder features (SINDYc)
-    _, _, vt = np.linalg.svd(u_all - mean, full_matrices=False)
-    comps = vt[: p["control_pcs"]]
+    control = p.get("control", "pcs")
+    if control == "drives":
+        comps = drive_directions(xs, us, mean, discrete)
+    else:  # the first principal components of the encoder features (SINDYc)
+        _, _, vt = np.linalg.svd(u_all - mean, full_matrices=False)
+        comps = vt[: p["control_pcs"]]
     upcs = [control_inputs(u, mean, comps, discrete) for u in us]
     names = [f"h{i}" for i in range(xs[0].shape[1])]
     cnames = [f"u{i}" for i in range(comps.shape[0])]
@@ -108,7 +132,7 @@ def distil(ctx: StepContext, tag: str, model, us: list[np.ndarray], xs: list[np.
         out[f"sindy_target_gap_{tag}"] = gap
         if n_off:
             augment = (np.concatenate(offs), np.concatenate(off_u), np.concatenate(off_y))
-    ctx.reporter.log(f"{tag}: fitting SINDy with {p['control_pcs']} control inputs on {len(x_fit)} block(s), "
+    ctx.reporter.log(f"{tag}: fitting SINDy with {comps.shape[0]} control inputs ({control}) on {len(x_fit)} block(s), "
                      "sweeping thresholds")
     best, payload = fit_and_sweep(
         ctx, f"retina {tag}", x_fit, dt, u_fit, degree=p["degree"],
@@ -119,7 +143,9 @@ def distil(ctx: StepContext, tag: str, model, us: list[np.ndarray], xs: list[np.
         max_terms=(int(p["max_terms"]) if p.get("max_terms") else None),
         stability_steps=int(p.get("stability_steps", 2000)),
         extra={"model": tag, "dt": dt, "data_path": str(ctx.workdir / f"sindy_{tag}.npz"), "targets": targets,
-               "control": f"{p['control_pcs']} principal components of the encoder features"
+               "control": (f"{comps.shape[0]} drives: the encoder-feature direction that moves each state most "
+                           "(least squares of its increments)" if control == "drives" else
+                           f"{comps.shape[0]} principal components of the encoder features")
                           + (" at the next frame (the CfC's step input)" if discrete else "")})
     val = best.score(x_val, t=dt, u=u_val, metric="r2")
     ctx.reporter.metric(f"{tag} SINDy val R2 (control)", val)

@@ -142,7 +142,8 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     config = RetinaCfCConfig(n_cells=data.n_cells, n_frames=p["n_frames"],
                              frame_size=tuple(stim.shape[1:]), units=p["units"], mode=p["mode"],
                              channels=(p["enc_channels"], 2 * p["enc_channels"]), pool=p["enc_pool"],
-                             kernel_sizes=(p["enc_kernel"], 3),
+                             kernel_sizes=(p["enc_kernel"], 3), surround_pool=p.get("enc_surround", 0),
+                             temporal_channels=p.get("enc_temporal", 0), frame_diff=p.get("frame_diff", False),
                              encoder_features=p["encoder_features"])
     model = RetinaCfC.from_config(config)
     part = distributed.shard(cut) if dist.distributed else slice(0, cut)
