@@ -79,3 +79,48 @@ def test_declaration_and_missing_inputs(tmp_path):
     assert [s.name for s in ANALYSIS.steps] == ["generate", "train", "evaluate", "truth"]
     with pytest.raises(Exception, match="generate"):
         S.train(StepContext(workdir=tmp_path), TINY)
+
+
+def _typed_gnn(n=12, seed=0):
+    """A GNN that is its own truth: three types of embedding; targets are its own output."""
+    import torch
+
+    from engine.models.gnn import GNNConfig, SignalGNN
+
+    torch.manual_seed(seed)
+    model = SignalGNN(GNNConfig(n_neurons=n, hidden=16))
+    types = np.repeat(np.arange(3), n // 3)
+    centres = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0]])
+    emb = centres[types] + 0.02 * np.random.default_rng(seed).normal(size=(n, 2))
+    with torch.no_grad():
+        model.graph.embedding = torch.as_tensor(emb, dtype=torch.float32)
+        model.graph.W = torch.randn(n, n)
+    x, t = torch.randn(3000, n), torch.zeros(3000)
+    with torch.no_grad():
+        y = model(x, t)
+    return model, types, x, t, y
+
+
+def test_a_stranded_neuron_is_moved_to_the_type_that_fits_it():
+    import torch
+
+    from engine.analyses.connectome.reassign import reassign
+
+    model, types, x, t, y = _typed_gnn()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert reassign(model, x, t, y, types, max_neurons=12) == []   # all in place: nothing moves
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    with torch.no_grad():   # neuron 5 (type 1) stranded between types, its column of W wrong
+        a, W = model.embedding.clone(), model.W.clone()
+        a[5], W[:, 5] = torch.tensor([1.0, 1.2]), -0.5 * W[:, 5]
+        model.graph.embedding, model.graph.W = a, W
+        stranded = float(((model(x, t) - y) ** 2).mean())
+    labels = S.choose_n_clusters(model.embedding.detach().numpy(), 6, min_size=1)[1]
+    assert (labels == labels[5]).sum() == 1    # alone in its cluster, as the caller clusters
+    moves = reassign(model, x, t, y, labels, max_neurons=4)
+    assert [m.neuron for m in moves] == [5] and moves[0].loss_moved < moves[0].loss_stay
+    with torch.no_grad():
+        after = float(((model(x, t) - y) ** 2).mean())
+    emb = model.embedding.detach().numpy()
+    assert np.linalg.norm(emb[5] - emb[[4, 6, 7]].mean(0)) < 0.1   # back among its type
+    assert after < 1e-3 * stranded, (after, stranded)

@@ -130,3 +130,16 @@ def test_no_truth_array_enters_fit_or_selection(tmp_path):
         S.train(ctx, o)
     oa, ob = (torch.load(c.workdir / S.MODEL_FILE, weights_only=True)["model_state"] for c in (a, b))
     assert not all(torch.equal(oa[k], ob[k]) for k in oa)
+
+
+def test_a_lone_neuron_is_not_a_type():
+    """Seed 1's case: four tight types and one neuron stranded between them.  Silhouette
+    alone scores five clusters best (the stray alone); a one-neuron cluster is passed over."""
+    rng = np.random.default_rng(1)
+    centres = np.array([[0.85, 0.25], [0.30, 0.83], [1.30, 1.23], [0.0, 0.12]])
+    types = np.repeat(np.arange(4), 8)
+    emb = np.vstack([centres[types] + 0.03 * rng.normal(size=(32, 2)), [[1.59, 0.17]]])
+    k1, labels1, scores = S.choose_n_clusters(emb, k_max=8, min_size=1)
+    assert k1 == 5 and np.bincount(labels1).min() == 1 and scores[5] > scores[4]
+    k, labels, _ = S.choose_n_clusters(emb, k_max=8)
+    assert k == 4 and adjusted_rand(labels[:32], types) == pytest.approx(1.0)

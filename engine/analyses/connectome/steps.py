@@ -214,7 +214,9 @@ def reassign_stranded(model, x, t, y, p: dict[str, Any]) -> list:
     if tried <= 0:
         return []
     step = max(1, -(-len(x) // max(1, 2**19 // x.shape[1])))
-    _, labels, _ = choose_n_clusters(model.embedding.detach().numpy(), int(p.get("max_types", 8)), seed=p["seed"])
+    # one-neuron clusters allowed here: a stray alone is then not counted in any type
+    _, labels, _ = choose_n_clusters(model.embedding.detach().numpy(), int(p.get("max_types", 8)), seed=p["seed"],
+                                     min_size=1)
     return reassign(model, x[::step], t[::step], y[::step], labels, tried)
 
 
