@@ -21,11 +21,11 @@ import time
 
 FIGURES = {
     "connectome": ("W_r2", "W_slope", "types_ari", "n_types_found", "n_types_true", "phi_r2", "psi_r2",
-                   "omega_r2_corrected", "rollout_r2", "heldout_deriv_r2"),
+                   "omega_r2_corrected", "rollout_r2", "heldout_deriv_r2", "reassigned"),
     "stimulus": ("r2_corrected", "W_r2", "W_slope", "types_ari", "n_types_found", "rollout_r2"),
     "lds": ("co_bps", "latent_r2_cv", "inferred_diag_found", "inferred_extra_max_per_eq", "inferred_missed",
             "inferred_diag_max_abs_err", "reference_diag_found", "reference_extra_max_per_eq",
-            "reference_diag_max_abs_err"),
+            "reference_diag_max_abs_err", "sindy_threshold_chosen", "sindy_terms"),
     "mei": ("mei_vs_optimum_median", "mei_vs_optimum_min", "best_natural_vs_optimum_median",
             "gabor_vs_optimum_median", "frac_mei_above_natural", "frac_mei_above_gabor", "model_vs_true_median",
             "median_test_corr"),
