@@ -46,6 +46,7 @@ def _loss_with(model, x, y, t, j: int, a_j):
     """Loss with neuron ``j``'s embedding ``a_j`` and its column of W refitted; ``(loss, column)``."""
     import torch
 
+    saved = {k: v.clone() for k, v in model.graph.state_dict().items()}  # raw values: restored exactly
     a0, W0 = model.embedding.detach().clone(), model.W.detach().clone()
     try:
         with torch.no_grad():
@@ -64,7 +65,7 @@ def _loss_with(model, x, y, t, j: int, a_j):
             col[j] = W0[j, j]                 # the diagonal is masked: keep what was there
             loss = float(((r - u * col) ** 2).mean())
     finally:
-        model.graph.embedding, model.graph.W = a0, W0
+        model.graph.load_state_dict(saved)
     return loss, col
 
 
@@ -84,15 +85,14 @@ def reassign(model, x, t, y, labels: np.ndarray, max_neurons: int = 8) -> list[M
     """Move stranded neurons to a better type (see the module docstring); the moves made.
 
     ``x``, ``t``, ``y``: training frames, their normalised times and derivative targets
-    (torch tensors); ``labels`` (n,) the clusters of the embeddings (one-neuron clusters allowed).  ``model`` is changed
-    in place (embedding rows, W columns).
+    (torch tensors); ``labels`` (n,) the clusters of the embeddings (one-neuron clusters
+    allowed).  ``model`` is changed in place (embedding rows, W columns).
     """
     import torch
 
     moves: list[Move] = []
     if max_neurons <= 0:
         return moves
-    model.eval()
     emb = model.embedding.detach().numpy().astype(float)
     labels = np.asarray(labels)
     # a type is a cluster of two or more: a lone neuron's cluster is not a place to move to
