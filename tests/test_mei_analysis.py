@@ -14,7 +14,7 @@ def run(tmp_path_factory):
     ctx = StepContext(workdir=tmp_path_factory.mktemp("mei"))
     p = ANALYSIS.defaults()
     p.update(n_neurons=8, n_images=40, repeats=5, size=16, train_steps=60, hidden_channels=4, layers=1,
-             input_kernel=7, mei_steps=20, mei_starts=1, sort="pc1", min_val_corr=0.0)
+             input_kernel=7, mei_steps=20, mei_starts=1, sort="pc1", min_val_corr=0.0, ensemble=1)
     out = {}
     for step in ANALYSIS.steps:
         out[step.name] = step.load()(ctx, dict(p))

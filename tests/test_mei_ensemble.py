@@ -18,7 +18,7 @@ class _Tables:
     def __init__(self):
         self.tables = {}
 
-    def save_table(self, name, table, job_id=None):
+    def save_table(self, name, table, **where):
         self.tables[name] = table
 
 
