@@ -21,7 +21,7 @@ Files of the earlier checkpoint format (``workbench-train-checkpoint``, class re
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar, overload
 
 import torch
 
@@ -169,7 +169,20 @@ def rebuild_model(payload: dict[str, Any], path: str | Path, model_factory: Call
     return model
 
 
-def load_model(path: str | Path, map_location: Any = "cpu", expect: type | None = None
+ModelT = TypeVar("ModelT", bound=torch.nn.Module)
+
+
+@overload
+def load_model(path: str | Path, map_location: Any = "cpu", expect: None = None
+               ) -> tuple[torch.nn.Module, dict[str, Any]]: ...
+
+
+@overload
+def load_model(path: str | Path, map_location: Any = "cpu", *, expect: type[ModelT]
+               ) -> tuple[ModelT, dict[str, Any]]: ...  # expect=Cls: typed as a Cls
+
+
+def load_model(path: str | Path, map_location: Any = "cpu", expect: type[torch.nn.Module] | None = None
                ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Rebuild the model saved in ``path`` (a model file, ``best.pt`` or a step checkpoint).
 
