@@ -37,10 +37,12 @@ ANALYSIS = Analysis(
         # Issue 17, 600 steps at 12000 frames, whole-validation corr / ceiling on data seeds 1 / 2:
         # default 0.718 / 0.693; frame_diff 0.733 / 0.710 (and on 24 px, 200-step runs it learns at
         # all: 0.41 / 0.31 vs -0.06 / -0.02, tests/test_retina_learns.py), so it is the default;
-        # units 24 (a readout from more units) 0.706, a coarse surround path (enc_surround 4)
-        # 0.700: no gain.  Probes of a 600-step model (seed 1): a Poisson GLM on the CfC states
-        # with 3 lags reaches 0.79, an MLP on 6 lags of the encoder features 0.78: the CfC uses
-        # its states and its input's recent past less well than a readout could.
+        # with frame_diff, batch 16 x seq_len 12 0.747 / 0.705, batch 24 x 8 0.727 (seed 1), 16
+        # first-conv channels 0.695 (seed 1): not kept.  Without it, units 24 (a readout from
+        # more units) 0.706, a coarse surround path (enc_surround 4) 0.700 (seed 1): no gain.
+        # Probes of a 600-step model (seed 1): a Poisson GLM on the CfC states with 3 lags
+        # reaches 0.79, an MLP on 6 lags of the encoder features 0.78: the CfC uses its states
+        # and its input's recent past less well than a readout could.
         Step("train", _S + "train", "train the conv encoder + CfC (shared training loop)",
              {"n_frames": Param(25, "frames of history the encoder sees", 1, 1000),
               "units": Param(9, "CfC units", 1, 4096), "mode": Param("default", "CfC mode (ncps)", choices=("default", "pure", "no_gate")),
