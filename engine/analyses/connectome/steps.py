@@ -47,8 +47,8 @@ def sim_config(p: dict[str, Any], input_mode: str):
 
     return PDEN4Config(n_neurons=p["n_neurons"], grid=p["grid"], n_frames=p["n_frames"], n_runs=p["n_runs"],
                        dt=p["dt"], gain=p["gain"], connectivity=p["connectivity"], input=input_mode,
-                       input_amplitude=p["input_amplitude"], noise=p["noise"], burn_in=p.get("burn_in", 100),
-                       measurement_noise=p.get("measurement_noise", 0.0), seed=p["seed"])
+                       input_amplitude=p["input_amplitude"], noise=p["noise"], burn_in=p["burn_in"],
+                       measurement_noise=p["measurement_noise"], seed=p["seed"])
 
 
 def require_sim_memory(p: dict[str, Any]) -> None:
