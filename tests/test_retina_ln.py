@@ -45,3 +45,22 @@ def test_ln_says_what_is_wrong():
         LNModel().predict(np.zeros((5, 10, 10)))
     with pytest.raises(ValueError, match="resp must be"):
         LNModel(LNConfig(lags=2, n_basis=1, pool=5)).fit(np.zeros((5, 10, 10)), np.zeros((4, 2)))
+
+
+def test_segments_are_fitted_and_predicted_each_on_its_own_frames():
+    """Recording blocks: no lag of a segment's first frames reaches into the block before."""
+    rng = np.random.default_rng(2)
+    stim = rng.standard_normal((200, 10, 10)).astype(np.float32)
+    model = LNModel(LNConfig(lags=6, n_basis=3, pool=5, alphas=(1e-2,)))
+    segs = [(0, 90), (100, 200)]
+    X, Y = model._rows(stim, np.ones((200, 2)), segs, skip=6)
+    assert len(X) == len(Y) == (90 - 6) + (100 - 6)
+    # the second segment's rows are its features alone: frames 0-99 change nothing
+    other = stim.copy()
+    other[:100] = 0.0
+    assert np.array_equal(X[84:], model._rows(other, np.ones((200, 2)), [(100, 200)], skip=6)[0])
+    counts = rng.poisson(1.0, (200, 2)).astype(float)
+    model.fit_segments(stim, counts, segs[:1], segs[1:])
+    assert model.predict_segments(stim, segs).shape == (190, 2)
+    with pytest.raises(ValueError, match="no segment is longer than 6 frames"):
+        model.fit_segments(stim, counts, [(0, 5)])

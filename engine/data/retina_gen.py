@@ -220,15 +220,15 @@ def simulate_retina(
         # ON-OFF: a scene change of either sign drives the cell, once, at its latency.
         g = np.abs(drive[c]).astype(np.float64)
         top = np.quantile(g, 0.999)
-        a, b = float(np.median(g)), top  # never fire on the jitter-level baseline
+        below, above = float(np.median(g)), float(top)  # never fire on the jitter-level baseline
         for _ in range(30):
-            th = 0.5 * (a + b)
+            th = 0.5 * (below + above)
             gain = peak_rate / max(top - th, 1e-6)
             zf = _zero_fraction(np.maximum(g - th, 0) * gain * DT)
             if zf < zero_fraction:
-                a = th
+                below = th
             else:
-                b = th
+                above = th
         thresholds[c], gains[c] = th, gain
         lam[c] = np.maximum(g - th, 0) * gain
 
@@ -338,6 +338,7 @@ def generate_retina(
         # the same test stimulus again: the same expected counts, new Poisson noise per trial
         # (the first trial is the simulation's own), smoothed like every recorded rate
         rng = np.random.default_rng([seed, 7])
+        assert sim.expected_counts is not None  # simulate_retina always keeps them
         lam = sim.counts[:, test_idx][None].repeat(repeats, 0)
         lam[1:] = rng.poisson(sim.expected_counts[:, test_idx], size=(repeats - 1, cells, len(test_idx)))
         trial_counts = lam.astype(np.float32)

@@ -132,25 +132,36 @@ class LNModel:
         ``skip`` drops the first frames of each block from the loss (their history is partly
         before the block).  Features are standardised with the training block's statistics.
         """
+        return self.fit_segments(stim, resp, [(0, len(stim))], [(0, len(val[0]))] if val is not None else None,
+                                 skip=skip, val_stim=val)
+
+    def fit_segments(self, stim: np.ndarray, resp: np.ndarray, segments: list[tuple[int, int]],
+                     val_segments: list[tuple[int, int]] | None = None, skip: int | None = None,
+                     val_stim: tuple[np.ndarray, np.ndarray] | None = None) -> "LNModel":
+        """Fit on the frames of ``segments`` (recording blocks: no lag reaches into the block
+        before), each segment's first ``skip`` frames (default: the lags) left out of the loss;
+        ``alpha`` picked on ``val_segments`` (of ``val_stim`` when given, else of ``stim``)."""
         cfg = self.config
         cfg.validate()
         resp = np.asarray(resp, dtype=np.float64)
         if resp.ndim != 2 or resp.shape[0] != len(stim):
             raise ValueError(f"resp must be (T, cells) with T = {len(stim)}, got {resp.shape}")
-        X = self.features(stim)[skip:]
-        Y = resp[skip:]
+        skip = cfg.lags if skip is None else skip
+        X, Y = self._rows(stim, resp, segments, skip)
         self.mu_ = X.mean(0)
         self.sd_ = X.std(0) + 1e-8
         X = ((X - self.mu_) / self.sd_).astype(np.float32)
-        if val is not None:
-            Xv = (self.features(val[0])[skip:] - self.mu_) / self.sd_
-            Yv = np.asarray(val[1], dtype=np.float64)[skip:]
+        Xv = Yv = None
+        if val_segments is not None:
+            vs, vr = val_stim if val_stim is not None else (stim, resp)
+            Xv, Yv = self._rows(vs, np.asarray(vr, dtype=np.float64), val_segments, skip)
+            Xv = (Xv - self.mu_) / self.sd_
         self.val_nll_: dict[float, float] = {}
         best, W = None, None
         # strongest penalty first: each fit warm-starts the next, weaker one
         for alpha in sorted(cfg.alphas, reverse=True):
             W = self._solve(X, Y, alpha, w0=W)
-            score = self._nll(Xv, Yv, W) if val is not None else -alpha
+            score = self._nll(Xv, Yv, W) if Xv is not None else -alpha
             self.val_nll_[alpha] = score
             if best is None or score < best[0]:
                 best = (score, alpha, W.copy())
@@ -158,6 +169,18 @@ class LNModel:
         _, self.alpha_, Wb = best
         self.coef_, self.intercept_ = Wb[:-1], Wb[-1]
         return self
+
+    def _rows(self, stim, resp, segments, skip: int) -> tuple[np.ndarray, np.ndarray]:
+        """Features and targets of every segment, each computed on its own frames only."""
+        xs = [self.features(stim[a:b])[skip:] for a, b in segments if b - a > skip]
+        ys = [resp[a + skip:b] for a, b in segments if b - a > skip]
+        if not xs:
+            raise ValueError(f"no segment is longer than {skip} frames: nothing to fit")
+        return np.concatenate(xs), np.concatenate(ys)
+
+    def predict_segments(self, stim: np.ndarray, segments: list[tuple[int, int]]) -> np.ndarray:
+        """Rates for the frames of ``segments``, concatenated; each segment's history starts at it."""
+        return np.concatenate([self.predict(stim[a:b]) for a, b in segments])
 
     def predict(self, stim: np.ndarray) -> np.ndarray:
         """(T, cells) rates for every frame of ``stim`` (history before it counts as zero)."""

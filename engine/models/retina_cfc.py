@@ -149,7 +149,7 @@ class RetinaCfCConfig:
         unknown = set(data) - names
         if unknown:
             raise ValueError(f"unknown RetinaCfCConfig keys: {', '.join(sorted(unknown))}")
-        fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        fixed: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         fixed.setdefault("encoder_out", "relu")  # a checkpoint saved before the option had a ReLU there
         return cls(**fixed)
 
@@ -273,7 +273,12 @@ class RetinaCfC(nn.Module):
         Size of ``h(t)`` (CfC outputs).
     state_size : int
         Size of the full CfC state (``units``; equals ``n_hidden`` without wiring).
+    stim_norm : (mean, std)
+        The training frames' pixel statistics the stimulus is standardised with (set by
+        the retina analysis, saved beside the weights).
     """
+
+    stim_norm: tuple[float, float] = (0.0, 1.0)
 
     def __init__(self, config: RetinaCfCConfig | None = None):
         super().__init__()

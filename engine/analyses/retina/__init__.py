@@ -1,6 +1,6 @@
 """Seed 000: retina recording → conv encoder + CfC → pruning → SINDy → MAE.
 
-Declaration only (cheap to import); the steps live in ``retina_steps``.
+Declaration only (cheap to import); the steps live in ``steps`` (and ``sequences``, ``sindy``, ``scoring``, ``prune_sweep``).
 Run everything with ``workbench run retina --headless --json``; on a real
 ``naturalscene.h5`` pass ``--set data=PATH``.
 """

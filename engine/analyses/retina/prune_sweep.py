@@ -61,7 +61,7 @@ def prune_sweep(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
                               train_batches=Sequences(stim, resp, train_seg, n_frames, p["seq_len"], p["batch_size"]),
                               val_batches=Sequences(stim, resp, val_seg, n_frames, p["seq_len"],
                                                     p["batch_size"]).fixed(2),
-                              reporter=None, workdir=ctx.fresh_dir(f"sweep_{i}"))
+                              reporter=None, workdir=ctx.checkpoint_dir(f"sweep_{i}"))
             n_pruned = prune_global(model, amount, **kwargs)["pruned"]
         model = model.cpu().eval()
         times, _, _, rates_l = run_blocks(model, _standardise(test_stim, model), n_frames, test_seg)
@@ -80,7 +80,10 @@ def prune_sweep(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
                             if eq else ""))
     import pandas as pd
 
-    ctx.save_table("retina pruning", pd.DataFrame.from_records(rows).set_index("model"))
+    from engine.session import TableMeta
+
+    ctx.save_table("retina pruning", pd.DataFrame.from_records(rows).set_index("model"), meta=TableMeta.of(
+        higher=["test_corr", "test_bits_per_spike", "sindy_val_r2"], lower=["test_mae"]))
     write_json(ctx.workdir / "prune_sweep.json", {"rows": rows})
     ctx.reporter.artifact("prune_sweep.json", ctx.workdir / "prune_sweep.json", kind="json")
     ctx.reporter.progress(len(plans) + 1, len(plans) + 1, "done")

@@ -19,6 +19,7 @@ rate, per spike) -- the models are trained with a Poisson loss, and MAE on rates
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
@@ -61,13 +62,13 @@ def sindy_rollout(model, states: np.ndarray, u: np.ndarray, readout, horizon: in
     sim = model.simulate(x0, np.arange(H) * dt, u=seg, max_wall_time=max_wall_time)
     xs = np.asarray(sim.x)  # (B, H, units), NaN after a divergence
     hs = xs.reshape(-1, xs.shape[-1])[:T]
-    finite = np.isfinite(hs).all(1)
+    finite = np.asarray(np.isfinite(hs).all(1))
     pred = np.full((T, readout(states[:1]).shape[1]), np.nan)
     if finite.any():
         pred[finite] = readout(hs[finite])
     pred[~np.isfinite(pred).all(1)] = np.nan
     # a rollout that left the finite range without being flagged still counts as diverged
-    bad = ~np.isfinite(pred).all(1)
+    bad = np.asarray(~np.isfinite(pred).all(1))
     per_window = [bad[s:s + H].any() for s in starts]
     return Rollout(pred, len(starts), int(np.sum(np.asarray(sim.diverged) | np.asarray(per_window))))
 
@@ -131,7 +132,8 @@ def score(rows: dict[str, dict], target: np.ndarray, truth: np.ndarray | None, f
     else:
         noise = _noise_var(target, truth)
         fev = lambda t, p, per_cell: M.fev(t, p, noise_var=noise, per_cell=per_cell)  # noqa: E731
-    fns = {"mae": M.mae, "corr": M.pearson, "bits_per_spike": M.bits_per_spike, "fev": fev}
+    fns: dict[str, Callable[..., Any]] = {"mae": M.mae, "corr": M.pearson, "bits_per_spike": M.bits_per_spike,
+                                          "fev": fev}
     records = []
     for name, row in rows.items():
         pred = np.asarray(row["pred"], dtype=float)

@@ -1,4 +1,4 @@
-"""The retina's SINDy step, one trained model at a time (``retina_steps.sindy`` calls it).
+"""The retina's SINDy step, one trained model at a time (``engine.analyses.retina.steps.sindy`` calls it).
 
 Hidden states of the CfC over the training frames → SINDy with the encoder's principal
 components as control inputs (SINDYc).  What makes the equations readable:
@@ -60,7 +60,9 @@ def _hold_out_tail(arrays: list[np.ndarray], n_val: int, min_fit: int) -> tuple[
     blocks are held out.  Held-out pieces under 2 rows are dropped, fitted pieces under
     ``min_fit`` rows too (the sweep holds out a fifth of each for its rollouts) unless
     that would leave none (then the longest stays)."""
-    fit, val, left = [], [], n_val
+    fit: list[np.ndarray] = []
+    val: list[np.ndarray] = []
+    left = n_val
     for a in reversed(arrays):
         k = min(left, len(a))
         if k >= 2:
@@ -109,23 +111,28 @@ def distil(ctx: StepContext, tag: str, model, us: list[np.ndarray], xs: list[np.
     plain.fit(x_fit, t=dt, feature_names=names)
     val_plain = plain.score(x_val, t=dt, metric="r2")
 
-    x_dot = augment = None
+    x_dot: list[np.ndarray] | None = None
+    augment = None
     targets = p.get("targets", "fd")
     if targets == "model" and discrete:
         # the CfC's own map: exact increments at the collected states (the step from x[k]
         # reads the encoder features of frame k+1, in the same block) and at states
         # perturbed off the path
         step = cfc_step(model)
-        x_dot, gaps, offs, off_u, off_y = [], [], [], [], []
+        dots: list[np.ndarray] = []
+        gaps: list[float] = []
+        offs: list[np.ndarray] = []
+        off_u: list[np.ndarray] = []
+        off_y: list[np.ndarray] = []
         for x, u, uc in zip(x_fit, raw_fit, u_fit):
             t = map_targets(step, x[:-1], u[1:len(x)], dt, n_perturb=int(p.get("perturb", 1)),
                             sigma=float(p.get("perturb_sigma", 0.1)), seed=len(offs))
             gaps.append(float(compare_targets(t.y_on, (x[1:] - x[:-1]) / dt).max()))
-            x_dot.append(np.concatenate([t.y_on, t.y_on[-1:]]))  # a block's last sample keeps its neighbour's
+            dots.append(np.concatenate([t.y_on, t.y_on[-1:]]))  # a block's last sample keeps its neighbour's
             offs.append(t.x_off)
             off_u.append(uc[t.base])
             off_y.append(t.y_off)
-        gap = max(gaps)
+        x_dot, gap = dots, max(gaps)
         n_off = sum(len(o) for o in offs)
         ctx.reporter.log(f"{tag}: model targets vs finite differences at the collected states: largest "
                          f"relative RMS gap {gap:.2e} (float32 steps); {n_off} perturbed states added")

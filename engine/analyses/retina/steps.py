@@ -83,14 +83,20 @@ def _load_model(path: Path, device: str = "cpu"):
 
     if not path.exists():
         raise FileNotFoundError(f"{path.name} is missing: run the step that makes it first")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(payload, dict) and payload.get("format") == MODEL_FORMAT:
-        model, extra = load_model(path)
-    else:  # a cfc.pt written before the one model-file format: {config, state, stim_mean, stim_std}
-        from engine.models.retina_cfc import RetinaCfC
+    from engine.models.retina_cfc import RetinaCfC
 
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    extra: dict[str, Any]
+    if isinstance(payload, dict) and payload.get("format") == MODEL_FORMAT:
+        model, extra = load_model(path, expect=RetinaCfC)
+    elif isinstance(payload, dict) and {"config", "state"} <= set(payload):
+        # a cfc.pt written before the one model-file format: {config, state, stim_mean, stim_std}
         model, extra = RetinaCfC.from_config(payload["config"]), payload
         model.load_state_dict(payload["state"])
+    else:
+        from engine.errors import TrainingError
+
+        raise TrainingError(f"{path.name}: not a retina model file")
     model.stim_norm = (float(extra.get("stim_mean", 0.0)), float(extra.get("stim_std", 1.0)))
     return model.to(device).eval()
 
@@ -128,7 +134,7 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     from engine.train import TrainConfig, fit
 
     dist = distributed.check_nproc(p.get("nproc", 1), ctx.reporter)
-    train_dir = ctx.fresh_dir("train") if dist.is_main else None
+    train_dir = ctx.checkpoint_dir("train") if dist.is_main else None
     distributed.barrier()  # rank 0's earlier steps made the data, and it emptied train_dir
     data, stim, resp = _load_split(_data_path(ctx, p), "train", p=p)
     cut, train_seg, val_seg = _split_segments(data, p)
@@ -212,21 +218,23 @@ def _save_validation(ctx: StepContext, model, stim, resp, segments: list, cut: i
 # -- ln (baseline) ------------------------------------------------------------------
 def ln(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     """The LN baseline (a regularised Poisson GLM on the frame history): fitted on the
-    training frames, its ridge strength picked on the same validation frames as the CfC's."""
+    training segments, its ridge strength picked on the same validation segments as the
+    CfC's; like the CfC's state, its history starts again in each recording block."""
     from engine.atomic import save_npz
     from engine.metrics import pearson
     from engine.models.ln import LNConfig, LNModel
 
-    _, stim, resp = _load_split(_data_path(ctx, p), "train")
-    stim, resp = stim.numpy(), resp.numpy()
-    cut = int(len(stim) * (1 - p["val_fraction"]))
+    data, stim_t, resp_t = _load_split(_data_path(ctx, p), "train", p=p)
+    stim, resp = stim_t.numpy(), resp_t.numpy()
+    # the CfC's training and validation segments: no lag reaches into another recording block
+    cut, train_segs, val_segs = _split_segments(data, p)
     mean, std = float(stim[:cut].mean()), float(stim[:cut].std()) or 1.0
     z = (stim - mean) / std
     cfg = LNConfig(lags=p["ln_lags"], n_basis=p["ln_basis"], pool=p["ln_pool"])
     ctx.reporter.progress(0, 1, "fitting the LN model")
-    model = LNModel(cfg).fit(z[:cut], resp[:cut], val=(z[cut:], resp[cut:]), skip=cfg.lags)
-    val = model.predict(z)[cut:]
-    corr = float(pearson(resp[cut:], val))
+    model = LNModel(cfg).fit_segments(z, resp, train_segs, val_segs)
+    val = model.predict_segments(z, val_segs)
+    corr = float(pearson(np.concatenate([resp[a:b] for a, b in val_segs]), val))
     save_npz(ctx.workdir / "ln.npz", stim_mean=np.float64(mean), stim_std=np.float64(std), **model.to_arrays())
     ctx.reporter.metric("LN val corr", corr)
     ctx.reporter.progress(1, 1, "done")
@@ -250,7 +258,7 @@ def prune(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
                                  val_every=max(10, p["finetune_iterations"] // 5)),
             train_batches=Sequences(stim, resp, train_seg, p["n_frames"], p["seq_len"], p["batch_size"]),
             val_batches=Sequences(stim, resp, val_seg, p["n_frames"], p["seq_len"], p["batch_size"]).fixed(2),
-            reporter=ctx.reporter, workdir=ctx.fresh_dir("finetune"))
+            reporter=ctx.reporter, workdir=ctx.checkpoint_dir("finetune"))
     amount = p["prune_amount"]
     report = prune_global(model, amount if amount >= 1 else float(amount), **kwargs)
     _save_model(ctx.workdir / "cfc_pruned.pt", model.cpu(), model.stim_norm)
@@ -304,7 +312,7 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     import h5py
     import torch
 
-    from engine.analyses.retina.scoring import RANK_METRIC, Rollout, score, sindy_rollout
+    from engine.analyses.retina.scoring import HIGHER_IS_BETTER, METRICS, RANK_METRIC, Rollout, score, sindy_rollout
     from engine.atomic import save_npz
     from engine.sindy.export import model_from_dict
 
@@ -371,7 +379,11 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     cells = [f"c{i}" for i in range(target.shape[1])]
     table = score(rows, target, truth, train_mean, cells, repeats=repeats)
     table["terms"] = [int(rows[k].get("terms", -1)) for k in table.index]  # -1: not an equation
-    ctx.save_table("retina MAE", table)
+    from engine.session import TableMeta
+
+    ctx.save_table("retina MAE", table, meta=TableMeta.of(
+        higher=[m for m in METRICS if HIGHER_IS_BETTER[m]] + ["corr_frac"],
+        lower=[m for m in METRICS if not HIGHER_IS_BETTER[m]], rank_by=RANK_METRIC))
     save_npz(ctx.workdir / "predictions.npz", target=target,
              **{k.replace("-", "_").replace(" ", "_"): np.asarray(v["pred"], dtype=float) for k, v in rows.items()})
     for k in table.index:
