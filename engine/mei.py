@@ -393,7 +393,7 @@ def fit_gabor(img: np.ndarray) -> GaborFit:
     off0 = float(np.median(img))
     d = (img - off0).ravel()
     x0, y0 = energy_centre(img, off0)
-    best = (np.inf, None)
+    best: tuple[float, list[float] | None] = (np.inf, None)
     s = min(h, w)
     for lam in np.geomspace(s / 10, s, 10):
         for sig in (0.2 * lam, 0.35 * lam, 0.5 * lam):

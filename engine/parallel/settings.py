@@ -20,7 +20,7 @@ from engine.parallel.config import ParallelConfig, backend_from_config, check_in
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10 (requires-python's floor) has no tomllib
-    import tomli as tomllib  # type: ignore[import-not-found]  # pyproject: tomli for python < 3.11
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]  # pyproject: tomli for python < 3.11
 
 # the session's setting lives in its params table under this name (it is no analysis)
 CONFIG_SCOPE = "workbench.parallel"
