@@ -70,7 +70,8 @@ ANALYSIS = Analysis(
              #   kernel 21 0.69 / 0.30; 3 layers, hidden kernel 5 0.74 / 0.20; gamma_input 10 (k15) 0.70 / 0.41;
              #   ensemble 3 0.73 / 0.51; ensemble 3 + k15 0.78 / 0.34; ensemble 5 + k15, 300 steps 0.82 / 0.43;
              #   1 layer, kernel 17, 16 channels, ensemble 3: 0.82 / 0.53, with 300 MEI steps 0.84 / 0.56
-             #   (32 channels 0.80 / 0.50).  Seeds 1, 2: old default 0.61 / 0.23, 0.64 / 0.32; this one
+             #   (32 channels 0.80 / 0.50; ensemble 5 on seeds 1, 2: 0.81 / 0.60, 0.83 / 0.65,
+             #   train_steps 1200: 0.81 / 0.61, 0.82 / 0.66: within the seeds' spread, at twice the cost).  Seeds 1, 2: old default 0.61 / 0.23, 0.64 / 0.32; this one
              #   0.82 / 0.60, 0.81 / 0.63; fresh seeds 3, 4, 5 (workbench run mei --set seed=N):
              #   0.83 / 0.56, 0.81 / 0.65, 0.83 / 0.59 (the Gabor fitted to the MEI: 0.88, 0.89, 0.91).
              #   One layer: the generator's cells are linear-nonlinear, and a second ELU layer
