@@ -1,7 +1,7 @@
 """Issue 18's figures: one synthetic analysis over fresh seeds, scored against the generator's truth.
 
 Runs every step (truth included) of ``connectome``, ``stimulus``, ``lds`` or ``mei`` once
-per seed through :func:`engine.seeds.over_seeds` (what ``workbench run NAME --seeds ...``
+per seed through :func:`engine.seeds.over_seeds` (in this process; ``workbench seeds NAME ...``
 does), each seed in its own folder, and prints one JSON line: the per-seed results of the
 figures the issue's targets name, and their mean and std over seeds.
 
@@ -28,7 +28,9 @@ FIGURES = {
             "reference_diag_max_abs_err", "sindy_threshold_chosen", "sindy_terms"),
     "mei": ("mei_vs_optimum_median", "mei_vs_optimum_min", "best_natural_vs_optimum_median",
             "gabor_vs_optimum_median", "frac_mei_above_natural", "frac_mei_above_gabor", "model_vs_true_median",
-            "median_test_corr"),
+            "median_test_corr", "mei_vs_in_range_optimum_median", "mei_vs_in_range_optimum_min",
+            "best_natural_vs_in_range_optimum_median", "gabor_vs_in_range_optimum_median",
+            "frac_mei_above_gabor_in_range"),
 }
 
 
