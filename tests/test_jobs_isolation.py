@@ -1,6 +1,6 @@
 """Each job works in its own folder; a part-way job takes its inputs from an earlier job.
 
-Issue 22 #5: two jobs of one analysis shared ``artifacts/<analysis>/``; ``fresh_dir`` wiped
+Issue 22 #5: two jobs of one analysis shared ``artifacts/<analysis>/``; ``fresh_dir`` (now ``checkpoint_dir``) wiped
 the other's checkpoints and ``evaluate`` read whichever equations were newest.
 """
 
@@ -177,9 +177,8 @@ def test_checkpoint_dir_is_kept_on_resume_and_emptied_otherwise_but_never_by_a_f
 
     assert leftover(StepContext, resuming=True)  # the step continues from its checkpoint
     assert not leftover(StepContext, resuming=False)  # a new job never continues an old run
-    assert not leftover(StepContext, resuming=False, via="fresh_dir")  # the old name, the same folder
-    # ranks > 0 leave the emptying to rank 0 (racing its first checkpoint), whatever name is called
-    assert leftover(FollowerContext, resuming=False) and leftover(FollowerContext, resuming=False, via="fresh_dir")
+    # ranks > 0 leave the emptying to rank 0 (racing its first checkpoint)
+    assert leftover(FollowerContext, resuming=False)
 
 
 def test_a_step_job_that_sets_an_earlier_steps_setting_only_takes_files_made_with_it(session):

@@ -67,3 +67,16 @@ def test_the_mei_objective_is_the_members_mean_and_truth_reports_it(run):
                      for i, u in enumerate(units)])
     np.testing.assert_allclose(t.loc[units, "model_vs_true"].to_numpy(), by_hand / true, rtol=1e-5)
     assert out["truth"]["model_vs_true_median"] == pytest.approx(float(np.median(by_hand / true)), rel=1e-5)
+
+
+def test_a_member_list_naming_other_files_is_refused(tmp_path):
+    """The member names come from the file: one that points elsewhere is not followed."""
+    from engine.analyses.mei.ensemble import MODEL, load_members
+    from engine.errors import TrainingError
+    from engine.models.cnn_readout import CnnReadout, CnnReadoutConfig
+    from engine.train import save_model
+
+    model = CnnReadout(CnnReadoutConfig(n_neurons=2, height=16, width=16, layers=1, hidden_channels=2))
+    save_model(model, tmp_path / MODEL, extra={"members": [MODEL, "../elsewhere.pt"]})
+    with pytest.raises(TrainingError, match="member list is not the ensemble's own files"):
+        load_members(tmp_path)

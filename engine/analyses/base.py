@@ -199,10 +199,6 @@ class StepContext:
         d.mkdir(parents=True, exist_ok=True)
         return d
 
-    def fresh_dir(self, name: str) -> Path:
-        """The old name of :meth:`checkpoint_dir`, which on resume is not fresh at all."""
-        return self.checkpoint_dir(name)
-
     def __post_init__(self) -> None:
         self.workdir = Path(self.workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ member files, so that one file decides what a later step loads.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -23,7 +23,7 @@ MODEL = "cnn_readout.pt"
 class Ensemble(nn.Module):
     """Mean of the members' outputs: ``forward(x) = mean_k member_k(x)``."""
 
-    def __init__(self, members: list[nn.Module]):
+    def __init__(self, members: Sequence[nn.Module]):
         super().__init__()
         if not members:
             raise ValueError("an ensemble needs at least one member")
@@ -52,11 +52,16 @@ def save_members(workdir: Path, models: list[nn.Module], info: dict[str, Any]) -
 def load_members(workdir: Path) -> tuple[nn.Module, dict[str, Any]]:
     """The saved model (an :class:`Ensemble` when there are several members), in eval
     mode, and the ``info`` saved with it."""
+    from engine.errors import TrainingError
+    from engine.models.cnn_readout import CnnReadout
     from engine.train.model_file import load_model
 
-    first, info = load_model(Path(workdir) / MODEL)
+    first, info = load_model(Path(workdir) / MODEL, expect=CnnReadout)
     names = info.get("members") or [MODEL]
+    # the member files are named by their index, never by the file: a path in it is refused
+    if names != [member_file(k) for k in range(len(names))]:
+        raise TrainingError(f"{MODEL}: its member list is not the ensemble's own files")
     if len(names) == 1:
         return first.eval(), info
-    members = [first] + [load_model(Path(workdir) / name)[0] for name in names[1:]]
+    members = [first] + [load_model(Path(workdir) / name, expect=CnnReadout)[0] for name in names[1:]]
     return Ensemble(members).eval(), info

@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 
 from engine.analyses.base import StepContext
+from engine.analyses.mei.ensemble import MODEL  # the ensemble's first member
 from engine.atomic import save_npz
+from engine.session import TableMeta
 
 DATA_DIR = "allen"
 RESPONSES = "responses.npz"
-MODEL = "cnn_readout.pt"  # the ensemble's first member (engine.analyses.mei.ensemble)
 MEIS = "meis.npz"
 
 
@@ -63,7 +64,7 @@ def reliability(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     if not keep.any():
         raise ValueError("the reliability filter kept no neuron: lower min_oracle or the percentiles")
     table["kept"] = keep
-    ctx.save_table("mei reliability", table)
+    ctx.save_table("mei reliability", table, meta=TableMeta.of(higher=["oracle_corr"]))
     ctx.reporter.progress(2, 3, "saving responses")
     mean = allen.mean_responses(counts, tables.presentations["frame"]).loc[image_ids].to_numpy(float)
     save_npz(ctx.workdir / RESPONSES, trials=trials.astype(np.float32), mean=mean.astype(np.float32),
@@ -125,7 +126,7 @@ def _train_member(ctx: StepContext, p: dict[str, Any], cfg, data, k: int):
                        checkpoint_every=200, device=p["device"], seed=seed, log_every=25)
     if k:
         ctx.reporter.log(f"ensemble member {k + 1} of {p['ensemble']} (seed {seed})")
-    result = fit(model, data[0], data[1], tcfg, ctx.reporter, ctx.fresh_dir("cnn" if k == 0 else f"cnn_{k}"),
+    result = fit(model, data[0], data[1], tcfg, ctx.reporter, ctx.checkpoint_dir("cnn" if k == 0 else f"cnn_{k}"),
                  resume=ctx.resuming, loss_fn=lambda pred, t: poisson_loss(pred, t) + model.regularizer())
     return model.cpu().eval(), result
 
@@ -163,7 +164,7 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
 
     ctx.save_table("mei model fit", pd.DataFrame(
         {"test_corr": test_corr, "val_corr": val_corr, "train_corr": pearson_per_channel(pred[tr], y[tr])},
-        index=pd.Index(kept_units, name="unit_id")))
+        index=pd.Index(kept_units, name="unit_id")), meta=TableMeta.of(higher=["test_corr", "val_corr", "train_corr"]))
     result = fits[-1][1]
     status = ",".join(sorted({f[1].status for f in fits}))
     return {"n_neurons": int(y.shape[1]), "n_models": len(members), "median_val_corr": float(np.nanmedian(val_corr)),
@@ -253,7 +254,9 @@ def mei(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     val_corr = np.asarray(info["val_corr"], float)
     unit_ids = r["unit_ids"][r["keep"]]
     table, tops = _compare(res.images, images, mean_kept, gabors, val_corr, truth, res.activation, best_nat, unit_ids)
-    ctx.save_table("mei comparison", table)
+    ctx.save_table("mei comparison", table, meta=TableMeta.of(higher=[
+        "mei_rf_corr", "gabor_rf_corr", "top1_rf_corr", "top3_rf_corr", "mei_gabor_corr", "mei_top3_corr", "gabor_r2",
+        "val_corr", "activation_ratio"]))
     table.to_csv(ctx.workdir / "mei_comparison.csv")
     gab = np.stack([g.image for g in gabors]).astype(np.float32)
     save_npz(ctx.workdir / MEIS, meis=res.images, gabors=gab, top3_mean=tops.astype(np.float32),

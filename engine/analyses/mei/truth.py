@@ -131,6 +131,7 @@ def truth(ctx, p: dict[str, Any]) -> dict[str, Any]:
 
     from engine.analyses.mei.steps import MEIS, _data_source, _load_responses
     from engine.data.allen import TRUTH, SyntheticV1Config
+    from engine.session import TableMeta
 
     src = _data_source(ctx, p)
     if not (src / TRUTH).exists():
@@ -153,7 +154,10 @@ def truth(ctx, p: dict[str, Any]) -> dict[str, Any]:
         row["model_vs_true"] = float(m["activation"][i]) / row["true_mei"] if "activation" in m else float("nan")
         rows.append({"unit_id": int(u), **row})
     table = pd.DataFrame(rows).set_index("unit_id")
-    ctx.save_table("mei truth", table)
+    # model_vs_true is best near 1, not high: no direction, no star
+    ctx.save_table("mei truth", table, meta=TableMeta.of(higher=[
+        "mei_vs_optimum", "best_natural_vs_optimum", "gabor_vs_optimum", "mei_vs_in_range_optimum",
+        "best_natural_vs_in_range_optimum", "gabor_vs_in_range_optimum"]))
     r = table["mei_vs_optimum"]
     out = {"mei_vs_optimum_median": float(r.median()), "mei_vs_optimum_min": float(r.min()),
            "best_natural_vs_optimum_median": float(table["best_natural_vs_optimum"].median()),
