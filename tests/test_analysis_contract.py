@@ -11,7 +11,7 @@ import pytest
 
 import engine.analyses as analyses
 from engine.analyses.base import Analysis, Param
-from tests.conftest import ROOT, cli
+from tests.helpers.process import ROOT, cli
 
 BUILTIN = ("demo", "lds", "mei", "retina", "connectome", "stimulus")
 

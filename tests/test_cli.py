@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import cli
+from tests.helpers.process import cli
 
 
 def test_run_headless_json_prints_results(session_root):
@@ -117,7 +117,7 @@ def test_a_closed_pipe_ends_quietly(session_root):
     import subprocess
     import sys
 
-    from tests.conftest import ROOT
+    from tests.helpers.process import ROOT
 
     for i in range(3):
         cli("run", "fake", "--step", "table", "--session", "p", check=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine import errors
-from tests.conftest import cli
+from tests.helpers.process import cli
 from workbench import cli as wb_cli
 
 

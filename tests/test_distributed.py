@@ -10,7 +10,7 @@ import pytest
 from engine import distributed
 from engine.analyses.base import Analysis, Step
 from engine.reporting import Cancelled, RecordingReporter
-from tests.conftest import wait_for
+from tests.helpers.process import wait_for
 
 STEPS, LR = 6, 0.1
 

@@ -8,7 +8,7 @@ import pytest
 from engine.analyses.lds import ANALYSIS as LDS, steps as lds
 from engine.analyses.base import StepContext
 from engine.reporting import RecordingReporter
-from tests.conftest import wait_for
+from tests.helpers.process import wait_for
 
 SMALL = {"trials": 40, "neurons": 60, "steps": 60, "latents": 3, "hidden": 3, "iterations": 60,
          "heldout_trials": 10, "readout_iterations": 30, "log_every": 10, "device": "cpu"}

@@ -19,7 +19,7 @@ import time
 import pytest
 
 from engine.session import Session
-from tests.conftest import ROOT, wait_for
+from tests.helpers.process import ROOT, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from engine import analyses
 from engine.analyses.base import ParamError, parse_sets
 from engine.session import Session, SessionError, check_name
-from tests.conftest import cli
+from tests.helpers.process import cli
 from workbench.cli import main
 
 pytestmark = pytest.mark.timeout(120)

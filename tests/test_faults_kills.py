@@ -34,7 +34,7 @@ import pytest
 from engine import analyses
 from engine.jobs import liveness, runner
 from engine.session import END_STATES, Session
-from tests.conftest import ROOT, wait_for
+from tests.helpers.process import ROOT, wait_for
 
 analyses.register("fault", "tests.fault_analysis")
 ANALYSES_ENV = "fake=tests.fake_analysis,fault=tests.fault_analysis"

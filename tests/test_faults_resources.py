@@ -136,7 +136,7 @@ def _fill(disk: Path, leave: int = 0) -> Path:
 
 
 def test_real_full_disk_during_data_gen_is_one_line(small_disk):
-    from tests.conftest import cli
+    from tests.helpers.process import cli
 
     _fill(small_disk, leave=200 * 1024)
     proc = cli("data", "gen", "retina", str(small_disk / "r.h5"), "--frames", "600")
@@ -167,7 +167,7 @@ def test_real_full_disk_during_training_fails_the_job_with_the_cause(small_disk,
 def test_real_full_disk_during_an_event_write_is_recorded_and_jobs_still_lists(small_disk):
     from engine.jobs import liveness
     from engine.session import Session
-    from tests.conftest import cli, wait_for
+    from tests.helpers.process import cli, wait_for
 
     s = Session(small_disk / "full")
     job_id = runner.submit(s, "fake", ["count"], {"n": 100_000, "sleep": 0.0005, "ckpt_every": 10**9})

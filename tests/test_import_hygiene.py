@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import engine
-from tests.conftest import ROOT
+from tests.helpers.process import ROOT
 
 UI_MODULES = ("textual", "rich", "plotext", "workbench")
 

@@ -13,7 +13,7 @@ import pytest
 
 from engine.jobs import runner
 from engine.session import Session
-from tests.conftest import ROOT, cli, wait_for
+from tests.helpers.process import ROOT, cli, wait_for
 
 
 def _state(session: Session, job_id: str) -> str:

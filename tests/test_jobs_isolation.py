@@ -110,7 +110,7 @@ def test_a_resume_continues_in_its_jobs_folder_and_only_one_at_a_time(session, m
 
 def test_where_sessions_live_is_one_rule_said_by_the_cli(session_root, monkeypatch, tmp_path):
     from engine import session as session_mod
-    from tests.conftest import cli
+    from tests.helpers.process import cli
 
     assert session_mod.default_root() == session_root  # $WORKBENCH_SESSIONS (conftest)
     proc = cli("sessions")

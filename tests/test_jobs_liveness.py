@@ -12,7 +12,7 @@ import pytest
 
 from engine.jobs import liveness, runner
 from engine.session import SCHEMA_VERSION, Session, SessionError
-from tests.conftest import cli, wait_for
+from tests.helpers.process import cli, wait_for
 
 
 def _state(session: Session, job_id: str) -> str:

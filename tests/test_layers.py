@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers.process import ROOT
 
 pytest.importorskip("importlinter", reason="import-linter is in the test extras")
 

@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from tests.helpers.process import ROOT
 
 
 def test_ruff_is_clean():

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import io
 
 import h5py
 import numpy as np
 import pytest
-from rich.console import Console
-from textual.app import App, ComposeResult
 from textual.widgets import Static, Tree
 
 from engine.data.retina_gen import generate_retina
 from workbench.panes.datasets import EDA_LABEL, DatasetsPane, EdaBrowser, FrameBrowser, find_hdf5
 from workbench.widgets.halfblock import fit_size, halfblock
-from tests.helpers.tui import workers_done
+from tests.helpers.tui import datasets_app, quiet, static_text
 
 
 @pytest.fixture(scope="module")
@@ -31,36 +28,11 @@ def folder(tmp_path_factory):
     return root
 
 
-class PaneApp(App):
-    def __init__(self, paths):
-        super().__init__()
-        self.paths = paths
-
-    def compose(self) -> ComposeResult:
-        yield DatasetsPane(self.paths, id="datasets")
-
-
-def _text(widget: Static) -> str:
-    """Plain text of whatever a Static shows (str, Text or a rich Table)."""
-    console = Console(width=120, record=True, file=io.StringIO())
-    console.print(widget.content)
-    return console.export_text()
-
-
 def _node(tree: Tree, *labels: str):
     node = tree.root
     for label in labels:
         node = next(c for c in node.children if str(c.label).startswith(label))
     return node
-
-
-async def _settle(pilot, app):
-    for _ in range(50):
-        await pilot.pause()
-        await workers_done(app)
-        await pilot.pause()
-        if not any(w.is_running for w in app.workers):
-            return
 
 
 def test_find_hdf5_and_halfblock_shapes(folder):
@@ -76,89 +48,89 @@ def test_find_hdf5_and_halfblock_shapes(folder):
 
 
 async def test_expand_select_and_step_frames(folder):
-    app = PaneApp([folder])
+    app = datasets_app([folder])
     async with app.run_test(size=(80, 24)) as pilot:
         pane = app.query_one(DatasetsPane)
         tree = app.query_one("#ds-tree", Tree)
         toy = _node(tree, "toy.h5")
         assert not toy.children  # nothing read before expansion
         toy.expand()
-        await _settle(pilot, app)
+        await quiet(pilot)
         labels = [str(c.label) for c in toy.children]
         assert "grp/" in labels and any(l.startswith("signal  5000  float64") for l in labels)
         # 1-D dataset: plot + stats.
         tree.select_node(_node(tree, "toy.h5", "signal"))
-        await _settle(pilot, app)
-        info = _text(app.query_one("#ds-info", Static))
+        await quiet(pilot)
+        info = static_text(app.query_one("#ds-info", Static))
         assert "5000  float64" in info and "mean" in info
         assert pane.query_one("#ds-plot").display and not pane.query_one("#ds-frame").display
-        assert "┤" in _text(pane.query_one("#ds-plot", Static))  # a plotext axis
+        assert "┤" in static_text(pane.query_one("#ds-plot", Static))  # a plotext axis
         # Image stack: frames, stepping with keys.
         grp = _node(tree, "toy.h5", "grp")
         grp.expand()
-        await _settle(pilot, app)
+        await quiet(pilot)
         tree.select_node(_node(tree, "toy.h5", "grp", "stack"))
-        await _settle(pilot, app)
+        await quiet(pilot)
         assert pane.query_one("#ds-frame").display and pane.query_one("#ds-frame").has_focus
         assert pane.frame_index == 0
         await pilot.press("right", "right")
-        await _settle(pilot, app)
+        await quiet(pilot)
         assert pane.frame_index == 2
         await pilot.press("pagedown")
-        await _settle(pilot, app)
+        await quiet(pilot)
         assert pane.frame_index == 12
         frames = pane.query_one(FrameBrowser)
         assert frames.frame[8, 8] == 12 * 8  # the frame read really is frame 12
         await pilot.press("end")
-        await _settle(pilot, app)
+        await quiet(pilot)
         assert pane.frame_index == 29
         await pilot.press("home")
-        await _settle(pilot, app)
+        await quiet(pilot)
         assert pane.frame_index == 0
         await pilot.press("g", "1", "7", "enter")
-        await _settle(pilot, app)
+        await quiet(pilot)
         assert pane.frame_index == 17 and frames.frame[8, 8] == 17 * 8
-        assert "frame 17 / 29" in _text(pane.query_one("#ds-status", Static))
+        assert "frame 17 / 29" in static_text(pane.query_one("#ds-status", Static))
 
 
 async def test_bad_file_shows_an_error_and_app_survives(folder):
-    app = PaneApp([folder / "broken.h5", folder / "missing.h5"])
+    app = datasets_app([folder / "broken.h5", folder / "missing.h5"])
     async with app.run_test(size=(80, 24)) as pilot:
         tree = app.query_one("#ds-tree", Tree)
         _node(tree, "broken.h5").expand()
-        await _settle(pilot, app)
-        status = _text(app.query_one("#ds-status", Static))
+        await quiet(pilot)
+        status = static_text(app.query_one("#ds-status", Static))
         assert "not an HDF5 file" in status
         assert any("not an HDF5 file" in str(c.label) for c in _node(tree, "broken.h5").children)
         _node(tree, "missing.h5").expand()
-        await _settle(pilot, app)
-        assert "no such file" in _text(app.query_one("#ds-status", Static))
+        await quiet(pilot)
+        assert "no such file" in static_text(app.query_one("#ds-status", Static))
         assert app.is_running
 
 
 async def test_retina_eda_view(folder):
-    app = PaneApp([folder / "sub"])
+    app = datasets_app([folder / "sub"])
     async with app.run_test(size=(80, 24)) as pilot:
         pane = app.query_one(DatasetsPane)
         tree = app.query_one("#ds-tree", Tree)
         _node(tree, "naturalscene.h5").expand()
-        await _settle(pilot, app)
+        await quiet(pilot)
         eda_node = _node(tree, "naturalscene.h5", EDA_LABEL)
         tree.select_node(eda_node)
-        await _settle(pilot, app)
+        await quiet(pilot)
         assert pane.query_one("#ds-eda").display
-        table = _text(pane.query_one("#eda-table", Static))
+        table = static_text(pane.query_one("#eda-table", Static))
         assert "median lag" in table
         frames = pane.query_one("#eda-frames", Static)
-        first = _text(frames)
+        first = static_text(frames)
         assert "rise at frame" in first
         await pilot.press("n")
-        await _settle(pilot, app)
+        await quiet(pilot)
         eda = pane.query_one(EdaBrowser)
-        assert _text(frames) != first and eda.rise == 1
+        assert static_text(frames) != first and eda.rise == 1
         await pilot.press("c")
-        await _settle(pilot, app)
-        assert eda.cell == 1 and eda.rise == 0 and "cell 1" in _text(frames)
+        await quiet(pilot)
+        assert eda.cell == 1 and eda.rise == 0 and "cell 1" in static_text(frames)
 
 
 async def test_a_thin_last_axis_previews_the_two_long_ones_and_errors_read_whole(tmp_path):
@@ -166,12 +138,12 @@ async def test_a_thin_last_axis_previews_the_two_long_ones_and_errors_read_whole
         data = np.zeros((48, 400, 2))
         data[:, :, 0] = np.sin(np.linspace(0, 12, 400))[None, :] * np.arange(48)[:, None]
         fh.create_dataset("traces", data=data)
-    app = PaneApp([tmp_path / "traces.h5", tmp_path / ("a-long-folder-name-" * 4) / "missing.h5"])
+    app = datasets_app([tmp_path / "traces.h5", tmp_path / ("a-long-folder-name-" * 4) / "missing.h5"])
     async with app.run_test(size=(80, 24)) as pilot:
         pane = app.query_one(DatasetsPane)
         tree = app.query_one("#ds-tree", Tree)
         _node(tree, "traces.h5").expand()
-        await _settle(pilot, app)
+        await quiet(pilot)
         seen = []
         import engine.data.h5tree as h5tree
 
@@ -184,15 +156,15 @@ async def test_a_thin_last_axis_previews_the_two_long_ones_and_errors_read_whole
         h5tree.preview_slice = spy
         try:
             tree.select_node(_node(tree, "traces.h5", "traces"))
-            await _settle(pilot, app)
+            await quiet(pilot)
         finally:
             h5tree.preview_slice = real
         assert seen == [(0, 1)], seen  # 48 x 400, not 400 x 2
         assert pane.query_one("#ds-plot").display
         _node(tree, "missing.h5").expand()
-        await _settle(pilot, app)
+        await quiet(pilot)
         status = app.query_one("#ds-status", Static)
-        assert "no such file" in _text(status) and status.size.height > 1  # wrapped, not cut
+        assert "no such file" in static_text(status) and status.size.height > 1  # wrapped, not cut
 
 
 def test_files_sharing_a_name_are_told_apart_by_their_folder(tmp_path):

@@ -2,44 +2,17 @@
 
 from __future__ import annotations
 
-import io
 
 import numpy as np
 import pytest
-from rich.console import Console
-from textual.app import App, ComposeResult
 from textual.widgets import OptionList, Static, Tree
 
 pytest.importorskip("pynwb")
 
 from tests.helpers.nwb_files import ecephys_file, malformed_files  # noqa: E402
-from tests.helpers.tui import workers_done  # noqa: E402
-from workbench.panes.datasets import DatasetsPane, NwbBrowser  # noqa: E402
+from tests.helpers.tui import datasets_app, quiet, static_text  # noqa: E402
+from workbench.panes.datasets import NwbBrowser  # noqa: E402
 from workbench.panes.datasets import nwb_view  # noqa: E402
-
-
-class PaneApp(App):
-    def __init__(self, paths):
-        super().__init__()
-        self.paths = paths
-
-    def compose(self) -> ComposeResult:
-        yield DatasetsPane(self.paths, id="datasets")
-
-
-def _text(widget: Static) -> str:
-    console = Console(width=200, record=True, file=io.StringIO())
-    console.print(widget.content)
-    return console.export_text()
-
-
-async def _settle(pilot, app):
-    for _ in range(100):
-        await pilot.pause()
-        await workers_done(app)
-        await pilot.pause()
-        if not any(w.is_running for w in app.workers):
-            return
 
 
 def _file_node(tree: Tree, name: str):
@@ -49,7 +22,7 @@ def _file_node(tree: Tree, name: str):
 async def _open_file(pilot, app, name: str) -> NwbBrowser:
     tree = app.query_one("#ds-tree", Tree)
     tree.select_node(_file_node(tree, name))
-    await _settle(pilot, app)
+    await quiet(pilot)
     return app.query_one(NwbBrowser)
 
 
@@ -57,18 +30,18 @@ async def _open_item(pilot, app, kind: str, name: str) -> None:
     browser = app.query_one(NwbBrowser)
     if browser.view.kind != "summary":
         await pilot.press("escape")
-        await _settle(pilot, app)
+        await quiet(pilot)
     options = app.query_one("#nwb-items", OptionList)
     assert options.has_focus
     target = next(i for i, item in enumerate(browser.items) if (item.kind, item.name) == (kind, name))
     step = target - options.highlighted
     await pilot.press(*(["down" if step > 0 else "up"] * abs(step)), "enter")
-    await _settle(pilot, app)
+    await quiet(pilot)
     assert (browser.view.kind, browser.view.name) == (kind, name)
 
 
 def _status(app) -> str:
-    return _text(app.query_one("#ds-status", Static)).strip()
+    return static_text(app.query_one("#ds-status", Static), 200).strip()
 
 
 @pytest.fixture(scope="module")
@@ -79,11 +52,11 @@ def ecephys(tmp_path_factory):
 async def test_summary_raster_table_series_and_the_hdf5_tree(ecephys, monkeypatch):
     path, trains = ecephys
     monkeypatch.setattr(nwb_view, "UNITS_PER_PAGE", 3)  # seven units: three pages
-    app = PaneApp([path])
+    app = datasets_app([path])
     async with app.run_test(size=(80, 24)) as pilot:
         browser = await _open_file(pilot, app, "ecephys.nwb")
         assert browser.display and not app.query_one("#ds-plot").display
-        head = _text(app.query_one("#nwb-head", Static))
+        head = static_text(app.query_one("#nwb-head", Static), 200)
         assert "sess-1 · synthetic ecephys" in head and f"7 · {sum(map(len, trains))} spikes" in head
         lines = {line[:11].strip(): line[11:].strip() for line in head.splitlines() if line.strip()}
         assert lines["unit areas"] == "VISam 3, CA1 2, VISp 2"  # units' areas, through their electrodes
@@ -98,7 +71,7 @@ async def test_summary_raster_table_series_and_the_hdf5_tree(ecephys, monkeypatc
         await _open_item(pilot, app, "raster", "units")
         first = min(t[0] for t in trains[:3])
         assert browser.view.t0 == pytest.approx(first) and browser.view.window == 10.0
-        shown = _text(app.query_one("#nwb-view", Static))
+        shown = static_text(app.query_one("#nwb-view", Static), 200)
         assert "spike raster" in shown and "units 0-2" in shown
 
         def spikes(unit: int) -> np.ndarray:
@@ -108,22 +81,22 @@ async def test_summary_raster_table_series_and_the_hdf5_tree(ecephys, monkeypatc
         t = trains[1]
         np.testing.assert_array_equal(spikes(1), t[(t >= first) & (t < first + 10)])
         await pilot.press("right", "minus")  # the next window, then twice as long
-        await _settle(pilot, app)
+        await quiet(pilot)
         assert browser.view.t0 == pytest.approx(first + 10) and browser.view.window == 20.0
         np.testing.assert_array_equal(spikes(1), t[(t >= first + 10) & (t < first + 30)])
         await pilot.press("down", "down", "down")  # units 3-5, 6, then no further
-        await _settle(pilot, app)
-        assert browser.view.first_unit == 6 and "units 6-6" in _text(app.query_one("#nwb-view", Static))
+        await quiet(pilot)
+        assert browser.view.first_unit == 6 and "units 6-6" in static_text(app.query_one("#nwb-view", Static), 200)
         t = trains[6]
         np.testing.assert_array_equal(spikes(6), t[(t >= first + 10) & (t < first + 30)])
 
         # the trials table: rows and columns scroll with the arrows
         await _open_item(pilot, app, "table", "intervals/trials")
-        table = _text(app.query_one("#nwb-view", Static))
+        table = static_text(app.query_one("#nwb-view", Static), 200)
         assert "start_time" in table and "stop_time" in table and "38" in table  # trial 4 stops at 38 s
         await pilot.press("right", "down", "down")
-        await _settle(pilot, app)
-        table = _text(app.query_one("#nwb-view", Static))
+        await quiet(pilot)
+        table = static_text(app.query_one("#nwb-view", Static), 200)
         assert browser.view.col == 1 and browser.view.row == 2
         assert "start_time" not in table and "stop_time" in table and " 8" not in table and "28" in table
 
@@ -132,27 +105,27 @@ async def test_summary_raster_table_series_and_the_hdf5_tree(ecephys, monkeypatc
         y0 = np.asarray(browser.figure.panels[0].series[0].y)
         assert (y0 >= 0).all() and y0.max() > 900
         await pilot.press("right")
-        await _settle(pilot, app)
+        await quiet(pilot)
         y1 = np.asarray(browser.figure.panels[0].series[0].y)
         assert browser.view.channel == 1 and (y1 <= 0).all() and y1.min() < -900
-        assert "pos" in _text(app.query_one("#nwb-view", Static))
+        assert "pos" in static_text(app.query_one("#nwb-view", Static), 200)
 
         # h: the raw HDF5 tree of the same file, and back
         await pilot.press("h")
-        await _settle(pilot, app)
+        await quiet(pilot)
         tree = app.query_one("#ds-tree", Tree)
         node = _file_node(tree, "ecephys.nwb")
         assert tree.has_focus and not browser.display and node.is_expanded
         assert {"units/", "intervals/", "acquisition/"} <= {str(c.label).split()[0] for c in node.children}
         assert "NWB file: h shows its NWB view" in _status(app)
         await pilot.press("h")
-        await _settle(pilot, app)
+        await quiet(pilot)
         assert browser.display and browser.view.kind == "summary" and app.query_one("#nwb-items").has_focus
 
 
 async def test_malformed_files_give_one_line_and_the_pane_keeps_working(tmp_path):
     bad = malformed_files(tmp_path)
-    app = PaneApp([tmp_path])
+    app = datasets_app([tmp_path])
     async with app.run_test(size=(80, 24)) as pilot:
         def one_line(expected: str) -> None:
             text = _status(app)
@@ -169,20 +142,20 @@ async def test_malformed_files_give_one_line_and_the_pane_keeps_working(tmp_path
         await _open_file(pilot, app, "backwards.nwb")
         await _open_item(pilot, app, "table", "intervals/trials")
         one_line("trials row 1 stops before it starts")
-        assert "1.5" in _text(app.query_one("#nwb-view", Static))  # the rows are still shown
+        assert "1.5" in static_text(app.query_one("#nwb-view", Static), 200)  # the rows are still shown
         # a plain HDF5 file named .nwb is shown as HDF5; h says it is not NWB
         tree = app.query_one("#ds-tree", Tree)
         tree.select_node(_file_node(tree, "plain.nwb"))
-        await _settle(pilot, app)
+        await quiet(pilot)
         assert not app.query_one(NwbBrowser).display and "group with 1 members" in _status(app)
         tree.move_cursor(_file_node(tree, "plain.nwb"))
         tree.focus()
         await pilot.press("h")
-        await _settle(pilot, app)
+        await quiet(pilot)
         one_line("plain.nwb is not an NWB file")
         # and everything still works: a good file after the bad ones
         _file_node(tree, "text.nwb").expand()
-        await _settle(pilot, app)
+        await quiet(pilot)
         one_line("not an HDF5 file")
         assert app.is_running
     assert bad["plain"].exists()
@@ -192,10 +165,10 @@ async def test_an_allen_session_shows_unit_quality_and_areas(tmp_path):
     from tests.helpers.nwb_files import allen_session
 
     _, path, _, ids = allen_session(tmp_path, n_units=12)
-    app = PaneApp([path])
+    app = datasets_app([path])
     async with app.run_test(size=(80, 24)) as pilot:
         browser = await _open_file(pilot, app, "session.nwb")
-        head = _text(app.query_one("#nwb-head", Static))
+        head = static_text(app.query_one("#nwb-head", Static), 200)
         lines = {line[:11].strip(): line[11:].strip() for line in head.splitlines() if line.strip()}
         assert lines["unit areas"] == "VISam 6, VISp 6"  # through the units' peak_channel_id
         assert {"amplitude_cutoff", "presence_ratio", "isi_violations", "quality"} <= set(
@@ -205,12 +178,12 @@ async def test_an_allen_session_shows_unit_quality_and_areas(tmp_path):
         assert list(frame.index) == list(ids) and list(frame["quality"])[6] == "noise"
         cols = list(frame.columns)
         await pilot.press(*(["right"] * cols.index("quality")))
-        await _settle(pilot, app)
-        table = _text(app.query_one("#nwb-view", Static))
+        await quiet(pilot)
+        table = static_text(app.query_one("#nwb-view", Static), 200)
         assert table.splitlines()[1].split()[:2] == ["id", "quality"] and "noise" in table
         await pilot.press("down")  # row 1 first: still 12 rows in the head, 11 shown
-        await _settle(pilot, app)
-        assert browser.view.row == 1 and f"rows 1-11 of {len(ids)}" in _text(app.query_one("#nwb-view", Static))
+        await quiet(pilot)
+        assert browser.view.row == 1 and f"rows 1-11 of {len(ids)}" in static_text(app.query_one("#nwb-view", Static), 200)
 
 
 async def test_names_and_cells_from_a_hostile_file_never_reach_the_terminal_raw(tmp_path):
@@ -228,16 +201,16 @@ async def test_names_and_cells_from_a_hostile_file_never_reach_the_terminal_raw(
     f.add_time_intervals(pres)
     f.add_acquisition(TimeSeries(name=f"run{evil}", data=np.arange(50.0), unit="cm/s", rate=10.0))
     path = write(f, tmp_path / f"file{evil}.nwb")
-    app = PaneApp([path])
+    app = datasets_app([path])
     async with app.run_test(size=(80, 24)) as pilot:
         def clean() -> str:
-            shown = screen_text(app) + _status(app) + _text(app.query_one("#ds-info", Static))
+            shown = screen_text(app) + _status(app) + static_text(app.query_one("#ds-info", Static), 200)
             assert "\x1b" not in shown and "\x07" not in shown and "\u202e" not in shown
             return shown
 
         browser = await _open_file(pilot, app, "file")
         assert "\\x1b]0;owned\\x07[b]\\u202e" in clean()  # shown as escapes, markup as text
-        assert "desc\\x1b" in _text(app.query_one("#nwb-head", Static))
+        assert "desc\\x1b" in static_text(app.query_one("#nwb-head", Static), 200)
         await _open_item(pilot, app, "table", f"intervals/stim{evil}")
         assert "cell\\x1b]0;owned" in clean() and list(browser.frame.index) == [0]
         await _open_item(pilot, app, "series", f"acquisition/run{evil}")

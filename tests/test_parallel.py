@@ -12,7 +12,7 @@ from engine import parallel
 from engine.analyses.base import Analysis, Step
 from engine.parallel import ParallelConfig, ParallelError, imap, parallel_backend, pmap
 from engine.reporting import Cancelled, RecordingReporter
-from tests.conftest import cli
+from tests.helpers.process import cli
 
 
 def _slow_first(x):

@@ -12,7 +12,7 @@ import pytest
 from engine import analyses
 from engine.analyses.base import ParamError, StepContext, parse_sets, validate_params
 from engine.resources import ResourceError, fmt_bytes, memory_problem, require_memory
-from tests.conftest import cli
+from tests.helpers.process import cli
 
 BUILT_IN = ("demo", "lds", "mei", "retina", "connectome", "stimulus")
 

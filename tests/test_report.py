@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from engine.session_report import curve_image, write_report
-from tests.conftest import cli
+from tests.helpers.process import cli
 
 
 def _png_pixels(path) -> np.ndarray:

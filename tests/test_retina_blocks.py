@@ -18,7 +18,7 @@ from engine.analyses.retina.sequences import Sequences, run_blocks
 from engine.data.errors import DataError
 from engine.data.retina import inspect_retina, load_retina
 from engine.data.retina_blocks import block_segments, find_blocks
-from tests.conftest import cli
+from tests.helpers.process import cli
 
 BLOCK, N_BLOCKS, T_TEST, REPS, CELLS, SIZE = 400, 3, 300, 4, 3, 20
 

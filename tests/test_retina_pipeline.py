@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from engine.session import Session
-from tests.conftest import cli
+from tests.helpers.process import cli
 
 
 def test_retina_end_to_end_json_matches_the_session(session_root):

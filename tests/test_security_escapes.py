@@ -8,7 +8,7 @@ import pytest
 
 from engine.session import Session
 from engine.text import has_controls, safe_line, safe_text
-from tests.conftest import cli
+from tests.helpers.process import cli
 
 OSC52 = "\x1b]52;c;cm0gLXJmIH4=\x07"  # write "rm -rf ~" to the clipboard
 TITLE = "\x1b]0;owned\x1b\\"  # set the window title, ST-terminated

@@ -2,41 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import time
 
 import h5py
 import numpy as np
-from rich.console import Console
-from textual.app import App, ComposeResult
 from textual.widgets import Static, Tree
 
-from workbench.panes.datasets import DatasetsPane
-from tests.helpers.tui import workers_done
-
-
-class PaneApp(App):
-    def __init__(self, paths):
-        super().__init__()
-        self.paths = paths
-
-    def compose(self) -> ComposeResult:
-        yield DatasetsPane(self.paths, id="datasets")
-
-
-def _text(widget: Static) -> str:
-    console = Console(width=120, record=True, file=io.StringIO())
-    console.print(widget.content)
-    return console.export_text()
-
-
-async def _settle(pilot, app):
-    for _ in range(100):
-        await pilot.pause()
-        await workers_done(app)
-        await pilot.pause()
-        if not any(w.is_running for w in app.workers):
-            return
+from tests.helpers.tui import datasets_app, quiet, static_text
 
 
 async def test_hostile_file_previews_lists_and_quits(tmp_path):
@@ -50,23 +22,23 @@ async def test_hostile_file_previews_lists_and_quits(tmp_path):
         fh["loop"] = h5py.SoftLink("/loop")
         fh["ext"] = h5py.ExternalLink("/etc/hostname", "/x")
     t0 = time.perf_counter()
-    app = PaneApp([path])
+    app = datasets_app([path])
     async with app.run_test(size=(100, 30)) as pilot:
         tree = app.query_one("#ds-tree", Tree)
         node = next(c for c in tree.root.children if str(c.label).startswith("bomb.h5"))
         node.expand()
-        await _settle(pilot, app)
+        await quiet(pilot)
         labels = {str(c.label).split()[0]: c for c in node.children}
         assert "\x1b" not in "".join(map(str, labels)) and "title\\x1b]0;owned\\x07[bold]x" in labels
         assert "ext" in labels and "/etc/hostname:/x" in str(labels["ext"].label)
         assert "unresolvable" in str(labels["loop"].label) and "empty" in str(labels["nothing"].label)
         tree.select_node(labels["ext"])
-        await _settle(pilot, app)
-        assert "/etc/hostname:/x (external link, not followed)" in _text(app.query_one("#ds-status", Static))
+        await quiet(pilot)
+        assert "/etc/hostname:/x (external link, not followed)" in static_text(app.query_one("#ds-status", Static))
         tree.select_node(labels["big"])  # a plain strided read of it never returns
-        await _settle(pilot, app)
-        assert "4611686018427387904" in _text(app.query_one("#ds-info", Static)).replace(" × ", "")
+        await quiet(pilot)
+        assert "4611686018427387904" in static_text(app.query_one("#ds-info", Static)).replace(" × ", "")
         tree.select_node(labels["title\\x1b]0;owned\\x07[bold]x"])
-        await _settle(pilot, app)
-        assert "\x1b" not in _text(app.query_one("#ds-info", Static))
+        await quiet(pilot)
+        assert "\x1b" not in static_text(app.query_one("#ds-info", Static))
     assert time.perf_counter() - t0 < 60  # and the app has exited

@@ -19,7 +19,7 @@ import pytest
 from engine import parallel
 from engine.parallel import CONFIG_SCOPE, ParallelConfig
 from engine.session import Session
-from tests.conftest import cli, free_port
+from tests.helpers.process import cli, free_port
 
 pytest.importorskip("distributed")
 

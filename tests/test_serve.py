@@ -14,7 +14,7 @@ import psutil  # dask.distributed's dependency
 import pytest
 import textual_serve  # noqa: F401  (in the test extras: missing, these tests fail rather than skip)
 
-from tests.conftest import free_port
+from tests.helpers.process import free_port
 
 
 @pytest.fixture

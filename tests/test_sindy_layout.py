@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.helpers.process import ROOT
 
 PACKAGE = "engine.sindy"
 SINDY = ROOT / "engine" / "sindy"

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from engine.session import Session
-from tests.conftest import ROOT
+from tests.helpers.process import ROOT
 from tests.helpers.tmux import Tmux
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")

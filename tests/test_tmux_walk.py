@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers.process import ROOT
 from tests.helpers.tmux import Tmux
 from tests.walk_sessions import TINY, make_walk_session
 

@@ -39,3 +39,38 @@ async def settle(pilot, seconds: float = 0.6) -> None:
     await pilot.pause(seconds)
     await workers_done(pilot.app)
     await pilot.pause()
+
+
+async def quiet(pilot, rounds: int = 100) -> None:
+    """Pause, wait for workers, pause again, until no worker is running (a worker's result
+    may start the next one: opening a file, then its preview)."""
+    for _ in range(rounds):
+        await pilot.pause()
+        await workers_done(pilot.app)
+        await pilot.pause()
+        if not any(w.is_running for w in pilot.app.workers):
+            return
+
+
+def static_text(widget, width: int = 120) -> str:
+    """Plain text of whatever a Static shows (str, Text or a rich Table)."""
+    import io
+
+    from rich.console import Console
+
+    console = Console(width=width, record=True, file=io.StringIO())
+    console.print(widget.content)
+    return console.export_text()
+
+
+def datasets_app(paths):
+    """An app holding only the Datasets pane, on ``paths``."""
+    from textual.app import App, ComposeResult
+
+    from workbench.panes.datasets import DatasetsPane
+
+    class PaneApp(App):
+        def compose(self) -> ComposeResult:
+            yield DatasetsPane(paths, id="datasets")
+
+    return PaneApp()
