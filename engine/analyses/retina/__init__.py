@@ -71,7 +71,9 @@ ANALYSIS = Analysis(
               "ln_pool": Param(5, "pixels pooled per side", 1, 100)}),
         Step("prune", _S + "prune", "global L1 pruning of the CfC weights (the seed's 20 lowest)",
              {"prune_amount": Param(20, "weights to prune (the lowest |w|)", 0, 10**9),
-              "finetune_iterations": Param(0, "fine-tuning steps after pruning", 0, 10**8)}),
+              "finetune_iterations": Param(0, "fine-tuning steps after pruning (with the training loss)", 0, 10**8),
+              # its own setting, not the training rate read silently (issue 20): a third of it
+              "finetune_lr": Param(1e-3, "learning rate of the fine-tuning after pruning", 1e-8, 10.0)}),
         Step("sindy", _S + "sindy", "collect hidden states, fit SINDy with control (threshold 0 = the sweep's knee)",
              # discrete time, degree 1: the CfC steps once per frame, and an ODE fitted to its
              # jumps gave RK4 rollouts that all diverged (the knee then kept no term at all); as

@@ -55,7 +55,7 @@ def prune_sweep(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
         if amount > 0:
             kwargs: dict[str, Any] = {}
             if ft:
-                kwargs = dict(finetune=TrainConfig(steps=ft, lr=p["lr"] / 3, loss=p["loss"], device="cpu",
+                kwargs = dict(finetune=TrainConfig(steps=ft, lr=p["finetune_lr"], loss=p["loss"], device="cpu",
                                                    log_every=max(1, ft // 5), val_every=max(1, ft // 2),
                                                    checkpoint_every=10**9, seed=p["seed"]),
                               train_batches=Sequences(stim, resp, train_seg, n_frames, p["seq_len"], p["batch_size"]),

@@ -253,7 +253,7 @@ def prune(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
         stim = _standardise(stim, model)
         _, train_seg, val_seg = _split_segments(data, p)
         kwargs = dict(
-            finetune=TrainConfig(steps=p["finetune_iterations"], lr=p["lr"] / 3, loss=p["loss"],
+            finetune=TrainConfig(steps=p["finetune_iterations"], lr=p["finetune_lr"], loss=p["loss"],
                                  device=p["device"], log_every=5,
                                  val_every=max(10, p["finetune_iterations"] // 5)),
             train_batches=Sequences(stim, resp, train_seg, p["n_frames"], p["seq_len"], p["batch_size"]),
