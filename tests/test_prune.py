@@ -58,13 +58,17 @@ def test_prune_by_fraction():
 def test_ncp_wiring_never_counts_absent_synapses():
     m = model(units=10, wiring="autoncp")
     masks = {id(cell.ff1): cell.sparsity_mask.detach().clone() for cell in m.cfc.modules() if getattr(cell, "sparsity_mask", None) is not None}
+    assert masks, "an NCP wiring has sparsity masks: without them this test would check nothing"
     report = prune_global(m, 15)
     assert report["pruned"] == 15
+    checked = 0
     for cell in m.cfc.modules():
         if id(getattr(cell, "ff1", None)) in masks:
+            checked += 1
             mask = masks[id(cell.ff1)]
             # Every pruned ff1 entry was a real synapse of the wiring.
             assert ((cell.ff1.weight == 0) & (mask == 0)).sum() == 0
+    assert checked == len(masks)
 
 
 def test_finetune_through_train_loop_keeps_pruned_weights_zero(tmp_path):
