@@ -49,3 +49,18 @@ def test_lds_trains_and_scores_on_an_nlb_file(tmp_path, one_thread):
         pytest.skip("nlb_tools not installed: the submission was written but not scored")
     assert abs(out["nlb_co_bps"] - out["co_bps"]) < 1e-9
     assert -1.0 < out["nlb_vel_r2"] < 1.0  # the latents decoded from the model's rates, not a zero stand-in
+
+
+def test_on_a_recording_nothing_is_generated_and_the_truth_step_says_why_it_has_nothing(tmp_path):
+    """A whole run on a recording finishes: generate does not make synthetic data the steps
+    would then mix with the file, and truth (nothing to score against) is skipped, not failed."""
+    d = simulate(LDSConfig(seed=3, trials=8, neurons=12, steps=20, latents=2))
+    heldout = np.zeros(12, bool)
+    heldout[::3] = True
+    path = nlb.write_nlb_nwb(tmp_path / "dataset.nwb", d.spikes, heldout, ["train"] * 6 + ["val"] * 2)
+    p = {**LDS.defaults(), "data": str(path)}
+    ctx = StepContext(workdir=tmp_path / "job")
+    gen = LDS.step("generate").load()(ctx, dict(p))
+    assert gen == {"data": str(path), "generated": False} and not (ctx.workdir / lds.DATA_FILE).exists()
+    out = LDS.step("truth").load()(ctx, dict(p))
+    assert out["truth"] == "skipped" and "recording" in out["truth_skipped"]

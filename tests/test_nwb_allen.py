@@ -109,3 +109,16 @@ def test_mei_reliability_step_reads_the_nwb_file(session, tmp_path):
     assert any("area == VISp: 6" in line for line in logs)
     p.update(area="VISam")  # AllenSDK's defaults leave units 8 and 10 of VISam
     assert ANALYSIS.step("reliability").load()(ctx, p)["n_units"] == 2
+
+
+def test_on_a_recording_mei_generates_nothing_and_its_truth_step_says_why(session, tmp_path):
+    from engine.analyses import StepContext
+    from engine.analyses.mei import ANALYSIS
+
+    _, path, _, _ = session
+    ctx = StepContext(workdir=tmp_path)
+    p = {**ANALYSIS.defaults(), "data": str(path)}
+    assert ANALYSIS.step("generate").load()(ctx, dict(p)) == {"data": str(path), "generated": False}
+    assert not (tmp_path / "allen").exists()
+    out = ANALYSIS.step("truth").load()(ctx, dict(p))
+    assert out["truth"] == "skipped" and "recording" in out["truth_skipped"]

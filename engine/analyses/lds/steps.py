@@ -27,8 +27,13 @@ from engine.analyses.lds.inputs import (  # the names sindy.py, truth.py and tes
 
 
 def generate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
-    """Simulate the LDS into ``lds.h5`` (skipped when present with the same settings)."""
+    """Simulate the LDS into ``lds.h5`` (skipped when present with the same settings, and
+    when ``data=`` names a recording: the other steps read that)."""
     from engine.data.lds_gen import generate as gen
+
+    if p.get("data"):
+        ctx.reporter.log(f"data={p['data']}: nothing generated, the steps read that file")
+        return {"data": str(p["data"]), "generated": False}
 
     from engine.resources import require_memory
 
