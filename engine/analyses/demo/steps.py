@@ -148,9 +148,13 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     t = np.arange(horizon) * dt
     sindy_roll = np.asarray(model.simulate(truth[:, 0], t, max_wall_time=60).x)
     ctx.reporter.progress(2, 3, "scoring")
-    preds = {"MLP": mlp_roll.reshape(-1, 2), "SINDy": np.asarray(sindy_roll).reshape(-1, 2)}
+    # two trivial predictors scored on the same frames: a model must beat them to mean anything
+    held = np.repeat(truth[:, :1], horizon, axis=1)  # the initial state, held
+    preds = {"MLP": mlp_roll.reshape(-1, 2), "SINDy": np.asarray(sindy_roll).reshape(-1, 2),
+             "zeros": np.zeros_like(truth).reshape(-1, 2), "initial state held": held.reshape(-1, 2)}
     metrics = ("mae", "rmse", "corr")
     table = score_table(preds, truth.reshape(-1, 2), metrics=metrics, cells=["x0", "x1"])
+    table["role"] = ["model", "model", "baseline", "baseline"]
     ctx.save_table("demo rollout error", table, meta=score_meta(metrics))
     np.savez(ctx.workdir / "rollouts.npz", truth=truth, MLP=mlp_roll, SINDy=sindy_roll)
     ctx.reporter.progress(3, 3, "done")
