@@ -204,3 +204,10 @@ def test_from_a_job_made_with_other_settings_is_refused(session):
     one = _full(session, 1)
     with pytest.raises(ParamError, match=rf"--from {one.id}: that job made its files with value=1, not value=5"):
         runner.submit(session, "pipe", ["evaluate"], {"value": 5}, from_job=one.id)
+
+
+def test_a_step_job_on_a_recording_is_not_told_to_run_generate_first(session):
+    job_id = runner.submit(session, "retina", ["train"], {"data": "/recordings/naturalscene.h5"})
+    assert folders.inputs_line(session.job_dir(session.job(job_id))) is None
+    plain = runner.submit(session, "retina", ["train"])
+    assert "has run generate" in folders.inputs_line(session.job_dir(session.job(plain)))[1]
