@@ -142,6 +142,14 @@ def differences(made: dict[str, Any], expect: dict[str, Any]) -> dict[str, tuple
     return {k: (made[k], v) for k, v in expect.items() if k not in RUN_ONLY and k in made and made[k] != v}
 
 
+def _had(diff: dict[str, tuple[Any, Any]]) -> str:
+    return ", ".join(f"{k}={a!r}" for k, (a, _) in diff.items())
+
+
+def _asked(diff: dict[str, tuple[Any, Any]]) -> str:
+    return " ".join(f"{k}={b}" for k, (_, b) in diff.items())
+
+
 def choose(session: "Session", analysis: str, order: list[str], steps: list[str],
            from_job: str | None = None, expect: dict[str, Any] | None = None) -> Inputs | None:
     """The earlier job a new job of ``steps`` takes its inputs from (None: it needs none,
@@ -161,9 +169,7 @@ def choose(session: "Session", analysis: str, order: list[str], steps: list[str]
             raise ParamError(f"--from {from_job}: the steps {', '.join(steps)} take no earlier step's output")
         diff = differences(job.params or {}, expect or {})
         if diff:
-            was = ", ".join(f"{k}={a!r}" for k, (a, _) in diff.items())
-            raise ParamError(f"--from {from_job}: that job made its files with {was}, not "
-                             + " ".join(f"{k}={b}" for k, (_, b) in diff.items()))
+            raise ParamError(f"--from {from_job}: that job made its files with {_had(diff)}, not {_asked(diff)}")
         found = _from_job(session, job, needed)
         if found is None:
             raise ParamError(f"--from {from_job}: that job finished none of the steps this one needs "
@@ -171,22 +177,22 @@ def choose(session: "Session", analysis: str, order: list[str], steps: list[str]
         return found
     if not needed:
         return None
-    ended = [j for j in reversed(session.jobs()) if j.analysis == analysis and not j.active]
-    expect = {k: v for k, v in (expect or {}).items() if k not in RUN_ONLY}
+    ended = [j for j in reversed(session.jobs()) if j.analysis == analysis and not j.active and j.workdir]
+    made: dict[str, dict] = {}  # each folder's manifest read once, and only as far as the search goes
     mismatch: tuple[Job, dict] | None = None
     for step in reversed(needed):  # the newest job that made the latest step needed
         for job in ended:
-            if job.workdir and step in read_manifest(session.job_dir(job))["steps"]:
-                diff = differences(job.params or {}, expect)
+            if job.id not in made:
+                made[job.id] = read_manifest(session.job_dir(job))["steps"]
+            if step in made[job.id]:
+                diff = differences(job.params or {}, expect or {})
                 if not diff:
                     return _from_job(session, job, needed)
                 mismatch = mismatch or (job, diff)
     if mismatch is not None:
         job, diff = mismatch
-        was = ", ".join(f"{k}={a!r}" for k, (a, _) in diff.items())
-        now = " ".join(f"{k}={b}" for k, (_, b) in diff.items())
-        raise ParamError(f"no earlier job made {', '.join(needed)} with {now} (the newest, {job.id}, had {was}): "
-                         f"run those steps with these settings first, or pass --from JOB")
+        raise ParamError(f"no earlier job made {', '.join(needed)} with {_asked(diff)} (the newest, {job.id}, had "
+                         f"{_had(diff)}): run those steps with these settings first, or pass --from JOB")
     return _legacy(session, analysis, needed)
 
 
