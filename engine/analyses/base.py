@@ -213,6 +213,21 @@ class StepContext:
         if self.session is not None:
             self.session.save_table(name, table, job_id=self.job_id, meta=meta)
 
+    def recording_instead(self, p: dict[str, Any]) -> dict[str, Any] | None:
+        """A generate step's result when ``data=`` names a recording (the other steps read
+        it, so nothing is made); None when there is something to generate."""
+        if not p.get("data"):
+            return None
+        self.reporter.log(f"data={p['data']}: nothing generated, the steps read that file")
+        return {"data": str(p["data"]), "generated": False}
+
+    def no_truth(self, what: str) -> dict[str, Any]:
+        """A truth step's result on a recording: nothing to score against, and the analysis
+        before it stands (the job finishes, saying why)."""
+        why = f"a recording stores no {what}: nothing to score against (the truth step needs generated data)"
+        self.reporter.log(why, level="warning")
+        return {"truth": "skipped", "truth_skipped": why}
+
     def save_equations(self, name: str, payload: dict) -> None:
         """Store a fitted equation set (JSON-able dict, see engine.sindy.export) in the session."""
         if self.session is not None:

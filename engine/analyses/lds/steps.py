@@ -31,9 +31,8 @@ def generate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     when ``data=`` names a recording: the other steps read that)."""
     from engine.data.lds_gen import generate as gen
 
-    if p.get("data"):
-        ctx.reporter.log(f"data={p['data']}: nothing generated, the steps read that file")
-        return {"data": str(p["data"]), "generated": False}
+    if (recording := ctx.recording_instead(p)) is not None:
+        return recording
 
     from engine.resources import require_memory
 

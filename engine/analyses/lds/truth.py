@@ -71,10 +71,7 @@ def truth(ctx, p: dict[str, Any]) -> dict[str, Any]:
 
     data = load_data(ctx, p)
     if getattr(data, "latents", None) is None or getattr(data, "A0", None) is None:
-        # a recording: nothing to score against, and the analysis before this step stands
-        why = "a recording stores no true latents: nothing to score against (the truth step needs generated data)"
-        ctx.reporter.log(why, level="warning")
-        return {"truth": "skipped", "truth_skipped": why}
+        return ctx.no_truth("true latents")
     for f in (PRED_FILE, SINDY_FILE):
         if not (ctx.workdir / f).exists():
             raise FileNotFoundError(f"{ctx.workdir / f} is missing: run the 'evaluate' and 'sindy' steps first")

@@ -29,9 +29,8 @@ def generate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
     from engine.data.allen import SyntheticV1Config
     from engine.data.allen import generate as gen
 
-    if p.get("data"):  # a recording: the other steps read it
-        ctx.reporter.log(f"data={p['data']}: nothing generated, the steps read that file")
-        return {"data": str(p["data"]), "generated": False}
+    if (recording := ctx.recording_instead(p)) is not None:
+        return recording
 
     from engine.resources import require_memory
 

@@ -135,10 +135,7 @@ def truth(ctx, p: dict[str, Any]) -> dict[str, Any]:
 
     src = _data_source(ctx, p)
     if p.get("data") and not (src / TRUTH).exists():
-        # a recording: nothing to score against, and the analysis before this step stands
-        why = "a recording stores no generator truth: nothing to score against (the truth step needs generated data)"
-        ctx.reporter.log(why, level="warning")
-        return {"truth": "skipped", "truth_skipped": why}
+        return ctx.no_truth("generator truth")
     if not (src / TRUTH).exists():
         raise FileNotFoundError(f"{src / TRUTH} is missing: the truth step needs the generated data ('generate')")
     if not (ctx.workdir / MEIS).exists():
