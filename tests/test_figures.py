@@ -13,6 +13,7 @@ from engine.analyses import get
 from engine.atomic import save_npz
 from engine.views import Figure, Panel, Series, load_figure
 from tests.helpers.tui import settle as _settle
+from tests.helpers.tui import static_text
 
 
 def _retina_artifacts(workdir, T=800, cells=3, seed=0):
@@ -100,14 +101,6 @@ def retina_session(session_root):
 
 
 
-def _text(widget) -> str:
-    from rich.console import Console
-
-    console = Console(width=200, record=True, file=open("/dev/null", "w"))
-    console.print(widget.content)
-    return console.export_text()
-
-
 async def test_results_pane_cycles_figures_and_restores_them(retina_session):
     from textual.widgets import DataTable
 
@@ -118,13 +111,13 @@ async def test_results_pane_cycles_figures_and_restores_them(retina_session):
         await pilot.press("4")
         await _settle(pilot)
         view = app.query_one("#result-bars")
-        assert "mae retina MAE" in _text(view)  # bars first
+        assert "mae retina MAE" in static_text(view, 200)  # bars first
         await pilot.press("v")
         await _settle(pilot)
-        assert "CfC vs target, cell 0" in _text(view)
+        assert "CfC vs target, cell 0" in static_text(view, 200)
         await pilot.press("n", "m")
         await _settle(pilot)
-        shown = _text(view)
+        shown = static_text(view, 200)
         assert "CfC-pruned vs target, cell 1" in shown and "MAE 0.2000" in shown
         # two runs side by side
         await pilot.press("c")
@@ -139,7 +132,7 @@ async def test_results_pane_cycles_figures_and_restores_them(retina_session):
     async with app.run_test(size=(100, 40)) as pilot:
         await pilot.press("4")
         await _settle(pilot)
-        assert "CfC-pruned vs target, cell 1" in _text(app.query_one("#result-bars"))
+        assert "CfC-pruned vs target, cell 1" in static_text(app.query_one("#result-bars"), 200)
     again.close()
 
 
@@ -153,10 +146,10 @@ async def test_training_pane_shows_predicted_vs_true(retina_session):
         await pilot.press("v")
         await _settle(pilot)
         view = app.query_one("#loss-plot")
-        assert "Validation: predicted vs recorded, cell 0" in _text(view)
+        assert "Validation: predicted vs recorded, cell 0" in static_text(view, 200)
         await pilot.press("n")
         await _settle(pilot)
-        assert "cell 1: corr 1.000" in _text(view)
+        assert "cell 1: corr 1.000" in static_text(view, 200)
 
 
 def test_connectome_views_read_the_evaluate_files(tmp_path):
