@@ -67,7 +67,8 @@ def submit(session: Session, analysis: str, steps: list[str] | None = None,
     steps, params = plan(analysis, steps, overrides or {}, session)
     spec = analyses.get(analysis)
     order = [s.name for s in spec.steps]
-    upstream = set(spec.params(folders.needed_steps(order, steps)))
+    needed = folders.needed_steps(order, steps)
+    upstream = set(spec.params(needed))
     # what this job asks of the files it starts from: the earlier steps' settings it sets
     expect = {k: v for k, v in (overrides or {}).items() if k in upstream}
     inputs = folders.choose(session, analysis, order, steps, from_job, expect=expect)
@@ -80,10 +81,8 @@ def submit(session: Session, analysis: str, steps: list[str] | None = None,
     if inputs is not None:
         folders.seed(workdir, inputs)
     else:
-        missing = folders.needed_steps(order, steps)
-        if params.get("data"):  # a recording stands in for what a generate step would make
-            missing = [s for s in missing if s != "generate"]
-        folders.note_missing(workdir, analysis, missing)
+        # a recording stands in for what a generate step would make
+        folders.note_missing(workdir, analysis, [s for s in needed if not (s == "generate" and params.get("data"))])
     return job_id
 
 
