@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 import h5py
 
-from engine.data.errors import DataError
+from engine.data.errors import DataError, require_file
 from engine.text import safe_line
 
 
@@ -47,13 +47,7 @@ def open_h5(path: str | Path) -> Iterator[h5py.File]:
     h5py.File
         The open file; it is closed when the block ends.
     """
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if path.is_dir():
-        raise DataError(f"{path}: is a folder, not an HDF5 file")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: empty file, not an HDF5 file")
+    path = require_file(path, "HDF5")
     try:
         fh = h5py.File(path, "r")
     except OSError as exc:

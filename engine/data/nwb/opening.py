@@ -11,7 +11,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
-from engine.data.errors import DataError
+from engine.data.errors import DataError, require_file
 
 
 def _first_line(exc: BaseException) -> str:
@@ -37,13 +37,7 @@ def open_nwb(path: str | Path) -> Iterator[Any]:
     Yields the ``pynwb.NWBFile``; its arrays are h5py datasets read on access.
     The file is closed when the block ends.
     """
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if path.is_dir():
-        raise DataError(f"{path}: is a folder, not an NWB file")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: empty file, not an NWB file")
+    path = require_file(path, "NWB")
     import h5py
 
     if not h5py.is_hdf5(path):
