@@ -10,7 +10,10 @@ components as control inputs (SINDYc).  What makes the equations readable:
   that diverges is never chosen;
 * targets from the model itself (``targets="model"``): the CfC's one-step map at the
   collected states and at ``perturb`` copies pushed off the trajectory, compared with the
-  finite differences; a map is written ``h0[k+1] = h0[k] + ...``.
+  finite differences; a map is written ``h0[k+1] = h0[k] + ...``;
+* one control input per state (``control="drives"``): the encoder-feature direction that
+  moves it, as a polynomial of degree ``drive_degree`` (:func:`drive_shapes`), since the
+  CfC's gates answer the two signs of a drive unequally, which one linear term cannot say.
 """
 
 from __future__ import annotations
@@ -55,6 +58,32 @@ def drive_directions(xs: list[np.ndarray], us: list[np.ndarray], mean: np.ndarra
     return B / np.where(std > 1e-12, std, 1.0)[:, None]
 
 
+def drive_shapes(xs: list[np.ndarray], us: list[np.ndarray], mean: np.ndarray, comps: np.ndarray,
+                 discrete: bool, degree: int) -> np.ndarray:
+    """Each drive's own nonlinearity, ``(units, degree)``: the coefficients of ``d, d^2, ...``
+    of drive ``d_i`` (``comps[i]``) in a least-squares fit of state i's increments on all
+    states, those powers of its drive and a constant, within each block; scaled so the
+    polynomial has unit variance.  The CfC's gates saturate: a state moves more for one
+    sign of its drive than for the other, which one linear control term cannot say."""
+    rows_x, rows_d, rows_y = [], [], []
+    for x, u in zip(xs, us):
+        rows_x.append(x[:-1])
+        rows_d.append(((u[1:] if discrete else u[:-1]) - mean) @ comps.T)
+        rows_y.append(x[1:] - x[:-1])
+    X, D, Y = np.concatenate(rows_x), np.concatenate(rows_d), np.concatenate(rows_y)
+    out = np.zeros((comps.shape[0], degree))
+    for i in range(comps.shape[0]):
+        P = np.column_stack([D[:, i] ** (j + 1) for j in range(degree)])
+        A = np.hstack([X, P, np.ones((len(X), 1))])
+        scale = A.std(0) + 1e-9
+        scale[-1] = 1.0
+        c = np.linalg.lstsq(A / scale, Y[:, i], rcond=None)[0] / scale
+        c = c[X.shape[1]: X.shape[1] + degree]
+        std = (P @ c).std()
+        out[i] = c / std if std > 1e-12 else np.eye(1, degree)[0]
+    return out
+
+
 def _hold_out_tail(arrays: list[np.ndarray], n_val: int, min_fit: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Split per-block arrays into (fit, held out): the last ``n_val`` rows of the last
     blocks are held out.  Held-out pieces under 2 rows are dropped, fitted pieces under
@@ -88,23 +117,27 @@ def distil(ctx: StepContext, tag: str, model, us: list[np.ndarray], xs: list[np.
     if isinstance(xs, np.ndarray):  # one block
         us, xs = [us], [xs]
     dt, discrete = p["dt"], p["discrete_time"]
-    u_all = np.concatenate(us)
-    mean = u_all.mean(0)
-    control = p.get("control", "pcs")
-    if control == "drives":
-        comps = drive_directions(xs, us, mean, discrete)
-    else:  # the first principal components of the encoder features (SINDYc)
-        _, _, vt = np.linalg.svd(u_all - mean, full_matrices=False)
-        comps = vt[: p["control_pcs"]]
-    upcs = [control_inputs(u, mean, comps, discrete) for u in us]
-    names = [f"h{i}" for i in range(xs[0].shape[1])]
-    cnames = [f"u{i}" for i in range(comps.shape[0])]
     n_val = max(200, sum(len(x) for x in xs) // 5)
     # a fitted block must hold the sweep's held-out fifth with room for its rollouts
     min_fit = 5 * (int(p.get("rollout_steps", 20)) + 2)
+    # the held-out tail chooses the threshold: the controls are built without it
     x_fit, x_val = _hold_out_tail(xs, n_val, min_fit)
-    u_fit, u_val = _hold_out_tail(upcs, n_val, min_fit)
     raw_fit, _ = _hold_out_tail(us, n_val, min_fit)  # the CfC's own inputs, for its step map
+    u_all = np.concatenate(raw_fit)
+    mean = u_all.mean(0)
+    control = p.get("control", "pcs")
+    shape = None
+    if control == "drives":
+        comps = drive_directions(x_fit, raw_fit, mean, discrete)
+        if int(p.get("drive_degree", 1)) > 1:
+            shape = drive_shapes(x_fit, raw_fit, mean, comps, discrete, int(p["drive_degree"]))
+    else:  # the first principal components of the encoder features (SINDYc)
+        _, _, vt = np.linalg.svd(u_all - mean, full_matrices=False)
+        comps = vt[: p["control_pcs"]]
+    upcs = [control_inputs(u, mean, comps, discrete, shape) for u in us]
+    names = [f"h{i}" for i in range(xs[0].shape[1])]
+    cnames = [f"u{i}" for i in range(comps.shape[0])]
+    u_fit, u_val = _hold_out_tail(upcs, n_val, min_fit)
     out: dict[str, Any] = {}
     # without control first: the score to beat (the seed's equations had no input)
     plain = Sindy(degree=p["degree"], threshold=1e-12, alpha=p["alpha"], discrete_time=discrete)
@@ -151,13 +184,16 @@ def distil(ctx: StepContext, tag: str, model, us: list[np.ndarray], xs: list[np.
         stability_steps=int(p.get("stability_steps", 2000)),
         extra={"model": tag, "dt": dt, "data_path": str(ctx.workdir / f"sindy_{tag}.npz"), "targets": targets,
                "control": (f"{comps.shape[0]} drives: the encoder-feature direction that moves each state most "
-                           "(least squares of its increments)" if control == "drives" else
+                           "(least squares of its increments)"
+                           + ("" if shape is None else f", each a degree-{shape.shape[1]} polynomial of that "
+                              "direction (its nonlinearity, by least squares)") if control == "drives" else
                            f"{comps.shape[0]} principal components of the encoder features")
                           + (" at the next frame (the CfC's step input)" if discrete else "")})
     val = best.score(x_val, t=dt, u=u_val, metric="r2")
     ctx.reporter.metric(f"{tag} SINDy val R2 (control)", val)
     ctx.reporter.metric(f"{tag} SINDy val R2 (no control, all terms)", val_plain)
     save_npz(ctx.workdir / f"sindy_{tag}.npz", coef=best.coef_, u_mean=mean, u_components=comps,
+             **({} if shape is None else {"u_shape": shape}),
              x=np.concatenate(xs), u=np.concatenate(upcs), block_lengths=np.array([len(x) for x in xs]))
     out[f"sindy_terms_{tag}"] = int(np.count_nonzero(best.coef_))
     out[f"sindy_constants_{tag}"] = sorted(best.constants_)

@@ -344,7 +344,8 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
         sindy_model = model_from_dict(eqs)
         terms[tag] = int(np.count_nonzero(sindy_model.coef_))
         npz = np.load(ctx.workdir / f"sindy_{tag}.npz")
-        upcs = [control_inputs(u, npz["u_mean"], npz["u_components"], sindy_model.discrete_time) for u in us]
+        shape = npz["u_shape"] if "u_shape" in npz.files else None  # a drive's nonlinearity (drive_degree > 1)
+        upcs = [control_inputs(u, npz["u_mean"], npz["u_components"], sindy_model.discrete_time, shape) for u in us]
 
         def readout(h, model=model):
             with torch.no_grad():
