@@ -122,3 +122,14 @@ def test_a_pooled_encoder_saved_with_the_pool_last_loads_with_the_same_outputs()
     new.load_state_dict(state)
     new.eval()
     torch.testing.assert_close(new(x)[0], old(x)[0], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("pool", [1, 2])
+def test_a_frame_diff_encoder_round_trips_its_state_at_any_pool(pool):
+    cfg = RetinaCfCConfig(n_frames=6, frame_diff=True, pool=pool, frame_size=(20, 20))
+    a, b = RetinaCfC(cfg), RetinaCfC(cfg)
+    a.train()
+    a(torch.randn(2, 3, 6, 20, 20))
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(2, 3, 6, 20, 20)
+    torch.testing.assert_close(a.eval()(x)[0], b.eval()(x)[0])

@@ -244,7 +244,8 @@ class _Encoder(nn.Module):
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # a pooled frame_diff encoder saved before the pool came first kept its batch norm at
         # pre.1; in eval mode (running statistics) both orders give the same features
-        if prefix + "pre.1.running_mean" in state_dict:
+        pooled_diff = len(self.pre) > 1 and isinstance(self.pre[0], nn.AvgPool2d) and isinstance(self.pre[1], _FrameDiff)
+        if pooled_diff and prefix + "pre.1.running_mean" in state_dict:
             for key in [k for k in state_dict if k.startswith(prefix + "pre.1.")]:
                 state_dict[prefix + "pre.2." + key[len(prefix + "pre.1."):]] = state_dict.pop(key)
         # checkpoints from before the split kept the first conv in ``convs`` (after the pool,
