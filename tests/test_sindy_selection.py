@@ -91,3 +91,22 @@ def test_a_cubic_ode_selected_per_equation_stays_bounded_and_is_the_truth():
     assert {(i, f[j]) for i, j in zip(*np.nonzero(m.coef_))} == {(0, "x0^3"), (0, "x1^3"), (1, "x0^3"), (1, "x1^3")}
     sim = m.simulate(z[-1, 0], np.arange(2000) * 0.01)  # 5x longer than any training trajectory
     assert not sim.diverged and np.abs(np.asarray(sim.x)).max() < 2.0
+
+
+def test_stability_runs_cover_the_held_out_data_from_several_starts():
+    """A chosen model must stay bounded over the longest held-out run and over runs half as
+    long from 8 starts spread across the held-out blocks (one start is not enough)."""
+    from engine.sindy.holdout import stability_rollouts
+
+    xs = [np.arange(300.0)[:, None] * [1.0, -1.0], np.arange(500.0)[:, None] * [2.0, 0.5]]
+    ts = [0.01, 0.01]
+    runs = stability_rollouts((xs, ts, None), stability_steps=2000, rollout_steps=20)
+    assert [r["x0"].shape for r in runs] == [(1, 2), (8, 2)]
+    assert runs[0]["truth"].shape[1] == 500  # the longest block, from its start
+    assert runs[1]["truth"].shape[1] == 250  # half of it
+    firsts = {tuple(x) for x in runs[1]["x0"]}
+    assert any(x[1] > 0 for x in firsts) and any(x[1] < 0 for x in firsts)  # starts in both blocks ...
+    assert len(firsts) == 8  # ... and all 8 distinct
+    # a short cap: both runs at the cap; one shorter than the teacher-forced rollouts: none
+    assert [r["truth"].shape[1] for r in stability_rollouts((xs, ts, None), 100, 20)] == [101, 101]
+    assert stability_rollouts((xs, ts, None), 15, 20) == []

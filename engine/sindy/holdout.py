@@ -80,6 +80,20 @@ def rollout_set(vxs, vts, vus, steps, n_rollouts) -> dict | None:
     }
 
 
+def stability_rollouts(val, stability_steps: int, rollout_steps: int) -> list[dict]:
+    """Free runs a chosen model must survive on the held-out data ``val = (xs, ts, us)``:
+    the longest (up to ``stability_steps``) from its start, and runs half as long from 8
+    starts spread over it -- one start missed ODEs that a test run from another state blew
+    up within 20 steps.  Runs no longer than ``rollout_steps`` are left out."""
+    longest = max(len(v) for v in val[0]) - 1
+    out = []
+    for steps, starts in ((min(int(stability_steps), longest), 1), (min(int(stability_steps), longest // 2), 8)):
+        ro = rollout_set(val[0], val[1], val[2], steps, starts) if steps > rollout_steps else None
+        if ro is not None:
+            out.append(ro)
+    return out
+
+
 def rollout_errors(coefs, lib, ro, substeps, bound, device, method: str = "rk4"):
     """RMS error (absolute, in the states' units) of the rollouts ``ro`` (:func:`rollout_set`), all models at once.
 

@@ -21,7 +21,7 @@ from .design import (allowed_terms, check_params, check_size, constant_states, l
                      prepare)
 from .errors import check_cancel
 from .gram import GramStats
-from .holdout import rollout_errors, rollout_set, split_holdout
+from .holdout import rollout_errors, rollout_set, split_holdout, stability_rollouts
 from .model import Sindy
 from .pareto import knee_point, pareto_front
 from .selection import equation_errors, select_rows, stabilise, within_budget
@@ -299,15 +299,12 @@ def threshold_sweep(
         if max_terms is not None:
             rows = within_budget(coefs, eq_err, rows, int(max_terms))
 
-        long_ro = None
-        if stability_steps > 0 and val is not None:  # one long free run from the start of the held-out data
-            n_long = min(int(stability_steps), max(len(v) for v in val[0]) - 1)
-            long_ro = rollout_set(val[0], val[1], val[2], n_long, 1) if n_long > rollout_steps else None
+        long_ros = stability_rollouts(val, stability_steps, rollout_steps) if stability_steps > 0 and val else []
 
         def combined(stack):  # free-running held-out rollouts of whole models
             err_s, div_s = rollout_errors(stack, lib, rollouts, rollout_substeps, bound, device, rollout_method)
-            if long_ro is not None:
-                _, div_l = rollout_errors(stack, lib, long_ro, rollout_substeps, bound, device, rollout_method)
+            for ro in long_ros:
+                _, div_l = rollout_errors(stack, lib, ro, rollout_substeps, bound, device, rollout_method)
                 div_s = np.maximum(div_s, div_l)
             return err_s, div_s
 
