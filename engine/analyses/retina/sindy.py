@@ -37,23 +37,32 @@ def cfc_step(model):
     return step
 
 
+def _increments(xs: list[np.ndarray], us: list[np.ndarray], mean: np.ndarray, discrete: bool):
+    """Rows ``(h[k], u - mean, h[k+1] - h[k])`` within each block, ``u`` the features the step
+    reads (``u[k+1]`` for a map)."""
+    X = np.concatenate([x[:-1] for x in xs])
+    U = np.concatenate([(u[1:] if discrete else u[:-1]) - mean for u in us])
+    Y = np.concatenate([x[1:] - x[:-1] for x in xs])
+    return X, U, Y
+
+
+def _lstsq_scaled(A: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """Least squares of ``Y`` on ``[A, 1]`` with standardised columns; the coefficients of ``A``."""
+    A = np.hstack([A, np.ones((len(A), 1))])
+    scale = A.std(0) + 1e-9
+    scale[-1] = 1.0
+    coef = np.linalg.lstsq(A / scale, Y, rcond=None)[0]
+    return (coef.T / scale).T[:-1]
+
+
 def drive_directions(xs: list[np.ndarray], us: list[np.ndarray], mean: np.ndarray, discrete: bool) -> np.ndarray:
     """One control direction per state, ``(units, F)``: the encoder features' coefficients in a
     least-squares fit of that state's increments ``h[k+1] - h[k]`` on ``h[k]``, the features
     the step reads (``u[k+1]`` for a map) and a constant, within each block; each scaled so
     its drive has unit variance.  Unit i's equation then needs one control term, not a mix of
     principal components (the drives are what the CfC's input layer does to each unit)."""
-    rows_x, rows_u, rows_y = [], [], []
-    for x, u in zip(xs, us):
-        rows_x.append(x[:-1])
-        rows_u.append((u[1:] if discrete else u[:-1]) - mean)
-        rows_y.append(x[1:] - x[:-1])
-    X, U, Y = np.concatenate(rows_x), np.concatenate(rows_u), np.concatenate(rows_y)
-    A = np.hstack([X, U, np.ones((len(X), 1))])
-    scale = A.std(0) + 1e-9
-    scale[-1] = 1.0
-    coef = np.linalg.lstsq(A / scale, Y, rcond=None)[0] / scale[:, None]
-    B = coef[X.shape[1]: X.shape[1] + U.shape[1]].T  # (units, F)
+    X, U, Y = _increments(xs, us, mean, discrete)
+    B = _lstsq_scaled(np.hstack([X, U]), Y)[X.shape[1]:].T  # (units, F)
     std = (U @ B.T).std(0)
     return B / np.where(std > 1e-12, std, 1.0)[:, None]
 
@@ -65,20 +74,12 @@ def drive_shapes(xs: list[np.ndarray], us: list[np.ndarray], mean: np.ndarray, c
     states, those powers of its drive and a constant, within each block; scaled so the
     polynomial has unit variance.  The CfC's gates saturate: a state moves more for one
     sign of its drive than for the other, which one linear control term cannot say."""
-    rows_x, rows_d, rows_y = [], [], []
-    for x, u in zip(xs, us):
-        rows_x.append(x[:-1])
-        rows_d.append(((u[1:] if discrete else u[:-1]) - mean) @ comps.T)
-        rows_y.append(x[1:] - x[:-1])
-    X, D, Y = np.concatenate(rows_x), np.concatenate(rows_d), np.concatenate(rows_y)
+    X, U, Y = _increments(xs, us, mean, discrete)
+    D = U @ comps.T
     out = np.zeros((comps.shape[0], degree))
     for i in range(comps.shape[0]):
         P = np.column_stack([D[:, i] ** (j + 1) for j in range(degree)])
-        A = np.hstack([X, P, np.ones((len(X), 1))])
-        scale = A.std(0) + 1e-9
-        scale[-1] = 1.0
-        c = np.linalg.lstsq(A / scale, Y[:, i], rcond=None)[0] / scale
-        c = c[X.shape[1]: X.shape[1] + degree]
+        c = _lstsq_scaled(np.hstack([X, P]), Y[:, i])[X.shape[1]:]
         std = (P @ c).std()
         out[i] = c / std if std > 1e-12 else np.eye(1, degree)[0]
     return out
