@@ -183,3 +183,14 @@ def test_the_equations_pane_writes_maps_and_constants():
     text = render_equations(EquationSet.from_model(_map_model()).to_payload()).plain.splitlines()
     assert text[0].startswith("x0[k+1] = x0[k] + 1 u0 - 0.5 x0 + 0.2 x1")
     assert text[2].startswith("x2 = 0.7 (constant)") and "'" not in "".join(text)
+
+
+def test_the_equations_pane_says_what_the_control_inputs_are_and_escapes_it():
+    from workbench.panes.equation_parts import render_equations
+
+    payload = EquationSet.from_model(_map_model(), extra={"control": "1 drive: the direction\x1b]0;pwn\x07 that moves x0"}).to_payload()
+    last = render_equations(payload).plain.splitlines()[-1]
+    assert last.startswith("u: 1 drive: the direction\\x1b]0;pwn\\x07 that moves x0")
+    assert "\x1b" not in render_equations(payload).plain
+    # a model without control inputs shows no such line
+    assert "u: " not in render_equations(EquationSet.from_model(_model(), extra={"control": "x"}).to_payload()).plain

@@ -64,6 +64,13 @@ def equation_parts(payload: dict, coef=None, precision: int = 3, cursor=None, re
             units.append([(f"  ✗{features[j]}", "strike dim reverse" if cursor == (k, j) else "strike dim")])
         units.append([(f"   [{len(order)} term{'s' * (len(order) != 1)}]", "dim")])
         out.append(units)
+    control = payload.get("control")
+    if isinstance(control, str) and control and payload.get("control_names"):
+        # what u0, u1, ... stand for (e.g. each state's drive, a cubic of its encoder direction)
+        from engine.text import safe_text
+
+        words = safe_text(control, newlines=False).split()
+        out.append([[("u: ", "dim bold")]] + [[(w + " ", "dim")] for w in words])
     return out
 
 
