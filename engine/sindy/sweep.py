@@ -175,8 +175,10 @@ def threshold_sweep(
         With ``per_equation``: at most this many terms in all (the equations that lose least
         give up terms first, :func:`engine.sindy.selection.within_budget`).
     stability_steps : int
-        With ``per_equation``: the combined model must also stay bounded over one free-running
-        rollout of this many held-out samples (0: only the short rollouts).
+        With ``per_equation``: the combined model must also stay bounded over free-running
+        rollouts of up to this many held-out samples, one from the start and 8 half as long
+        spread over the held-out data (:func:`engine.sindy.holdout.stability_rollouts`; 0: only
+        the short rollouts).
     augment : (x, u, x_dot), optional
         Extra training samples that are not a trajectory (states perturbed off it, with
         targets from the model itself, :func:`engine.sindy.targets.map_targets`): they enter

@@ -20,7 +20,8 @@ def equation_parts(payload: dict, coef=None, precision: int = 3, cursor=None, re
     side, one unit per term (largest |coefficient| first, coloured by its decade relative to
     the largest coefficient), the hand-removed terms struck through, and the term count.  A unit
     is a list of ``(text, style)`` pieces; ``cursor`` ``(state, term)`` is reversed, ``added``
-    terms are underlined."""
+    terms are underlined.  A set with control inputs ends with one more line saying what they
+    are (the analysis's ``control`` description), so the pane and a copy both carry it."""
     import numpy as np
 
     coef = payload.get("coef") if coef is None else coef
