@@ -29,6 +29,14 @@ class RetinaCfCConfig:
 
     Parameters
     ----------
+    front : {"conv", "dog"}
+        The encoder.  "conv" (checkpoints made before the option): convolutions over the
+        frames, configured by the fields below.  "dog": K difference-of-Gaussians filters
+        with learned centres, widths and surround weights, then temporal filters
+        (:class:`engine.models.dog_front.DoGFront`); of the conv fields it uses ``pool``,
+        ``encoder_features`` and ``dropout``, and it always reads frame differences.
+    dog_filters, dog_temporal : int
+        The "dog" front end's spatial filters K and temporal filters per spatial filter.
     n_cells : int
         Output channels (recorded cells); 9 in ``naturalscene.h5``.
     n_frames : int
@@ -90,6 +98,9 @@ class RetinaCfCConfig:
 
     n_cells: int = 9
     n_frames: int = 10
+    front: str = "conv"
+    dog_filters: int = 16
+    dog_temporal: int = 2
     frame_size: tuple[int, int] = (50, 50)
     channels: tuple[int, ...] = (8, 16)
     kernel_sizes: tuple[int, ...] = (5, 3)
@@ -125,6 +136,10 @@ class RetinaCfCConfig:
             raise ValueError(f"RetinaCfCConfig.wiring must be None or 'autoncp', got {self.wiring!r}")
         if self.wiring == "autoncp" and self.units < self.outputs + 3:
             raise ValueError(f"AutoNCP needs units >= n_outputs + 3 (got units={self.units}, n_outputs={self.outputs})")
+        if self.front not in ("conv", "dog"):
+            raise ValueError(f"RetinaCfCConfig.front must be 'conv' or 'dog', got {self.front!r}")
+        if self.dog_filters < 1 or self.dog_temporal < 1:
+            raise ValueError("RetinaCfCConfig.dog_filters and dog_temporal must be >= 1")
         if self.encoder_out not in ("norm", "relu"):
             raise ValueError(f"RetinaCfCConfig.encoder_out must be 'norm' or 'relu', got {self.encoder_out!r}")
         if self.surround_pool < 0 or self.surround_kernel < 1 or self.temporal_channels < 0:
@@ -295,7 +310,13 @@ class RetinaCfC(nn.Module):
         cfg = config or RetinaCfCConfig()
         cfg.validate()
         self.config = cfg
-        self.encoder = _Encoder(cfg)
+        if cfg.front == "dog":
+            from engine.models.dog_front import DoGFront
+
+            self.encoder: nn.Module = DoGFront(cfg.n_frames, cfg.frame_size, cfg.dog_filters, cfg.dog_temporal,
+                                               cfg.encoder_features, cfg.pool, cfg.dropout)
+        else:
+            self.encoder = _Encoder(cfg)
         if cfg.wiring == "autoncp":
             from ncps.wirings import AutoNCP
 

@@ -63,13 +63,16 @@ ANALYSIS = Analysis(
         Step("train", _S + "train", "train the conv encoder + CfC (shared training loop)",
              {"n_frames": Param(25, "frames of history the encoder sees", 1, 1000),
               "units": Param(9, "CfC units", 1, 4096), "mode": Param("default", "CfC mode (ncps)", choices=("default", "pure", "no_gate")),
-              "iterations": Param(2400, "optimiser steps", 1, 10**8), "batch_size": Param(8, "sequences per step", 1, 10**6),
+              "iterations": Param(4800, "optimiser steps", 1, 10**8), "batch_size": Param(8, "sequences per step", 1, 10**6),
               "seq_len": Param(24, "frames per training sequence", 1, 10**5), "lr": Param(3e-3, "learning rate", 1e-8, 10.0),
               "lr_schedule": Param("cosine", "learning-rate schedule (empty: constant)", choices=("cosine", "")),
               "amp": Param(True, "mixed precision on CUDA"),
+              "enc_front": Param("dog", "encoder: dog (difference-of-Gaussians filters with learned centres) or "
+                                        "conv (convolutions; the enc_* settings below)", choices=("dog", "conv")),
+              "enc_dogs": Param(16, "difference-of-Gaussians filters of the dog encoder", 1, 4096),
               "enc_channels": Param(8, "channels of the first conv layer (the second has twice)", 1, 1024),
               "encoder_features": Param(16, "encoder features fed to the CfC", 1, 4096),
-              "enc_pool": Param(2, "average-pool frames by this factor first", 1, 64),
+              "enc_pool": Param(1, "average-pool frames by this factor first", 1, 64),
               "enc_kernel": Param(5, "first conv kernel size", 1, 101),
               "enc_surround": Param(0, "coarse surround path: average-pool by this factor, add a linear conv "
                                        "to the first conv before its ReLU (0: none)", 0, 64),

@@ -150,7 +150,8 @@ def train(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
                              channels=(p["enc_channels"], 2 * p["enc_channels"]), pool=p["enc_pool"],
                              kernel_sizes=(p["enc_kernel"], 3), surround_pool=p.get("enc_surround", 0),
                              temporal_channels=p.get("enc_temporal", 0), frame_diff=p.get("frame_diff", False),
-                             encoder_features=p["encoder_features"])
+                             encoder_features=p["encoder_features"],
+                             front=p.get("enc_front", "conv"), dog_filters=p.get("enc_dogs", 16))
     model = RetinaCfC.from_config(config)
     part = distributed.shard(cut) if dist.distributed else slice(0, cut)
     mine = [(max(a, part.start), min(b, part.stop)) for a, b in train_seg if min(b, part.stop) > max(a, part.start)]
