@@ -7,7 +7,7 @@ import torch
 
 from engine.data.retina_gen import _dog
 from engine.models.dog_front import DoGFront
-from engine.models.retina_cfc import RetinaCfC, RetinaCfCConfig
+from engine.models.retina_cfc import RetinaCfC, RetinaCfCConfig, frame_windows
 
 SMALL = dict(n_cells=2, n_frames=4, frame_size=(20, 20), encoder_features=5, front="dog", dog_filters=4)
 FRONT = dict(n_frames=4, frame_size=(20, 20), filters=4, features=5)
@@ -34,6 +34,24 @@ def test_a_pooled_front_end_puts_its_filters_on_the_pooled_grid_in_frame_pixels(
     f = front.filters()[0].reshape(10, 10)
     assert divmod(int(f.argmax()), 10) == (4, 6)  # pooled pixel (4, 6) covers frame pixels 8-9, 12-13
     assert front(torch.rand(3, 4, 20, 20)).shape == (3, 5)
+
+
+@pytest.mark.parametrize("pool", [1, 2])
+def test_sliding_windows_are_projected_once_with_the_same_features_and_gradients(pool):
+    torch.manual_seed(0)
+    front = DoGFront(**FRONT, pool=pool)
+    movie = torch.rand(2, 9, 20, 20)
+    windows = frame_windows(movie, 4)  # (2, 6, 4, 20, 20), a view sharing frames
+    assert windows.stride(1) == windows.stride(2)
+    fast = front.windows(windows)
+    slow = front(windows.reshape(12, 4, 20, 20)).reshape(2, 6, -1)  # every window on its own
+    torch.testing.assert_close(fast, slow)
+    g_fast = torch.autograd.grad(fast.square().sum(), front.cy)[0]
+    g_slow = torch.autograd.grad(slow.square().sum(), front.cy)[0]
+    torch.testing.assert_close(g_fast, g_slow)
+    # windows that are not one sliding view take the window-by-window path
+    shuffled = windows[:, torch.tensor([3, 0, 5, 1, 4, 2])]
+    torch.testing.assert_close(front.windows(shuffled), slow[:, torch.tensor([3, 0, 5, 1, 4, 2])])
 
 
 def test_a_dog_model_round_trips_through_its_config_and_old_configs_stay_conv():

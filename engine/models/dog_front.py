@@ -102,9 +102,37 @@ class DoGFront(nn.Module):
         """(K, 2) filter centres (row, column) in full-frame pixels."""
         return self.unit * torch.stack([self.cy, self.cx], 1).detach()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.pool(x).flatten(2) @ self.filters().T  # (M, N, K): linear, so project first
+    def _project(self, frames: torch.Tensor) -> torch.Tensor:
+        """(..., H, W) frames -> (..., K) filter outputs."""
+        lead = frames.shape[:-2]
+        pooled = self.pool(frames.reshape(-1, 1, *frames.shape[-2:]))
+        return (pooled.flatten(1) @ self.filters().T).reshape(*lead, -1)
+
+    def _features(self, z: torch.Tensor) -> torch.Tensor:
+        """(M, N, K) projected windows -> (M, features)."""
         z = torch.cat([z[:, -1:], z[:, 1:] - z[:, :-1]], 1)  # newest frame, then the changes
         z = self.lag_norm(z.flatten(1)).view_as(z)
         y = self.norm(torch.einsum("mnk,kdn->mkd", z, self.temporal).flatten(1))
         return self.dropout(self.out(self.fc(torch.cat([F.relu(y), F.relu(-y)], 1))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (M, N, H, W) -> (M, features)
+        return self._features(self._project(x))
+
+    def windows(self, frames: torch.Tensor) -> torch.Tensor:
+        """(B, T, N, H, W) -> (B, T, features), projecting each distinct frame once.
+
+        Windows made by :func:`~engine.models.retina_cfc.frame_windows` share N - 1
+        frames with their neighbour; such a view has equal strides along T and N (window
+        t, lag n sits at frame t + n), so the movie under it is recovered without a copy
+        and projected once: N times less work than projecting every window, and no copy of
+        the windows (the whole cost of a training step before).  Other inputs are
+        projected window by window; the result is the same.
+        """
+        b, t, n, h, w = frames.shape
+        if t > 1 and n > 1 and frames.stride(1) == frames.stride(2):
+            st = frames.stride()
+            movie = frames.as_strided((b, t + n - 1, h, w), (st[0], st[1], st[3], st[4]))
+            z = self._project(movie).unfold(1, n, 1).movedim(-1, 2)  # (B, T, N, K)
+        else:
+            z = self._project(frames)
+        return self._features(z.reshape(b * t, n, -1)).reshape(b, t, -1)

@@ -20,6 +20,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from engine.models.dog_front import DoGFront
+
 __all__ = ["RetinaCfCConfig", "RetinaCfC", "frame_windows"]
 
 
@@ -311,8 +313,6 @@ class RetinaCfC(nn.Module):
         cfg.validate()
         self.config = cfg
         if cfg.front == "dog":
-            from engine.models.dog_front import DoGFront
-
             self.encoder: nn.Module = DoGFront(cfg.n_frames, cfg.frame_size, cfg.dog_filters, cfg.dog_temporal,
                                                cfg.encoder_features, cfg.pool, cfg.dropout)
         else:
@@ -358,8 +358,10 @@ class RetinaCfC(nn.Module):
         """Encoder features ``u(t)``: (B, T, N, H, W) -> (B, T, F), or (B, N, H, W) -> (B, F)."""
         frames, single = self._check_frames(frames)
         b, t = frames.shape[:2]
-        # All B*T windows in one conv pass: the encoder has no memory across steps.
-        u = self.encoder(frames.reshape(b * t, *frames.shape[2:])).reshape(b, t, -1)
+        if isinstance(self.encoder, DoGFront):
+            u = self.encoder.windows(frames)
+        else:  # all B*T windows in one conv pass: the encoder has no memory across steps
+            u = self.encoder(frames.reshape(b * t, *frames.shape[2:])).reshape(b, t, -1)
         return u[:, 0] if single else u
 
     def step(self, u: torch.Tensor, state: torch.Tensor, ts: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
