@@ -62,3 +62,17 @@ def test_a_drive_that_never_moves_its_state_stays_linear_not_nan():
     shape = drive_shapes([x], [u], mean, comps, discrete=True, degree=2)
     assert np.isfinite(shape).all()
     np.testing.assert_array_equal(shape[1], [1.0, 0.0])
+
+
+def test_a_shaped_drive_is_held_at_its_edge_beyond_the_range_it_was_fitted_on():
+    comps = np.eye(2)
+    shape = np.array([[1.0, 0.0, -0.5], [1.0, 0.5, 0.0]])  # a cubic turns back beyond |d| = 0.8
+    bounds = np.array([[-1.0, 1.0], [-2.0, 0.5]])
+    u = np.array([[0.5, 0.2], [3.0, -5.0], [-4.0, 2.0]])
+    c = control_inputs(u, np.zeros(2), comps, False, shape, bounds)
+    inside = np.array([0.5 - 0.5 * 0.125, 0.2 + 0.5 * 0.04])
+    np.testing.assert_allclose(c[0], inside)  # within the range: the polynomial itself
+    np.testing.assert_allclose(c[1], [1.0 - 0.5, -2.0 + 0.5 * 4.0])  # 3.0 -> 1.0, -5.0 -> -2.0
+    np.testing.assert_allclose(c[2], [-1.0 + 0.5, 0.5 + 0.5 * 0.25])  # -4.0 -> -1.0, 2.0 -> 0.5
+    # without bounds the cubic runs on: at d = 3 it has turned to -10.5
+    assert control_inputs(u, np.zeros(2), comps, False, shape)[1, 0] == pytest.approx(3.0 - 0.5 * 27)

@@ -1,6 +1,6 @@
 """Model architectures (import the submodule you need; this package imports nothing heavy).
 
-retina_cfc: conv encoder + ncps CfC + softplus readout (seed 000).
+retina_cfc: encoder (conv, or dog_front's difference-of-Gaussians filters) + ncps CfC + softplus readout (seed 000).
 ln: linear-nonlinear baseline of the retina.
 gnn: the signal GNN of the connectome and stimulus analyses (seeds 001, 003).
 siren: the SIREN coordinate network (the input field).

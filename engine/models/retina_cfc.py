@@ -1,7 +1,8 @@
-"""Conv encoder + CfC (ncps) + softplus readout: firing rates of retinal cells from frames (seed 000).
+"""Encoder + CfC (ncps) + softplus readout: firing rates of retinal cells from frames (seed 000).
 
 At every time step ``t`` the encoder sees the last ``n_frames`` stimulus frames
-stacked as channels and produces features ``u(t)``; a CfC integrates ``u(t)``
+stacked as channels and produces features ``u(t)`` (convolutions, or the difference-of-
+Gaussians filters of :mod:`engine.models.dog_front`: ``RetinaCfCConfig.front``); a CfC integrates ``u(t)``
 into hidden states; a linear layer with softplus maps the CfC outputs ``h(t)``
 (one per cell in the seed: h0..h8) to non-negative firing rates.
 
@@ -279,7 +280,7 @@ class _Encoder(nn.Module):
 
 
 class RetinaCfC(nn.Module):
-    """Conv encoder over the last N frames -> CfC -> softplus rates, one per cell.
+    """Encoder over the last N frames -> CfC -> softplus rates, one per cell.
 
     Parameters
     ----------

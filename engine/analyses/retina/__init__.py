@@ -1,4 +1,4 @@
-"""Seed 000: retina recording → conv encoder + CfC → pruning → SINDy → MAE.
+"""Seed 000: retina recording → encoder (difference-of-Gaussians or conv) + CfC → pruning → SINDy → MAE.
 
 Declaration only (cheap to import); the steps live in ``steps`` (and ``sequences``, ``sindy``, ``scoring``, ``prune_sweep``).
 Run everything with ``workbench run retina --headless --json``; on a real
@@ -16,7 +16,7 @@ _V = "engine.analyses.retina.views:"
 ANALYSIS = Analysis(
     name="retina",
     title="Retina: CfC → pruning → SINDy → MAE (seed 000)",
-    help="Conv encoder + CfC predicting 9 cells' firing rates, pruned, distilled into SINDy "
+    help="Encoder (difference-of-Gaussians filters, or convolutions) + CfC predicting 9 cells' firing rates, pruned, distilled into SINDy "
          "equations with the encoder features as control inputs, compared by MAE.",
     steps=(
         Step("generate", _S + "generate", "synthetic naturalscene.h5 (skipped when data= is set)",
@@ -60,7 +60,7 @@ ANALYSIS = Analysis(
         # (benchmarks/bench_retina_limit.py).  At the new defaults, a Laplacian smoothness
         # penalty on the first conv's kernels (weight 0.01 / 0.1 / 1): seed 0 0.781 / 0.797 / 0.789
         # (no penalty 0.791, and 0.773 on a second run), seed 2 at 1: 0.714 (none 0.714).
-        Step("train", _S + "train", "train the conv encoder + CfC (shared training loop)",
+        Step("train", _S + "train", "train the encoder + CfC (shared training loop)",
              {"n_frames": Param(25, "frames of history the encoder sees", 1, 1000),
               "units": Param(9, "CfC units", 1, 4096), "mode": Param("default", "CfC mode (ncps)", choices=("default", "pure", "no_gate")),
               "iterations": Param(4800, "optimiser steps", 1, 10**8), "batch_size": Param(8, "sequences per step", 1, 10**6),

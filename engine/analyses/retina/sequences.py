@@ -130,15 +130,20 @@ def run_blocks(model, stim, n_frames: int, segments: list[Segment], reporter=Non
     return np.concatenate(times), us, states, rates
 
 
-def control_inputs(u, mean, comps, discrete_time: bool, shape=None):
+def control_inputs(u, mean, comps, discrete_time: bool, shape=None, bounds=None):
     """Control inputs from encoder features: their projections on ``comps`` (principal
     components or drive directions).  ``shape`` (k, q): each projection ``d`` becomes the
     polynomial ``shape[:, 0] d + shape[:, 1] d^2 + ...`` (a drive's own nonlinearity, see
-    :func:`engine.analyses.retina.sindy.drive_shapes`; None: ``d`` itself).  A discrete-time
-    model of the CfC pairs the state at frame k with the input of frame k+1, since the CfC
-    step that makes h[k+1] reads u[k+1]; the last frame repeats."""
+    :func:`engine.analyses.retina.sindy.drive_shapes`; None: ``d`` itself), with ``d`` first
+    held inside ``bounds`` (k, 2), the range the polynomial was fitted on, when given.  A
+    discrete-time model of the CfC pairs the state at frame k with the input of frame k+1,
+    since the CfC step that makes h[k+1] reads u[k+1]; the last frame repeats."""
     upc = (u - mean) @ comps.T
     if shape is not None:
+        if bounds is not None:
+            # a polynomial fitted on one range turns wild outside it (a cubic's d^3 overtakes
+            # its d): beyond the fitted range the drive keeps its edge value
+            upc = np.clip(upc, np.asarray(bounds)[:, 0], np.asarray(bounds)[:, 1])
         shape = np.asarray(shape, dtype=float)
         upc = sum(shape[:, j] * upc ** (j + 1) for j in range(shape.shape[1]))
     return np.concatenate([upc[1:], upc[-1:]]) if discrete_time else upc

@@ -109,8 +109,10 @@ def distil(ctx: StepContext, tag: str, model, us: list[np.ndarray], xs: list[np.
     """Fit and store the equations of one model from its encoder features ``us`` and states
     ``xs``, one ``(T_b, F)`` / ``(T_b, units)`` array per recording block (SINDy trajectories:
     no increment pairs frames of two blocks); returns the step's results for this model."""
+    from engine.analyses.retina.scoring import sindy_rollout
     from engine.analyses.retina.sequences import control_inputs
     from engine.analyses.sindy_fit import fit_and_sweep
+    from engine.metrics import pearson
     from engine.atomic import save_npz
     from engine.sindy import Sindy
     from engine.sindy.targets import compare_targets, map_targets
@@ -127,74 +129,92 @@ def distil(ctx: StepContext, tag: str, model, us: list[np.ndarray], xs: list[np.
     u_all = np.concatenate(raw_fit)
     mean = u_all.mean(0)
     control = p.get("control", "pcs")
-    shape = None
     if control == "drives":
         comps = drive_directions(x_fit, raw_fit, mean, discrete)
-        if int(p.get("drive_degree", 1)) > 1:
-            shape = drive_shapes(x_fit, raw_fit, mean, comps, discrete, int(p["drive_degree"]))
+        degree = int(p.get("drive_degree", 1))
     else:  # the first principal components of the encoder features (SINDYc)
         _, _, vt = np.linalg.svd(u_all - mean, full_matrices=False)
-        comps = vt[: p["control_pcs"]]
-    upcs = [control_inputs(u, mean, comps, discrete, shape) for u in us]
+        comps, degree = vt[: p["control_pcs"]], 1
     names = [f"h{i}" for i in range(xs[0].shape[1])]
     cnames = [f"u{i}" for i in range(comps.shape[0])]
-    u_fit, u_val = _hold_out_tail(upcs, n_val, min_fit)
     out: dict[str, Any] = {}
     # without control first: the score to beat (the seed's equations had no input)
     plain = Sindy(degree=p["degree"], threshold=1e-12, alpha=p["alpha"], discrete_time=discrete)
     plain.fit(x_fit, t=dt, feature_names=names)
     val_plain = plain.score(x_val, t=dt, metric="r2")
 
-    x_dot: list[np.ndarray] | None = None
-    augment = None
     targets = p.get("targets", "fd")
+    maps = None
     if targets == "model" and discrete:
         # the CfC's own map: exact increments at the collected states (the step from x[k]
         # reads the encoder features of frame k+1, in the same block) and at states
         # perturbed off the path
         step = cfc_step(model)
-        dots: list[np.ndarray] = []
-        gaps: list[float] = []
-        offs: list[np.ndarray] = []
-        off_u: list[np.ndarray] = []
-        off_y: list[np.ndarray] = []
-        for x, u, uc in zip(x_fit, raw_fit, u_fit):
-            t = map_targets(step, x[:-1], u[1:len(x)], dt, n_perturb=int(p.get("perturb", 1)),
-                            sigma=float(p.get("perturb_sigma", 0.1)), seed=len(offs))
-            gaps.append(float(compare_targets(t.y_on, (x[1:] - x[:-1]) / dt).max()))
-            dots.append(np.concatenate([t.y_on, t.y_on[-1:]]))  # a block's last sample keeps its neighbour's
-            offs.append(t.x_off)
-            off_u.append(uc[t.base])
-            off_y.append(t.y_off)
-        x_dot, gap = dots, max(gaps)
-        n_off = sum(len(o) for o in offs)
+        maps = [map_targets(step, x[:-1], u[1:len(x)], dt, n_perturb=int(p.get("perturb", 1)),
+                            sigma=float(p.get("perturb_sigma", 0.1)), seed=i)
+                for i, (x, u) in enumerate(zip(x_fit, raw_fit))]
+        gap = max(float(compare_targets(t.y_on, (x[1:] - x[:-1]) / dt).max()) for t, x in zip(maps, x_fit))
+        n_off = sum(len(t.x_off) for t in maps)
         ctx.reporter.log(f"{tag}: model targets vs finite differences at the collected states: largest "
                          f"relative RMS gap {gap:.2e} (float32 steps); {n_off} perturbed states added")
         out[f"sindy_target_gap_{tag}"] = gap
-        if n_off:
-            augment = (np.concatenate(offs), np.concatenate(off_u), np.concatenate(off_y))
-    ctx.reporter.log(f"{tag}: fitting SINDy with {comps.shape[0]} control inputs ({control}) on {len(x_fit)} block(s), "
-                     "sweeping thresholds")
-    best, payload = fit_and_sweep(
-        ctx, f"retina {tag}", x_fit, dt, u_fit, degree=p["degree"],
-        threshold=p["threshold"], alpha=p["alpha"], feature_names=names, control_names=cnames,
-        discrete_time=discrete, normalize_columns=bool(p.get("normalize", False)),
-        constant_tol=(p.get("constant_tol") or None), select=p.get("select", "rows"),
-        x_dot=x_dot, augment=augment, rollout_steps=int(p.get("rollout_steps", 20)),
-        max_terms=(int(p["max_terms"]) if p.get("max_terms") else None),
-        stability_steps=int(p.get("stability_steps", 2000)),
-        extra={"model": tag, "dt": dt, "data_path": str(ctx.workdir / f"sindy_{tag}.npz"), "targets": targets,
-               "control": (f"{comps.shape[0]} drives: the encoder-feature direction that moves each state most "
-                           "(least squares of its increments)"
-                           + ("" if shape is None else f", each a degree-{shape.shape[1]} polynomial of that "
-                              "direction (its nonlinearity, by least squares)") if control == "drives" else
-                           f"{comps.shape[0]} principal components of the encoder features")
-                          + (" at the next frame (the CfC's step input)" if discrete else "")})
+
+    def readout(h: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            return model.readout(torch.as_tensor(h, dtype=torch.float32)).double().numpy()
+
+    def fit(degree: int):
+        """Equations with drives of this degree; their free run's rates over the held-out tail
+        correlated with the CfC's there (the states there are the CfC's own)."""
+        shape = bounds = None
+        if degree > 1:
+            shape = drive_shapes(x_fit, raw_fit, mean, comps, discrete, degree)
+            d = (u_all - mean) @ comps.T  # the drives the polynomials are fitted on
+            bounds = np.column_stack([d.min(0), d.max(0)])
+        upcs = [control_inputs(u, mean, comps, discrete, shape, bounds) for u in us]
+        u_fit, u_val = _hold_out_tail(upcs, n_val, min_fit)
+        x_dot = augment = None
+        if maps is not None:
+            x_dot = [np.concatenate([t.y_on, t.y_on[-1:]]) for t in maps]  # a block's last sample keeps its neighbour's
+            if sum(len(t.x_off) for t in maps):
+                augment = (np.concatenate([t.x_off for t in maps]), np.concatenate([uc[t.base] for t, uc in zip(maps, u_fit)]),
+                           np.concatenate([t.y_off for t in maps]))
+        drives = (f"{comps.shape[0]} drives: the encoder-feature direction that moves each state most "
+                  "(least squares of its increments)" + ("" if shape is None else
+                  f", each a degree-{shape.shape[1]} polynomial of that direction (its nonlinearity, by least "
+                  "squares), held at its edge value beyond the range it was fitted on"))
+        ctx.reporter.log(f"{tag}: fitting SINDy with {comps.shape[0]} control inputs ({control}) on "
+                         f"{len(x_fit)} block(s), sweeping thresholds")
+        best, payload = fit_and_sweep(
+            ctx, f"retina {tag}", x_fit, dt, u_fit, degree=p["degree"],
+            threshold=p["threshold"], alpha=p["alpha"], feature_names=names, control_names=cnames,
+            discrete_time=discrete, normalize_columns=bool(p.get("normalize", False)),
+            constant_tol=(p.get("constant_tol") or None), select=p.get("select", "rows"),
+            x_dot=x_dot, augment=augment, rollout_steps=int(p.get("rollout_steps", 20)),
+            max_terms=(int(p["max_terms"]) if p.get("max_terms") else None),
+            stability_steps=int(p.get("stability_steps", 2000)),
+            extra={"model": tag, "dt": dt, "data_path": str(ctx.workdir / f"sindy_{tag}.npz"), "targets": targets,
+                   "control": (drives if control == "drives" else
+                               f"{comps.shape[0]} principal components of the encoder features")
+                              + (" at the next frame (the CfC's step input)" if discrete else "")})
+        runs = [sindy_rollout(best, x, u, readout, None, dt) for x, u in zip(x_val, u_val)]
+        pred = np.concatenate([r.pred for r in runs])
+        score = float(pearson(readout(np.concatenate(x_val)), pred)) if np.isfinite(pred).all() else -np.inf
+        return score, best, shape, bounds, upcs, u_val
+
+    # choosing the degree by this tail score (1, 2 or 3 each run) was tried on the 10 runs of the
+    # README table: it took 3 in 9 of them and 2 in the tenth, where the test figure fell (0.94 ->
+    # 0.91); the degree stays a parameter, and the score a figure to read
+    tail, best, shape, bounds, upcs, u_val = fit(degree)
+    ctx.reporter.metric(f"{tag} SINDy free-run corr with the CfC's rates, held-out tail", tail)
+    out[f"sindy_tail_corr_{tag}"] = tail
     val = best.score(x_val, t=dt, u=u_val, metric="r2")
     ctx.reporter.metric(f"{tag} SINDy val R2 (control)", val)
     ctx.reporter.metric(f"{tag} SINDy val R2 (no control, all terms)", val_plain)
     save_npz(ctx.workdir / f"sindy_{tag}.npz", coef=best.coef_, u_mean=mean, u_components=comps,
-             **({} if shape is None else {"u_shape": shape}),
+             **({} if shape is None else {"u_shape": shape, "u_bounds": bounds}),
              x=np.concatenate(xs), u=np.concatenate(upcs), block_lengths=np.array([len(x) for x in xs]))
     out[f"sindy_terms_{tag}"] = int(np.count_nonzero(best.coef_))
     out[f"sindy_constants_{tag}"] = sorted(best.constants_)

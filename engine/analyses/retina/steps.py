@@ -346,7 +346,9 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
         terms[tag] = int(np.count_nonzero(sindy_model.coef_))
         npz = np.load(ctx.workdir / f"sindy_{tag}.npz")
         shape = npz["u_shape"] if "u_shape" in npz.files else None  # a drive's nonlinearity (drive_degree > 1)
-        upcs = [control_inputs(u, npz["u_mean"], npz["u_components"], sindy_model.discrete_time, shape) for u in us]
+        bounds = npz["u_bounds"] if "u_bounds" in npz.files else None  # files from before it: unbounded
+        upcs = [control_inputs(u, npz["u_mean"], npz["u_components"], sindy_model.discrete_time, shape, bounds)
+                for u in us]
 
         def readout(h, model=model):
             with torch.no_grad():
