@@ -54,7 +54,9 @@ class Sequences:
 
         from engine.models.retina_cfc import frame_windows
 
-        x = torch.stack([frame_windows(self.stim[s - self.n + 1: s + self.L], self.n) for s in starts])
+        # windows as a view of the stacked movies (not stacked windows: n times the memory), so
+        # the DoG front end sees one sliding view and projects each frame once
+        x = frame_windows(torch.stack([self.stim[s - self.n + 1: s + self.L] for s in starts]), self.n)
         y = torch.stack([self.resp[s: s + self.L] for s in starts])
         return x, y
 
