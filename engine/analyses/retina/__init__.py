@@ -127,7 +127,11 @@ ANALYSIS = Analysis(
               # per state, fitted without the held-out tail: degree 3 0.93 / 0.91 / 0.95 (30 / 30 / 25
               # terms; reset-50 rollouts 0.93 / 0.92 / 0.96; none diverged).  The degree was chosen on
               # that tail (free-running corr / the CfC's, degree 1 / 2 / 3: 0.87 / 0.91 / 0.91,
-              # 0.77 / 0.75 / 0.89, 0.80 / 0.81 / 0.91), never on the test split.
+              # 0.77 / 0.75 / 0.89, 0.80 / 0.81 / 0.91), never on the test split.  With the DoG CfCs
+              # (7200 steps) the library is what limits, not the selection: on data seed 2 at 12000
+              # frames / seed 1 at 30000, all 171 degree-1 terms give 0.832 / 0.840 of the CfC, the
+              # 23 / 27 chosen ones 0.839 / 0.825; degree 2 with linear drives 0.50 / 0.36 (<= 30
+              # terms), 0.79 with 85 terms (seed 2).
               "drive_degree": Param(3, "each drive as a polynomial of this degree of its direction, fitted to "
                                        "its state's increments (control=drives; 1: the direction itself)", 1, 5),
               "dt": Param(0.01, "time step between frames (s)", 1e-6, 1e3), "smooth": Param(True, "smooth the states before differencing (targets=fd)"),
