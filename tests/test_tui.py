@@ -66,6 +66,22 @@ async def test_panes_show_the_store(snap_session):
         assert "(x0)' = " in text and "2 x1^3" in text and "[2 terms]" in text
 
 
+async def test_a_job_of_single_values_shows_no_curve_rather_than_a_one_step_plot(session_root):
+    s = Session.open("evalonly", session_root)
+    job = s.create_job("retina", ["sindy", "evaluate"], {}, job_id="eval-0001")
+    s.add_events(job, [("metric", {"name": "CfC SINDy val R2 (control)", "value": 0.797}),
+                       ("metric", {"name": "CfC SINDy val R2 (no control, all terms)", "value": 0.463})])
+    s.finish_job(job, "finished", result={})
+    app = WorkbenchApp(session=s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await _settle(pilot)
+        text = " ".join(screen_text(app).split())  # the message wraps in the pane
+        assert "no curve: this job reported single values" in text and "val R2 (control)" in text
+        assert "┤" not in text and "└┬" not in text  # no axes drawn around two dots
+    s.close()
+
+
 async def test_reopening_restores_the_screen(session_root, snap_session):
     app = WorkbenchApp(session=snap_session)
     async with app.run_test() as pilot:

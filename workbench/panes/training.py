@@ -15,6 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, ProgressBar, RichLog, Static
 
 from engine.session import Event, Job
+from engine.text import safe_line
 from workbench.messages import JobEventsLoaded, StoreUpdate
 from workbench.panes.base import StorePane
 from workbench.widgets.figure_view import FigureView
@@ -264,9 +265,17 @@ class TrainingPane(StorePane):
 
     def _loss_plot(self, w: int, h: int):
         series = self.series.get(self.selected or "", {})
-        shown = {k: v for k, v in series.items() if k in LOSS_METRICS} or {
-            k: v for k, v in list(series.items())[:2]}
-        return line_plot(shown, w, h, ylog=self.log_scale, xlabel="step")
+        loss = {k: v for k, v in series.items() if k in LOSS_METRICS}
+        if loss:
+            return line_plot(loss, w, h, ylog=self.log_scale, xlabel="step")
+        # no loss: other metrics only where they form a curve -- an evaluate job's single values
+        # drawn as "curves" gave one-step axes from -1 to 1 with two dots that looked like data
+        curves = {k: v for k, v in series.items() if len(set(v[0])) >= 2}
+        if series and not curves:
+            names = ", ".join(safe_line(k) for k in list(series)[:3]) + (", ..." if len(series) > 3 else "")
+            return Text(f"no curve: this job reported single values ({names}), not series over steps; "
+                        "the log below and the Results pane show them", style="dim")
+        return line_plot(dict(list(curves.items())[:2]), w, h, ylog=self.log_scale, xlabel="step")
 
     def _redraw_now(self) -> None:
         """The user asked for it (a new job, a resize, log scale): no throttling."""
