@@ -1,6 +1,7 @@
 """Model architectures (import the submodule you need; this package imports nothing heavy).
 
-retina_cfc: encoder (conv, or dog_front's difference-of-Gaussians filters) + ncps CfC + softplus readout (seed 000).
+retina_cfc: encoder + ncps CfC + softplus readout (seed 000); its config in retina_config, its encoders
+  in conv_front (convolutions) and dog_front (difference-of-Gaussians filters).
 ln: linear-nonlinear baseline of the retina.
 gnn: the signal GNN of the connectome and stimulus analyses (seeds 001, 003).
 siren: the SIREN coordinate network (the input field).
