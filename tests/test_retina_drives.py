@@ -1,5 +1,6 @@
-"""The retina SINDy step's control inputs: one drive per state, the feature direction that
-moves it, and that drive's own nonlinearity (engine.analyses.retina.sindy)."""
+"""The retina SINDy step's control inputs: one drive per state -- the CfC's own step from a
+reference state, or the feature direction that moves it with that drive's own nonlinearity
+(engine.analyses.retina.sindy)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 from engine.analyses.retina.sequences import control_inputs
-from engine.analyses.retina.sindy import drive_directions, drive_shapes
+from engine.analyses.retina.sindy import drive_directions, drive_shapes, step_drives
 
 
 def _system(n=6000, seed=0):
@@ -76,3 +77,25 @@ def test_a_shaped_drive_is_held_at_its_edge_beyond_the_range_it_was_fitted_on():
     np.testing.assert_allclose(c[2], [-1.0 + 0.5, 0.5 + 0.5 * 0.25])  # -4.0 -> -1.0, 2.0 -> 0.5
     # without bounds the cubic runs on: at d = 3 it has turned to -10.5
     assert control_inputs(u, np.zeros(2), comps, False, shape)[1, 0] == pytest.approx(3.0 - 0.5 * 27)
+
+
+def test_step_drives_are_the_cfcs_own_step_from_the_reference_state_at_the_next_frame():
+    import torch
+
+    from engine.models.retina_cfc import RetinaCfC, RetinaCfCConfig
+
+    torch.manual_seed(0)
+    model = RetinaCfC(RetinaCfCConfig(n_cells=2, n_frames=3, frame_size=(8, 8), channels=(2,), kernel_sizes=(3,),
+                                      strides=(2,), encoder_features=4, units=3)).eval()
+    u = np.random.default_rng(0).standard_normal((5, 4))
+    h_ref = np.array([0.1, -0.2, 0.3])
+    with torch.no_grad():
+        _, nxt = model.step(torch.as_tensor(u, dtype=torch.float32), torch.as_tensor(np.tile(h_ref, (5, 1)),
+                                                                                    dtype=torch.float32))
+    want = nxt.double().numpy() - h_ref
+    np.testing.assert_allclose(step_drives(model, u, h_ref, discrete=False), want, atol=1e-6)
+    # a map pairs h[k] with the step that reads u[k+1]; the last frame repeats
+    mapped = step_drives(model, u, h_ref, discrete=True)
+    np.testing.assert_allclose(mapped[:-1], want[1:], atol=1e-6)
+    np.testing.assert_allclose(mapped[-1], want[-1], atol=1e-6)
+    assert np.abs(want).max() > 1e-3  # the drives move: not a test of zeros

@@ -44,8 +44,9 @@ def test_retina_end_to_end_json_matches_the_session(session_root):
     assert all("sweep" in e["data"] for e in s.equations())
     # the free run over the SINDy fit's held-out tail against the CfC's own rates: a figure to read
     assert -1.0 <= out["sindy_tail_corr_CfC"] <= 1.0
+    # the default controls are the CfC's own steps from its mean state, and the equations say so
     cfc_eqs = s.equations("retina CfC")[-1]["data"]
-    assert "held at its edge value beyond the range it was fitted on" in json.dumps(cfc_eqs)
+    assert "each state's one-step change in the CfC itself" in json.dumps(cfc_eqs)
 
 
 def test_a_step_before_generate_says_which_step_to_run(tmp_path):

@@ -11,9 +11,12 @@ components as control inputs (SINDYc).  What makes the equations readable:
 * targets from the model itself (``targets="model"``): the CfC's one-step map at the
   collected states and at ``perturb`` copies pushed off the trajectory, compared with the
   finite differences; a map is written ``h0[k+1] = h0[k] + ...``;
-* one control input per state (``control="drives"``): the encoder-feature direction that
-  moves it, as a polynomial of degree ``drive_degree`` (:func:`drive_shapes`), since the
-  CfC's gates answer the two signs of a drive unequally, which one linear term cannot say.
+* one control input per state.  ``control="step"`` (the default): the CfC's own one-step
+  change of that state from a fixed reference state (its mean) under the frame's encoder
+  features (:func:`step_drives`), so the input's nonlinear path through the gates is the
+  CfC's and the equations say how the state moves away from it.  ``control="drives"``: the
+  encoder-feature direction that moves it, as a polynomial of degree ``drive_degree``
+  (:func:`drive_shapes`), since the CfC's gates answer the two signs of a drive unequally.
 """
 
 from __future__ import annotations
@@ -35,6 +38,14 @@ def cfc_step(model):
         return s.double().numpy()
 
     return step
+
+
+def step_drives(model, u: np.ndarray, h_ref: np.ndarray, discrete: bool) -> np.ndarray:
+    """Each state's drive as the CfC itself computes it: its one-step change from the reference
+    state ``h_ref`` under each frame's features, ``step(h_ref, u[k]) - h_ref`` (T, units); for a map
+    paired with the state before it, like :func:`~engine.analyses.retina.sequences.control_inputs`."""
+    d = cfc_step(model)(np.tile(h_ref, (len(u), 1)), u) - h_ref
+    return np.concatenate([d[1:], d[-1:]]) if discrete else d
 
 
 def _increments(xs: list[np.ndarray], us: list[np.ndarray], mean: np.ndarray, discrete: bool):
@@ -129,9 +140,13 @@ def distil(ctx: StepContext, tag: str, model, us: list[np.ndarray], xs: list[np.
     u_all = np.concatenate(raw_fit)
     mean = u_all.mean(0)
     control = p.get("control", "pcs")
+    h_ref = None
     if control == "drives":
         comps = drive_directions(x_fit, raw_fit, mean, discrete)
         degree = int(p.get("drive_degree", 1))
+    elif control == "step":
+        h_ref = np.concatenate(x_fit).mean(0)
+        comps, degree = np.eye(xs[0].shape[1], len(mean)), 1  # shapes only: the drives come from the CfC
     else:  # the first principal components of the encoder features (SINDYc)
         _, _, vt = np.linalg.svd(u_all - mean, full_matrices=False)
         comps, degree = vt[: p["control_pcs"]], 1
@@ -173,7 +188,10 @@ def distil(ctx: StepContext, tag: str, model, us: list[np.ndarray], xs: list[np.
             shape = drive_shapes(x_fit, raw_fit, mean, comps, discrete, degree)
             d = (u_all - mean) @ comps.T  # the drives the polynomials are fitted on
             bounds = np.column_stack([d.min(0), d.max(0)])
-        upcs = [control_inputs(u, mean, comps, discrete, shape, bounds) for u in us]
+        if h_ref is not None:
+            upcs = [step_drives(model, u, h_ref, discrete) for u in us]
+        else:
+            upcs = [control_inputs(u, mean, comps, discrete, shape, bounds) for u in us]
         u_fit, u_val = _hold_out_tail(upcs, n_val, min_fit)
         x_dot = augment = None
         if maps is not None:
@@ -197,6 +215,10 @@ def distil(ctx: StepContext, tag: str, model, us: list[np.ndarray], xs: list[np.
             stability_steps=int(p.get("stability_steps", 2000)),
             extra={"model": tag, "dt": dt, "data_path": str(ctx.workdir / f"sindy_{tag}.npz"), "targets": targets,
                    "control": (drives if control == "drives" else
+                               f"{comps.shape[0]} drives: each state's one-step change in the CfC itself, "
+                               "from the state's mean over the fitted frames, under the frame's encoder "
+                               "features (the CfC's input path, its recurrence left to the equations)"
+                               if control == "step" else
                                f"{comps.shape[0]} principal components of the encoder features")
                               + (" at the next frame (the CfC's step input)" if discrete else "")})
         runs = [sindy_rollout(best, x, u, readout, None, dt) for x, u in zip(x_val, u_val)]
@@ -215,6 +237,7 @@ def distil(ctx: StepContext, tag: str, model, us: list[np.ndarray], xs: list[np.
     ctx.reporter.metric(f"{tag} SINDy val R2 (no control, all terms)", val_plain)
     save_npz(ctx.workdir / f"sindy_{tag}.npz", coef=best.coef_, u_mean=mean, u_components=comps,
              **({} if shape is None else {"u_shape": shape, "u_bounds": bounds}),
+             **({} if h_ref is None else {"u_step_ref": h_ref}),
              x=np.concatenate(xs), u=np.concatenate(upcs), block_lengths=np.array([len(x) for x in xs]))
     out[f"sindy_terms_{tag}"] = int(np.count_nonzero(best.coef_))
     out[f"sindy_constants_{tag}"] = sorted(best.constants_)
