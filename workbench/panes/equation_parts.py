@@ -67,7 +67,7 @@ def equation_parts(payload: dict, coef=None, precision: int = 3, cursor=None, re
         out.append(units)
     control = payload.get("control")
     if isinstance(control, str) and control and payload.get("control_names"):
-        # what u0, u1, ... stand for (e.g. each state's drive, a cubic of its encoder direction)
+        # what u0, u1, ... stand for (e.g. each state's drive: the CfC's own step from its mean state)
         from engine.text import safe_text
 
         words = safe_text(control, newlines=False).split()
