@@ -9,14 +9,19 @@ import torch.nn.functional as F
 
 from engine.models.retina_config import RetinaCfCConfig
 
-__all__ = ["ConvFront"]
+__all__ = ["ConvFront", "frame_differences"]
+
+
+def frame_differences(x: torch.Tensor) -> torch.Tensor:
+    """(M, N, ...) windows, oldest first -> the newest frame, then the N-1 successive differences."""
+    return torch.cat([x[:, -1:], x[:, 1:] - x[:, :-1]], dim=1)
 
 
 class _FrameDiff(nn.Module):
-    """(M, N, H, W) frames, oldest first -> the newest frame, then the N-1 successive differences."""
+    """:func:`frame_differences` as a layer of the conv front end's ``pre`` stack."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([x[:, -1:], x[:, 1:] - x[:, :-1]], dim=1)
+        return frame_differences(x)
 
 
 class ConvFront(nn.Module):
@@ -76,6 +81,12 @@ class ConvFront(nn.Module):
         if self.coarse is not None:
             z = z + F.interpolate(self.coarse(x), size=z.shape[-2:], mode="bilinear", align_corners=False)
         return self.dropout(self.out(self.fc(self.convs(z).flatten(1))))
+
+    def windows(self, frames: torch.Tensor) -> torch.Tensor:
+        """(B, T, N, H, W) -> (B, T, encoder_features): all B*T windows in one conv pass (the
+        encoder has no memory across steps)."""
+        b, t = frames.shape[:2]
+        return self(frames.reshape(b * t, *frames.shape[2:])).reshape(b, t, -1)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # a pooled frame_diff encoder saved before the pool came first kept its batch norm at

@@ -23,9 +23,12 @@ responds to a change of either sign) and a linear layer to the CfC's features.
 from __future__ import annotations
 
 import math
+
 import torch
 from torch import nn
 import torch.nn.functional as F
+
+from engine.models.conv_front import frame_differences
 
 __all__ = ["DoGFront"]
 
@@ -110,7 +113,7 @@ class DoGFront(nn.Module):
 
     def _features(self, z: torch.Tensor) -> torch.Tensor:
         """(M, N, K) projected windows -> (M, features)."""
-        z = torch.cat([z[:, -1:], z[:, 1:] - z[:, :-1]], 1)  # newest frame, then the changes
+        z = frame_differences(z)  # newest frame, then the changes
         z = self.lag_norm(z.flatten(1)).view_as(z)
         y = self.norm(torch.einsum("mnk,kdn->mkd", z, self.temporal).flatten(1))
         return self.dropout(self.out(self.fc(torch.cat([F.relu(y), F.relu(-y)], 1))))

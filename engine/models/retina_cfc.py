@@ -86,7 +86,7 @@ class RetinaCfC(nn.Module):
         cfg.validate()
         self.config = cfg
         if cfg.front == "dog":
-            self.encoder: nn.Module = DoGFront(cfg.n_frames, cfg.frame_size, cfg.dog_filters, cfg.dog_temporal,
+            self.encoder: ConvFront | DoGFront = DoGFront(cfg.n_frames, cfg.frame_size, cfg.dog_filters, cfg.dog_temporal,
                                                cfg.encoder_features, cfg.pool, cfg.dropout)
         else:
             self.encoder = ConvFront(cfg)
@@ -130,11 +130,7 @@ class RetinaCfC(nn.Module):
     def encode(self, frames: torch.Tensor) -> torch.Tensor:
         """Encoder features ``u(t)``: (B, T, N, H, W) -> (B, T, F), or (B, N, H, W) -> (B, F)."""
         frames, single = self._check_frames(frames)
-        b, t = frames.shape[:2]
-        if isinstance(self.encoder, DoGFront):
-            u = self.encoder.windows(frames)
-        else:  # all B*T windows in one conv pass: the encoder has no memory across steps
-            u = self.encoder(frames.reshape(b * t, *frames.shape[2:])).reshape(b, t, -1)
+        u = self.encoder.windows(frames)  # each front end batches the windows its own way
         return u[:, 0] if single else u
 
     def step(self, u: torch.Tensor, state: torch.Tensor, ts: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:

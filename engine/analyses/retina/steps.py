@@ -345,13 +345,13 @@ def evaluate(ctx: StepContext, p: dict[str, Any]) -> dict[str, Any]:
         sindy_model = model_from_dict(eqs)
         terms[tag] = int(np.count_nonzero(sindy_model.coef_))
         npz = np.load(ctx.workdir / f"sindy_{tag}.npz")
-        shape = npz["u_shape"] if "u_shape" in npz.files else None  # a drive's nonlinearity (drive_degree > 1)
-        bounds = npz["u_bounds"] if "u_bounds" in npz.files else None  # files from before it: unbounded
         if "u_step_ref" in npz.files:  # control=step: the CfC's own step from a reference state
             from engine.analyses.retina.sindy import step_drives
 
             upcs = [step_drives(model, u, npz["u_step_ref"], sindy_model.discrete_time) for u in us]
         else:
+            shape = npz["u_shape"] if "u_shape" in npz.files else None  # a drive's nonlinearity (drive_degree > 1)
+            bounds = npz["u_bounds"] if "u_bounds" in npz.files else None  # files from before it: unbounded
             upcs = [control_inputs(u, npz["u_mean"], npz["u_components"], sindy_model.discrete_time, shape,
                                    bounds) for u in us]
 
